@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CSE shared-memory and control-channel layout.
+ *
+ * Everything here is seen by both peers, which may be a 32-bit process and a
+ * 64-bit process (or kernel).  Fixed-width little-endian fields only, named
+ * reserved fields that must be zero, and a static assertion on every offset
+ * and size so a layout change is a build error, not a silent ABI break.
+ * Neither side trusts what the other wrote: every field is read once into a
+ * local and bounds-checked before use.
+ */
+#ifndef CSE_ABI_H
+#define CSE_ABI_H
+
+#if defined(__KERNEL__) || defined(__linux__)
+#include <linux/types.h>
+#else
+#include <stdint.h>
+typedef uint8_t __u8;
+typedef uint16_t __u16;
+typedef uint32_t __u32;
+typedef uint64_t __u64;
+typedef int32_t __s32;
+typedef int64_t __s64;
+#endif
+
+#define CSE_ABI_MAGIC		0x31455343U	/* "CSE1" */
+#define CSE_ABI_VERSION		1U
+#define CSE_CACHELINE		64U
+
+#ifdef __cplusplus
+#define CSE_STATIC_ASSERT(e, m) static_assert(e, m)
+#else
+#define CSE_STATIC_ASSERT(e, m) _Static_assert(e, m)
+#endif
+#define CSE_ABI_OFFSET(t, f, o) \
+	CSE_STATIC_ASSERT(__builtin_offsetof(t, f) == (o), #t "." #f " offset")
+#define CSE_ABI_SIZE(t, s) CSE_STATIC_ASSERT(sizeof(t) == (s), #t " size")
+
+/*
+ * A chunk is one shared region per connection:
+ *
+ *   struct cse_chunk_hdr                         (256 bytes)
+ *   CS FIFO: struct cse_fifo_hdr + __u32[cap]    client -> server offsets
+ *   SC FIFO: struct cse_fifo_hdr + __u32[cap]    server -> client offsets
+ *   nslots x (struct cse_slot_hdr + input area + output area)
+ *
+ * All offsets are from the chunk start and every section starts on a cache
+ * line.  A FIFO entry is the chunk offset of a slot header; 0 marks an empty
+ * entry (no slot can sit at offset 0).
+ */
+struct cse_chunk_hdr {
+	__u32 magic;		/* CSE_ABI_MAGIC */
+	__u32 abi_version;	/* CSE_ABI_VERSION */
+	__u32 chunk_size;	/* bytes in the whole region */
+	__u32 nslots;
+	__u32 fifo_capacity;	/* entries per FIFO, a power of two >= nslots */
+	__u32 slot_size;	/* header + input area + output area, aligned */
+	__u32 slot_input_size;
+	__u32 slot_output_size;
+	__u32 cs_fifo_off;
+	__u32 sc_fifo_off;
+	__u32 slots_off;
+	__u32 flags;		/* must be zero */
+	__u32 resv[4];		/* must be zero */
+	/*
+	 * Backend-private wait state.  The emulated backend keeps a
+	 * process-shared mutex and condition variable here; futex backends
+	 * leave it zero.
+	 */
+	__u8 os_area[192];
+};
+CSE_ABI_OFFSET(struct cse_chunk_hdr, magic, 0);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, abi_version, 4);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, chunk_size, 8);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, nslots, 12);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, fifo_capacity, 16);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, slot_size, 20);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, slot_input_size, 24);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, slot_output_size, 28);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, cs_fifo_off, 32);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, sc_fifo_off, 36);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, slots_off, 40);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, flags, 44);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, resv, 48);
+CSE_ABI_OFFSET(struct cse_chunk_hdr, os_area, 64);
+CSE_ABI_SIZE(struct cse_chunk_hdr, 256);
+
+/*
+ * FIFO header.  Writers (several client threads, or several server workers)
+ * claim a position with an atomic increment of wpos and publish the offset
+ * into that entry.  The single reader keeps its own read position and only
+ * mirrors it into rpos for observers, so a peer scribbling over rpos cannot
+ * steer it.  wake_seq is the futex word a sleeping reader waits on; writers
+ * bump it only while sleepers is nonzero, so the fast path makes no system
+ * call.  The writer and reader halves live on separate cache lines.
+ */
+struct cse_fifo_hdr {
+	__u32 wpos;
+	__u32 resv0[15];
+	__u32 rpos;
+	__u32 wake_seq;
+	__u32 sleepers;
+	__u32 resv1[13];
+};
+CSE_ABI_OFFSET(struct cse_fifo_hdr, wpos, 0);
+CSE_ABI_OFFSET(struct cse_fifo_hdr, resv0, 4);
+CSE_ABI_OFFSET(struct cse_fifo_hdr, rpos, 64);
+CSE_ABI_OFFSET(struct cse_fifo_hdr, wake_seq, 68);
+CSE_ABI_OFFSET(struct cse_fifo_hdr, sleepers, 72);
+CSE_ABI_OFFSET(struct cse_fifo_hdr, resv1, 76);
+CSE_ABI_SIZE(struct cse_fifo_hdr, 128);
+
+/* Slot states (cse_slot_hdr.state), the futex word of a synchronous caller. */
+#define CSE_SLOT_IDLE		0U
+#define CSE_SLOT_SUBMITTED	1U
+#define CSE_SLOT_DONE		2U
+#define CSE_SLOT_PEER_DEAD	3U	/* written by the client itself */
+
+/* Slot flags (cse_slot_hdr.flags) */
+#define CSE_SLOT_F_SYNC		(1U << 0)	/* reply through state, not SC FIFO */
+#define CSE_SLOT_F_INLINE	(1U << 1)	/* run exec on the reader */
+#define CSE_SLOT_F_WORKER	(1U << 2)	/* run exec on the worker pool */
+#define CSE_SLOT_F_LAST		(1U << 3)
+
+/*
+ * Command slot header.  Written by the client before the offset is pushed to
+ * the CS FIFO; the server fills output_len_actual and output_status, then
+ * either stores CSE_SLOT_DONE into state (synchronous caller) or pushes the
+ * offset to the SC FIFO.
+ */
+struct cse_slot_hdr {
+	__u32 state;
+	__u32 waiters;		/* nonzero while a sync caller sleeps on state */
+	__u32 input_code;
+	__u32 flags;		/* CSE_SLOT_F_* */
+	__u32 input_len;	/* bytes valid in the input area */
+	__u32 output_len;	/* bytes the client accepts in the output area */
+	__u32 output_len_actual;
+	__s32 output_status;
+	__u32 seq;		/* client's sequence number, echoed */
+	__u32 resv[7];		/* must be zero */
+};
+CSE_ABI_OFFSET(struct cse_slot_hdr, state, 0);
+CSE_ABI_OFFSET(struct cse_slot_hdr, waiters, 4);
+CSE_ABI_OFFSET(struct cse_slot_hdr, input_code, 8);
+CSE_ABI_OFFSET(struct cse_slot_hdr, flags, 12);
+CSE_ABI_OFFSET(struct cse_slot_hdr, input_len, 16);
+CSE_ABI_OFFSET(struct cse_slot_hdr, output_len, 20);
+CSE_ABI_OFFSET(struct cse_slot_hdr, output_len_actual, 24);
+CSE_ABI_OFFSET(struct cse_slot_hdr, output_status, 28);
+CSE_ABI_OFFSET(struct cse_slot_hdr, seq, 32);
+CSE_ABI_OFFSET(struct cse_slot_hdr, resv, 36);
+CSE_ABI_SIZE(struct cse_slot_hdr, 64);
+
+/* Limits a peer enforces on what the other side proposes. */
+#define CSE_MAX_SLOTS		4096U
+#define CSE_MAX_SLOT_AREA	(1U << 20)	/* per input or output area */
+#define CSE_MAX_CHUNK		(256U << 20)
+#define CSE_MAX_BACKUP		(64U << 20)	/* bytes per direction */
+
+/*
+ * Control channel messages (U-U: a SEQPACKET Unix socket).  Every message
+ * starts with struct cse_wire_hdr.  A backup command's data follows its
+ * request or reply as consecutive fragments of at most CSE_WIRE_FRAG bytes,
+ * sent under the sender's channel lock so fragments never interleave.
+ */
+#define CSE_WIRE_HELLO		1U	/* client -> server, carries the chunk */
+#define CSE_WIRE_WELCOME	2U	/* server -> client */
+#define CSE_WIRE_BACKUP_REQ	3U
+#define CSE_WIRE_BACKUP_RESP	4U
+#define CSE_WIRE_LAST		5U
+
+#define CSE_WIRE_FRAG		(64U << 10)
+
+struct cse_wire_hdr {
+	__u32 type;		/* CSE_WIRE_* */
+	__u32 resv;		/* must be zero */
+	__u64 id;		/* backup command id, echoed by the server */
+};
+CSE_ABI_OFFSET(struct cse_wire_hdr, type, 0);
+CSE_ABI_OFFSET(struct cse_wire_hdr, resv, 4);
+CSE_ABI_OFFSET(struct cse_wire_hdr, id, 8);
+CSE_ABI_SIZE(struct cse_wire_hdr, 16);
+
+struct cse_wire_hello {
+	struct cse_wire_hdr hdr;
+	__u32 abi_version;
+	__u32 chunk_size;
+	__u32 nslots;
+	__u32 slot_input_size;
+	__u32 slot_output_size;
+	__u32 resv[3];		/* must be zero */
+};
+CSE_ABI_OFFSET(struct cse_wire_hello, abi_version, 16);
+CSE_ABI_OFFSET(struct cse_wire_hello, chunk_size, 20);
+CSE_ABI_OFFSET(struct cse_wire_hello, nslots, 24);
+CSE_ABI_OFFSET(struct cse_wire_hello, slot_input_size, 28);
+CSE_ABI_OFFSET(struct cse_wire_hello, slot_output_size, 32);
+CSE_ABI_OFFSET(struct cse_wire_hello, resv, 36);
+CSE_ABI_SIZE(struct cse_wire_hello, 48);
+
+struct cse_wire_welcome {
+	struct cse_wire_hdr hdr;
+	__s32 status;		/* 0, or -errno from validation / open_handler */
+	__u32 resv[3];
+};
+CSE_ABI_OFFSET(struct cse_wire_welcome, status, 16);
+CSE_ABI_SIZE(struct cse_wire_welcome, 32);
+
+/*
+ * The data after a request is the input area, followed by the output area
+ * when CSE_WIRE_F_OUTPUT_INIT is set: the client's output_prepare wrote
+ * into it, and the server must see that as it would in a slot.
+ */
+#define CSE_WIRE_F_OUTPUT_INIT	(1U << 8)
+
+struct cse_wire_backup_req {
+	struct cse_wire_hdr hdr;
+	__u32 input_code;
+	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT */
+	__u32 input_len;
+	__u32 output_len;	/* bytes the client accepts */
+};
+CSE_ABI_OFFSET(struct cse_wire_backup_req, input_code, 16);
+CSE_ABI_OFFSET(struct cse_wire_backup_req, flags, 20);
+CSE_ABI_OFFSET(struct cse_wire_backup_req, input_len, 24);
+CSE_ABI_OFFSET(struct cse_wire_backup_req, output_len, 28);
+CSE_ABI_SIZE(struct cse_wire_backup_req, 32);
+
+struct cse_wire_backup_resp {
+	struct cse_wire_hdr hdr;
+	__s32 output_status;
+	__u32 output_len_actual;	/* fragments that follow */
+	__s32 result;		/* 0, or -errno if the server could not run it */
+	__u32 resv;
+};
+CSE_ABI_OFFSET(struct cse_wire_backup_resp, output_status, 16);
+CSE_ABI_OFFSET(struct cse_wire_backup_resp, output_len_actual, 20);
+CSE_ABI_OFFSET(struct cse_wire_backup_resp, result, 24);
+CSE_ABI_OFFSET(struct cse_wire_backup_resp, resv, 28);
+CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
+
+#endif /* CSE_ABI_H */

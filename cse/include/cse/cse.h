@@ -1,0 +1,234 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * CSE: one API for commands between code modules, whether each runs in user
+ * space or in the kernel.  A client issues commands to a server named by a
+ * server_id; the runtime moves them through shared-memory command slots and
+ * two FIFOs of slot offsets, falls back to a backup path over the control
+ * channel, and completes every issued command exactly once, with the
+ * server's status or with a peer-death result.
+ *
+ * Every function returns 0 or a negative errno value; none sets errno.
+ * This header compiles unchanged in user space and in a Linux kernel module.
+ */
+#ifndef CSE_H
+#define CSE_H
+
+#include <cse/abi.h>
+
+/* errno values, bool and memcpy are part of the API's vocabulary in both worlds. */
+#ifdef __KERNEL__
+#include <linux/errno.h>
+#include <linux/stddef.h>
+#include <linux/string.h>
+#else
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
+
+struct cse_client;
+struct cse_server;
+struct cse_conn;
+struct cse_exec;
+
+/* struct cse_exec.flags */
+#define CSE_EXEC_INLINE		(1U << 0)	/* server runs exec on its reader */
+#define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on a worker */
+#define CSE_EXEC_FORCE_BACKUP	(1U << 2)	/* use the backup path */
+#define CSE_EXEC_LAST		(1U << 3)
+
+/*
+ * Client callbacks (seed: input/output prepare and post, completion).
+ * input_data_area and output_data_area are where the command's data lives
+ * while it travels: a slot in shared memory, or a private buffer on the
+ * backup path.  A prepare callback that returns nonzero (-errno) fails the
+ * execute before anything is sent; the command is then not issued and
+ * gets no completion.
+ */
+typedef int (*cse_input_prepare_fn)(struct cse_exec *x, void *input_data_area);
+typedef int (*cse_output_prepare_fn)(struct cse_exec *x, void *output_data_area);
+typedef void (*cse_input_post_fn)(struct cse_exec *x, void *input_data_area);
+typedef void (*cse_output_post_fn)(struct cse_exec *x, void *output_data_area);
+typedef void (*cse_completion_fn)(struct cse_exec *x, void *completion_context);
+
+/*
+ * One command, owned by the caller (like an io_uring SQE).  It must stay
+ * valid until cse_execute() returns (synchronous) or until the completion
+ * callback has been called (asynchronous).
+ */
+struct cse_exec {
+	/* in */
+	__u32 input_code;
+	__u32 flags;			/* CSE_EXEC_* */
+	const void *input_buffer_base;
+	size_t input_buffer_len;
+	void *output_buffer_base;
+	size_t output_buffer_len;
+
+	/*
+	 * Optional callbacks.  Without input_prepare the runtime copies
+	 * input_buffer_len bytes from input_buffer_base into the input data
+	 * area; without output_post it copies output_buffer_len_actual bytes
+	 * from the output data area to output_buffer_base.  Missing
+	 * output_prepare and input_post do nothing.  A NULL completion makes
+	 * cse_execute() synchronous.
+	 */
+	cse_input_prepare_fn input_prepare;
+	cse_output_prepare_fn output_prepare;
+	cse_input_post_fn input_post;
+	cse_output_post_fn output_post;
+	cse_completion_fn completion;
+	void *completion_context;
+
+	/* out */
+	size_t output_buffer_len_actual;
+	int output_status_code;		/* the server's status */
+	/*
+	 * 0 when the server ran the command; -ECONNRESET when the server died
+	 * (or was destroyed) first; -EPROTO when its reply was malformed.
+	 * Callbacks see it already set.
+	 */
+	int result;
+	int backup;			/* 1 if it travelled the backup path */
+
+	/* runtime private */
+	void *priv;
+};
+
+/* What cse_execute() does when every command slot is busy. */
+enum cse_slot_policy {
+	CSE_SLOTS_BACKUP = 0,		/* send the command on the backup path */
+	CSE_SLOTS_WAIT = 1,		/* wait for a slot to become free */
+};
+
+struct cse_client_opts {
+	__u32 nslots;			/* 0: 64 */
+	__u32 slot_input_size;		/* 0: 4096 */
+	__u32 slot_output_size;		/* 0: 4096 */
+	__u32 slot_policy;		/* enum cse_slot_policy */
+	__s32 spin_ns;			/* busy-wait before sleeping; <0: never spin, 0: default */
+	__u32 resv[3];			/* must be zero */
+};
+
+/**
+ * cse_client_init() - connect to the server registered as @server_id.
+ * @out: receives the client handle.
+ * @server_id: NUL-terminated name, at most CSE_SERVER_ID_MAX bytes.
+ * @opts: slot geometry and policies, or NULL for defaults.
+ *
+ * Creates the connection's shared chunk, hands it to the server, and returns
+ * once the server has accepted it (its open_handler has run).
+ * Return: 0; -ENOENT no such server; -EINVAL bad options; -ENOMEM;
+ * -ECONNREFUSED the server refused (its open_handler failed); -EPROTO.
+ */
+int cse_client_init(struct cse_client **out, const char *server_id,
+		    const struct cse_client_opts *opts);
+
+/**
+ * cse_execute() - issue one command.
+ * @c: client handle.
+ * @x: the command; see struct cse_exec.
+ *
+ * Order per command: input_prepare, output_prepare, (server exec),
+ * input_post, output_post, completion.  Synchronous when x->completion is
+ * NULL: returns after output_post with x->result also returned.  Otherwise
+ * returns 0 once the command is issued and the callbacks run later on a
+ * runtime thread.  Commands that do not fit a slot, or that find no free
+ * slot under CSE_SLOTS_BACKUP, take the backup path with the same callbacks.
+ * Return: 0 (or x->result when synchronous); -EINVAL bad flags or buffers;
+ * -ECONNRESET the server is gone; -EMSGSIZE larger than CSE_MAX_BACKUP;
+ * the nonzero return of a prepare callback.
+ */
+int cse_execute(struct cse_client *c, struct cse_exec *x);
+
+/**
+ * cse_client_deinit() - disconnect and free the client.
+ * @c: client handle, or NULL.
+ *
+ * Commands still in flight complete with -ECONNRESET before it returns.
+ * Must not be called from a completion callback.
+ */
+void cse_client_deinit(struct cse_client *c);
+
+/* Server handlers (seed: open/exec/close). */
+struct cse_server_ops {
+	/* A client connected; set *user_context for the connection. */
+	int (*open_handler)(struct cse_conn *conn, void **user_context);
+	/*
+	 * Run one command.  @in may be in memory the client can still write:
+	 * treat it as untrusted input.  Write at most @out_len bytes to @out,
+	 * set *out_len_actual and *status.
+	 */
+	void (*exec_handler)(struct cse_conn *conn, void *user_context,
+			     __u32 input_code, const void *in, size_t in_len,
+			     void *out, size_t out_len, size_t *out_len_actual,
+			     int *status);
+	/* The connection ended; no exec_handler runs for it afterwards. */
+	void (*close_handler)(struct cse_conn *conn, void *user_context);
+};
+
+struct cse_server_opts {
+	__u32 nworkers;			/* worker pool size; 0: 2 */
+	__u32 default_exec;		/* CSE_EXEC_INLINE or CSE_EXEC_WORKER; 0: inline */
+	__s32 spin_ns;			/* as in struct cse_client_opts */
+	__u32 resv[5];			/* must be zero */
+};
+
+/**
+ * cse_server_init() - prepare the server side of the runtime.
+ *
+ * Call once before cse_server_create(); balanced by cse_server_deinit().
+ * Return: 0 or -errno.
+ */
+int cse_server_init(void);
+
+/**
+ * cse_server_create() - register a server under @server_id.
+ * @out: receives the server handle.
+ * @server_id: NUL-terminated name, at most CSE_SERVER_ID_MAX bytes.
+ * @ops: handlers; exec_handler is required.
+ * @opts: worker pool and defaults, or NULL.
+ * Return: 0; -EADDRINUSE the name is taken; -EINVAL; -ENOMEM.
+ */
+int cse_server_create(struct cse_server **out, const char *server_id,
+		      const struct cse_server_ops *ops,
+		      const struct cse_server_opts *opts);
+
+/**
+ * cse_server_destroy() - stop serving and free the server.
+ * @s: server handle, or NULL.
+ *
+ * Closes every connection: running handlers finish, close_handler runs once
+ * per connection, and the clients see peer death.
+ */
+void cse_server_destroy(struct cse_server *s);
+
+/**
+ * cse_server_deinit() - release what cse_server_init() set up.
+ */
+void cse_server_deinit(void);
+
+/**
+ * cse_conn_server() - the server a connection belongs to.
+ * @conn: connection passed to a handler.
+ */
+struct cse_server *cse_conn_server(struct cse_conn *conn);
+
+/**
+ * cse_strerror() - a short English name for a CSE return value.
+ * @err: 0 or -errno returned by a CSE function.
+ */
+const char *cse_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* CSE_H */

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Client: connection setup, the control-channel thread (backup replies and
+ * peer-death detection), execute dispatch and teardown.
+ */
+#include "client.h"
+#include "wire.h"
+
+#define CSE_DEFAULT_SLOTS	64U
+#define CSE_DEFAULT_AREA	4096U
+
+static int check_server_id(const char *id)
+{
+	size_t n;
+
+	if (!id)
+		return -EINVAL;
+	n = strnlen(id, CSE_SERVER_ID_MAX);
+	return (n == 0 || n == CSE_SERVER_ID_MAX) ? -EINVAL : 0;
+}
+
+static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
+{
+	if (o)
+		c->opts = *o;
+	if (c->opts.resv[0] || c->opts.resv[1] || c->opts.resv[2] ||
+	    c->opts.slot_policy > CSE_SLOTS_WAIT)
+		return -EINVAL;
+	if (!c->opts.nslots)
+		c->opts.nslots = CSE_DEFAULT_SLOTS;
+	if (!c->opts.slot_input_size)
+		c->opts.slot_input_size = CSE_DEFAULT_AREA;
+	if (!c->opts.slot_output_size)
+		c->opts.slot_output_size = CSE_DEFAULT_AREA;
+	c->spin_ns = cse_spin_budget(c->opts.spin_ns);
+	return cse_geom_compute(c->opts.nslots, c->opts.slot_input_size,
+				c->opts.slot_output_size, &c->g);
+}
+
+static int client_chunk(struct cse_client *c)
+{
+	__u32 i;
+	int ret;
+
+	ret = cse_os_shm_create(c->g.chunk_size, &c->shm);
+	if (ret)
+		return ret;
+	c->base = cse_os_shm_addr(c->shm);
+	ret = cse_chunk_format(c->base, &c->g);
+	if (ret)
+		return ret;
+	cse_fifo_attach(&c->cs, c->base, c->g.cs_fifo_off, &c->g);
+	cse_fifo_attach(&c->sc, c->base, c->g.sc_fifo_off, &c->g);
+
+	c->cmds = cse_os_zalloc(sizeof(*c->cmds) * c->g.nslots);
+	c->free_stack = cse_os_zalloc(sizeof(*c->free_stack) * c->g.nslots);
+	if (!c->cmds || !c->free_stack)
+		return -ENOMEM;
+	for (i = 0; i < c->g.nslots; i++) {
+		c->cmds[i].off = cse_geom_slot_off(&c->g, i);
+		c->free_stack[i] = c->g.nslots - 1 - i;
+	}
+	c->nfree = c->g.nslots;
+	return 0;
+}
+
+static int client_handshake(struct cse_client *c)
+{
+	struct cse_wire_hello hello = {
+		.hdr.type = CSE_WIRE_HELLO,
+		.abi_version = CSE_ABI_VERSION,
+		.chunk_size = c->g.chunk_size,
+		.nslots = c->g.nslots,
+		.slot_input_size = c->g.slot_input_size,
+		.slot_output_size = c->g.slot_output_size,
+	};
+	struct cse_wire_welcome w;
+	long n;
+	int ret;
+
+	ret = cse_os_ctl_send(c->ctl, &hello, sizeof(hello), NULL, 0, c->shm);
+	if (ret)
+		return ret == -EPIPE ? -ECONNREFUSED : ret;
+	n = cse_os_ctl_recv(c->ctl, &w, sizeof(w), NULL);
+	if (n == 0)
+		return -ECONNREFUSED;
+	if (n < 0)
+		return (int)n;
+	if (n != sizeof(w) || w.hdr.type != CSE_WIRE_WELCOME)
+		return -EPROTO;
+	if (w.status > 0 || w.status < -4095)
+		return -EPROTO;
+	return w.status;
+}
+
+/*
+ * The server is gone (or we are leaving): fail everything in flight exactly
+ * once.  Runs on the control thread only.
+ */
+static void client_peer_gone(struct cse_client *c)
+{
+	cse_store(&c->dead, 1);
+	cse_mb();
+	cse_client_fail_slots(c);
+	cse_client_fail_backups(c);
+	cse_fetch_add(&c->free_seq, 1);
+	cse_os_wake(NULL, &c->free_seq);
+}
+
+static void client_ctl_main(void *arg)
+{
+	struct cse_client *c = arg;
+	void *msg = cse_os_zalloc(CSE_OS_CTL_MSG_MAX);
+	long n;
+
+	while (msg) {
+		n = cse_os_ctl_recv(c->ctl, msg, CSE_OS_CTL_MSG_MAX, NULL);
+		if (n <= 0)
+			break;
+		if (cse_client_backup_reply(c, msg, n)) {
+			cse_os_log(CSE_LOG_WARN,
+				   "client %s: bad reply from server, disconnecting",
+				   c->server_id);
+			break;
+		}
+	}
+	cse_os_free(msg);
+	cse_os_ctl_shutdown(c->ctl);
+	client_peer_gone(c);
+}
+
+static void client_free(struct cse_client *c)
+{
+	if (c->ctl)
+		cse_os_ctl_close(c->ctl);
+	if (c->shm) {
+		cse_os_sync_fini(((struct cse_chunk_hdr *)c->base)->os_area);
+		cse_os_shm_destroy(c->shm);
+	}
+	if (c->lock)
+		cse_os_mutex_destroy(c->lock);
+	if (c->send_lock)
+		cse_os_mutex_destroy(c->send_lock);
+	cse_os_free(c->cmds);
+	cse_os_free(c->free_stack);
+	cse_os_free(c);
+}
+
+int cse_client_init(struct cse_client **out, const char *server_id,
+		    const struct cse_client_opts *opts)
+{
+	struct cse_client *c;
+	int ret;
+
+	if (!out)
+		return -EINVAL;
+	*out = NULL;
+	ret = check_server_id(server_id);
+	if (ret)
+		return ret;
+	c = cse_os_zalloc(sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	strcpy(c->server_id, server_id);
+
+	ret = client_opts(c, opts);
+	if (ret)
+		goto err;
+	ret = cse_os_mutex_create(&c->lock);
+	if (!ret)
+		ret = cse_os_mutex_create(&c->send_lock);
+	if (ret)
+		goto err;
+	ret = client_chunk(c);
+	if (ret)
+		goto err;
+	ret = cse_os_ctl_connect(server_id, &c->ctl);
+	if (ret)
+		goto err;
+	ret = client_handshake(c);
+	if (ret)
+		goto err;
+	ret = cse_os_thread_start(&c->scm_thread, "cse-scm", cse_client_scm_main, c);
+	if (ret)
+		goto err;
+	ret = cse_os_thread_start(&c->ctl_thread, "cse-cctl", client_ctl_main, c);
+	if (ret) {
+		cse_store(&c->scm_stop, 1);
+		cse_fifo_kick(&c->sc);
+		cse_os_thread_join(c->scm_thread);
+		goto err;
+	}
+	*out = c;
+	return 0;
+err:
+	client_free(c);
+	return ret;
+}
+
+void cse_client_deinit(struct cse_client *c)
+{
+	if (!c)
+		return;
+	/* The server sees EOF; our control thread sees it too and fails the rest. */
+	cse_os_ctl_shutdown(c->ctl);
+	cse_os_thread_join(c->ctl_thread);
+	client_free(c);
+}
+
+bool cse_client_is_dead(struct cse_client *c)
+{
+	return cse_load_acquire(&c->dead) != 0;
+}
+
+int cse_exec_prepare(struct cse_exec *x, void *in_area, void *out_area)
+{
+	int ret;
+
+	if (x->input_prepare) {
+		ret = x->input_prepare(x, in_area);
+		if (ret)
+			return ret;
+	} else if (x->input_buffer_len) {
+		memcpy(in_area, x->input_buffer_base, x->input_buffer_len);
+	}
+	if (x->output_prepare)
+		return x->output_prepare(x, out_area);
+	return 0;
+}
+
+void cse_exec_post(struct cse_exec *x, void *in_area, void *out_area)
+{
+	if (x->input_post)
+		x->input_post(x, in_area);
+	if (x->output_post)
+		x->output_post(x, out_area);
+	else if (!x->result && x->output_buffer_len_actual)
+		memcpy(x->output_buffer_base, out_area,
+		       x->output_buffer_len_actual);
+}
+
+static int check_exec(const struct cse_exec *x)
+{
+	if (x->flags & ~(CSE_EXEC_LAST - 1))
+		return -EINVAL;
+	if ((x->flags & CSE_EXEC_INLINE) && (x->flags & CSE_EXEC_WORKER))
+		return -EINVAL;
+	if (!x->input_prepare && x->input_buffer_len && !x->input_buffer_base)
+		return -EINVAL;
+	if (!x->output_post && x->output_buffer_len && !x->output_buffer_base)
+		return -EINVAL;
+	if (x->input_buffer_len > CSE_MAX_BACKUP ||
+	    x->output_buffer_len > CSE_MAX_BACKUP)
+		return -EMSGSIZE;
+	return 0;
+}
+
+int cse_execute(struct cse_client *c, struct cse_exec *x)
+{
+	int ret;
+
+	if (!c || !x)
+		return -EINVAL;
+	ret = check_exec(x);
+	if (ret)
+		return ret;
+	if (cse_client_is_dead(c))
+		return -ECONNRESET;
+
+	x->output_buffer_len_actual = 0;
+	x->output_status_code = 0;
+	x->result = 0;
+	x->backup = 0;
+	if (!(x->flags & CSE_EXEC_FORCE_BACKUP) &&
+	    x->input_buffer_len <= c->g.slot_input_size &&
+	    x->output_buffer_len <= c->g.slot_output_size) {
+		ret = cse_client_exec_slot(c, x);
+		if (ret != -EAGAIN)
+			return ret;
+		/* No free slot and the policy says: take the backup path. */
+	}
+	x->backup = 1;
+	return cse_client_exec_backup(c, x);
+}

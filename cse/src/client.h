@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/* Client internals, shared by the client's files only. */
+#ifndef CSE_CLIENT_H
+#define CSE_CLIENT_H
+
+#include <cse/cse.h>
+#include <cse/os.h>
+
+#include "chunk.h"
+#include "fifo.h"
+
+/* Private tracking of one slot; never in shared memory. */
+struct cse_cmd {
+	struct cse_exec *x;
+	__u32 off;
+	__u32 seq;
+	__u32 busy;		/* 1 in flight, 2 claimed by the control thread */
+	bool sync;
+};
+
+/* A command on the backup path, waiting for its reply. */
+struct cse_backup {
+	struct cse_backup *next;
+	__u64 id;
+	struct cse_exec *x;
+	char *in_area;			/* one buffer: input area, then output area */
+	char *out_area;
+	__u32 done;			/* word a synchronous caller waits on */
+};
+
+struct cse_client {
+	char server_id[CSE_SERVER_ID_MAX];
+	struct cse_client_opts opts;
+	__s32 spin_ns;
+
+	struct cse_os_ctl *ctl;
+	struct cse_os_mutex *send_lock;
+	struct cse_os_shm *shm;
+	char *base;
+	struct cse_geom g;
+	struct cse_fifo cs;
+	struct cse_fifo sc;
+
+	struct cse_cmd *cmds;		/* nslots */
+	struct cse_os_mutex *lock;	/* free slots, backups, seq */
+	__u32 *free_stack;
+	__u32 nfree;
+	__u32 free_seq;			/* bumped when a slot frees (CSE_SLOTS_WAIT) */
+	__u32 seq;
+	struct cse_backup *backups;
+	__u64 next_backup_id;
+
+	struct cse_os_thread *scm_thread;	/* SC FIFO reader (seed: SCM) */
+	struct cse_os_thread *ctl_thread;	/* control channel reader (seed: PMT) */
+	__u32 scm_stop;
+	__u32 dead;			/* the server is gone: fail fast */
+};
+
+static inline struct cse_slot_hdr *cse_client_slot(struct cse_client *c,
+						   __u32 idx)
+{
+	return (struct cse_slot_hdr *)(c->base + cse_geom_slot_off(&c->g, idx));
+}
+
+/* client_exec.c */
+int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x);
+void cse_client_complete_slot(struct cse_client *c, __u32 idx, int result);
+void cse_client_scm_main(void *arg);
+void cse_client_fail_slots(struct cse_client *c);
+
+/* client_backup.c */
+int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x);
+int cse_client_backup_reply(struct cse_client *c, const void *msg, long len);
+void cse_client_fail_backups(struct cse_client *c);
+
+/* Copies done when the caller gave no prepare/post callback (seed defaults). */
+int cse_exec_prepare(struct cse_exec *x, void *in_area, void *out_area);
+void cse_exec_post(struct cse_exec *x, void *in_area, void *out_area);
+bool cse_client_is_dead(struct cse_client *c);
+
+#endif /* CSE_CLIENT_H */

@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Client backup path (seed: backup mode over the pipe): the whole command
+ * travels over the control channel when it does not fit a slot, when no
+ * slot is free, or when the caller asks for it.  The data areas the
+ * callbacks see are private buffers instead of slot areas; the callback
+ * order is the same.
+ */
+#include "client.h"
+#include "wire.h"
+
+static void backup_free(struct cse_backup *b)
+{
+	cse_os_free(b->in_area);
+	cse_os_free(b);
+}
+
+/* Unlink backup @id; NULL if the control thread already took it. */
+static struct cse_backup *backup_take(struct cse_client *c, __u64 id)
+{
+	struct cse_backup **pp, *b = NULL;
+
+	cse_os_mutex_lock(c->lock);
+	for (pp = &c->backups; *pp; pp = &(*pp)->next) {
+		if ((*pp)->id == id) {
+			b = *pp;
+			*pp = b->next;
+			break;
+		}
+	}
+	cse_os_mutex_unlock(c->lock);
+	return b;
+}
+
+/*
+ * Finish a backup command taken off the list.  A synchronous caller owns
+ * its struct and finishes it itself; we only publish the result.
+ */
+static void backup_finish(struct cse_backup *b, int result)
+{
+	struct cse_exec *x = b->x;
+
+	if (!x->completion) {
+		x->result = result;
+		cse_store_release(&b->done, 1);
+		cse_os_wake(NULL, &b->done);
+		return;
+	}
+	x->result = result;
+	if (result)
+		x->output_buffer_len_actual = 0;
+	cse_exec_post(x, b->in_area, b->out_area);
+	backup_free(b);
+	x->completion(x, x->completion_context);
+}
+
+static int backup_send(struct cse_client *c, struct cse_backup *b)
+{
+	struct cse_exec *x = b->x;
+	struct cse_wire_backup_req req = {
+		.hdr.type = CSE_WIRE_BACKUP_REQ,
+		.hdr.id = b->id,
+		.input_code = x->input_code,
+		.input_len = (__u32)x->input_buffer_len,
+		.output_len = (__u32)x->output_buffer_len,
+	};
+
+	if (x->flags & CSE_EXEC_INLINE)
+		req.flags |= CSE_SLOT_F_INLINE;
+	if (x->flags & CSE_EXEC_WORKER)
+		req.flags |= CSE_SLOT_F_WORKER;
+	if (x->output_prepare)
+		req.flags |= CSE_WIRE_F_OUTPUT_INIT;
+	return cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
+			     b->in_area, x->input_buffer_len +
+			     (x->output_prepare ? x->output_buffer_len : 0));
+}
+
+int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x)
+{
+	struct cse_backup *b;
+	int ret;
+
+	b = cse_os_zalloc(sizeof(*b));
+	if (!b)
+		return -ENOMEM;
+	/* One spare byte so an empty area is still a valid pointer. */
+	b->in_area = cse_os_zalloc(x->input_buffer_len + x->output_buffer_len + 1);
+	if (!b->in_area) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	b->out_area = b->in_area + x->input_buffer_len;
+	b->x = x;
+	ret = cse_exec_prepare(x, b->in_area, b->out_area);
+	if (ret)
+		goto err;
+
+	cse_os_mutex_lock(c->lock);
+	b->id = ++c->next_backup_id;
+	b->next = c->backups;
+	c->backups = b;
+	cse_os_mutex_unlock(c->lock);
+	/* Pairs with client_peer_gone(): see the list, or see dead, or both. */
+	cse_mb();
+	ret = cse_client_is_dead(c) ? -ECONNRESET : backup_send(c, b);
+	if (ret) {
+		if (backup_take(c, b->id) == b)
+			goto err;	/* not issued: no completion */
+		/* The control thread owns it now and fails it. */
+		if (x->completion)
+			return 0;
+	}
+	if (x->completion)
+		return 0;
+
+	while (!cse_load_acquire(&b->done))
+		cse_os_wait(NULL, &b->done, 0, 0);
+	cse_exec_post(x, b->in_area, b->out_area);
+	backup_free(b);
+	return x->result;
+err:
+	backup_free(b);
+	return ret;
+}
+
+/* A BACKUP_RESP arrived on the control thread; any error drops the server. */
+int cse_client_backup_reply(struct cse_client *c, const void *msg, long len)
+{
+	struct cse_wire_backup_resp r;
+	struct cse_backup *b;
+	struct cse_exec *x;
+	int ret;
+
+	if (len < (long)sizeof(r))
+		return -EPROTO;
+	memcpy(&r, msg, sizeof(r));
+	if (r.hdr.type != CSE_WIRE_BACKUP_RESP || r.hdr.resv || r.resv)
+		return -EPROTO;
+	b = backup_take(c, r.hdr.id);
+	if (!b)
+		return -EPROTO;
+	x = b->x;
+	if (r.output_len_actual > x->output_buffer_len) {
+		backup_finish(b, -EPROTO);
+		return -EPROTO;
+	}
+	ret = cse_wire_recv_data(c->ctl, msg, (size_t)len, sizeof(r),
+				 b->out_area, r.output_len_actual);
+	if (ret) {
+		backup_finish(b, ret == -EPROTO ? -EPROTO : -ECONNRESET);
+		return ret;
+	}
+	x->output_status_code = r.output_status;
+	x->output_buffer_len_actual = r.output_len_actual;
+	backup_finish(b, r.result > 0 || r.result < -4095 ? -EPROTO : r.result);
+	return 0;
+}
+
+void cse_client_fail_backups(struct cse_client *c)
+{
+	struct cse_backup *b;
+
+	for (;;) {
+		cse_os_mutex_lock(c->lock);
+		b = c->backups;
+		if (b)
+			c->backups = b->next;
+		cse_os_mutex_unlock(c->lock);
+		if (!b)
+			break;
+		backup_finish(b, -ECONNRESET);
+	}
+}

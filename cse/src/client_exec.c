@@ -1,0 +1,237 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Client commands through shared-memory slots.
+ *
+ * Synchronous: the caller fills a slot, pushes its offset to the CS FIFO and
+ * waits on the slot's state word, which the server sets to DONE itself, so
+ * the round trip is client -> server -> client with no thread in between.
+ * Asynchronous: the server pushes the offset back on the SC FIFO and the
+ * SCM thread runs the post callbacks and the completion.
+ *
+ * Exactly once: a synchronous command is finished only by its caller (the
+ * control thread merely flips SUBMITTED to PEER_DEAD when the server dies);
+ * an asynchronous one by the SCM thread, or, after the SCM thread has been
+ * stopped and joined, by the control thread.
+ */
+#include "client.h"
+
+#define SLEEP_SLICE_NS 200000000ULL	/* re-check the dead flag this often */
+
+static int slot_get(struct cse_client *c, __u32 *idx)
+{
+	for (;;) {
+		__u32 seq = cse_load(&c->free_seq);
+
+		cse_os_mutex_lock(c->lock);
+		if (c->nfree) {
+			*idx = c->free_stack[--c->nfree];
+			cse_os_mutex_unlock(c->lock);
+			return 0;
+		}
+		cse_os_mutex_unlock(c->lock);
+		if (c->opts.slot_policy != CSE_SLOTS_WAIT)
+			return -EAGAIN;
+		if (cse_client_is_dead(c))
+			return -ECONNRESET;
+		cse_os_wait(NULL, &c->free_seq, seq, SLEEP_SLICE_NS);
+	}
+}
+
+static void slot_put(struct cse_client *c, __u32 idx)
+{
+	c->cmds[idx].x = NULL;
+	cse_store_release(&c->cmds[idx].busy, 0);
+	cse_os_mutex_lock(c->lock);
+	c->free_stack[c->nfree++] = idx;
+	cse_os_mutex_unlock(c->lock);
+	if (c->opts.slot_policy == CSE_SLOTS_WAIT) {
+		cse_fetch_add(&c->free_seq, 1);
+		cse_os_wake(NULL, &c->free_seq);
+	}
+}
+
+static void *slot_in(struct cse_client *c, __u32 idx)
+{
+	return (char *)cse_client_slot(c, idx) + sizeof(struct cse_slot_hdr);
+}
+
+static void *slot_out(struct cse_client *c, __u32 idx)
+{
+	return (char *)slot_in(c, idx) + c->g.slot_input_size;
+}
+
+/*
+ * Read the server's results out of the slot, once, and check them against
+ * what this command allowed.
+ */
+static void slot_results(struct cse_client *c, __u32 idx, struct cse_exec *x)
+{
+	struct cse_slot_hdr *h = cse_client_slot(c, idx);
+	__u32 actual = cse_load(&h->output_len_actual);
+
+	x->output_status_code = (int)cse_load((__u32 *)&h->output_status);
+	if (actual > x->output_buffer_len) {
+		x->result = -EPROTO;
+		x->output_buffer_len_actual = 0;
+		return;
+	}
+	x->output_buffer_len_actual = actual;
+}
+
+void cse_client_complete_slot(struct cse_client *c, __u32 idx, int result)
+{
+	struct cse_exec *x = c->cmds[idx].x;
+
+	x->result = result;
+	if (!result)
+		slot_results(c, idx, x);
+	cse_exec_post(x, slot_in(c, idx), slot_out(c, idx));
+	/* Free the slot first: the completion may issue the next command. */
+	slot_put(c, idx);
+	if (x->completion)
+		x->completion(x, x->completion_context);
+}
+
+static int slot_wait_sync(struct cse_client *c, __u32 idx)
+{
+	struct cse_slot_hdr *h = cse_client_slot(c, idx);
+	__u32 st;
+
+	cse_spin_while(&h->state, CSE_SLOT_SUBMITTED, &c->dead, c->spin_ns);
+	for (;;) {
+		st = cse_load_acquire(&h->state);
+		if (st != CSE_SLOT_SUBMITTED)
+			break;
+		cse_store(&h->waiters, 1);
+		cse_mb();
+		st = cse_load_acquire(&h->state);
+		if (st != CSE_SLOT_SUBMITTED)
+			break;
+		cse_os_wait(c->cs.sync, &h->state,
+			    CSE_SLOT_SUBMITTED, SLEEP_SLICE_NS);
+	}
+	cse_store(&h->waiters, 0);
+	if (st == CSE_SLOT_DONE)
+		return 0;
+	return st == CSE_SLOT_PEER_DEAD ? -ECONNRESET : -EPROTO;
+}
+
+int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
+{
+	bool sync = !x->completion;
+	struct cse_slot_hdr *h;
+	struct cse_cmd *cmd;
+	__u32 idx, flags = 0;
+	int ret;
+
+	ret = slot_get(c, &idx);
+	if (ret)
+		return ret;
+	cmd = &c->cmds[idx];
+	h = cse_client_slot(c, idx);
+
+	ret = cse_exec_prepare(x, slot_in(c, idx), slot_out(c, idx));
+	if (ret) {
+		slot_put(c, idx);
+		return ret;
+	}
+	if (sync)
+		flags |= CSE_SLOT_F_SYNC;
+	if (x->flags & CSE_EXEC_INLINE)
+		flags |= CSE_SLOT_F_INLINE;
+	if (x->flags & CSE_EXEC_WORKER)
+		flags |= CSE_SLOT_F_WORKER;
+
+	cmd->x = x;
+	cmd->sync = sync;
+	cmd->seq = cse_fetch_add(&c->seq, 1);
+	h->input_code = x->input_code;
+	h->flags = flags;
+	h->input_len = (__u32)x->input_buffer_len;
+	h->output_len = (__u32)x->output_buffer_len;
+	h->output_len_actual = 0;
+	h->output_status = 0;
+	h->seq = cmd->seq;
+	h->waiters = 0;
+	cse_store(&h->state, CSE_SLOT_SUBMITTED);
+	cse_store_release(&cmd->busy, 1);
+	/*
+	 * Pairs with the barrier in client_peer_gone(): it sees this slot
+	 * busy, or we see the dead flag here, or both.  For an asynchronous
+	 * command the compare-and-swap on busy decides who finishes it.
+	 */
+	cse_mb();
+	if (cse_client_is_dead(c)) {
+		if (!sync && cse_cmpxchg(&cmd->busy, 1, 0) != 1)
+			return 0;	/* the control thread completes it */
+		slot_put(c, idx);
+		return -ECONNRESET;
+	}
+	ret = cse_fifo_push(&c->cs, cmd->off);
+	if (ret) {
+		/* The ring is corrupt: the server cannot be trusted any more. */
+		cse_os_ctl_shutdown(c->ctl);
+		if (sync) {
+			cse_client_complete_slot(c, idx, ret);
+			return x->result;
+		}
+		/* The control thread fails it with the other slots. */
+		return 0;
+	}
+	if (!sync)
+		return 0;
+
+	ret = slot_wait_sync(c, idx);
+	cse_client_complete_slot(c, idx, ret);
+	return x->result;
+}
+
+/* The SC FIFO reader: completes asynchronous commands. */
+void cse_client_scm_main(void *arg)
+{
+	struct cse_client *c = arg;
+	__u32 off;
+	int idx;
+
+	while (!cse_load_acquire(&c->scm_stop)) {
+		off = cse_fifo_pop(&c->sc);
+		if (!off) {
+			cse_fifo_wait(&c->sc, c->spin_ns, &c->scm_stop,
+				      SLEEP_SLICE_NS);
+			continue;
+		}
+		idx = cse_geom_slot_index(&c->g, off);
+		if (idx < 0 || cse_load_acquire(&c->cmds[idx].busy) != 1 ||
+		    c->cmds[idx].sync) {
+			cse_os_log(CSE_LOG_WARN,
+				   "client %s: server returned bad slot offset %u",
+				   c->server_id, off);
+			cse_os_ctl_shutdown(c->ctl);
+			break;
+		}
+		cse_client_complete_slot(c, (__u32)idx, 0);
+	}
+}
+
+/* Server gone: wake synchronous callers, then finish async commands. */
+void cse_client_fail_slots(struct cse_client *c)
+{
+	__u32 i;
+
+	for (i = 0; i < c->g.nslots; i++) {
+		struct cse_slot_hdr *h = cse_client_slot(c, i);
+
+		if (cse_load_acquire(&c->cmds[i].busy) && c->cmds[i].sync &&
+		    cse_cmpxchg(&h->state, CSE_SLOT_SUBMITTED,
+				CSE_SLOT_PEER_DEAD) == CSE_SLOT_SUBMITTED)
+			cse_os_wake(c->cs.sync, &h->state);
+	}
+	cse_store_release(&c->scm_stop, 1);
+	cse_fifo_kick(&c->sc);
+	cse_os_thread_join(c->scm_thread);
+	c->scm_thread = NULL;
+	for (i = 0; i < c->g.nslots; i++)
+		if (cse_load_acquire(&c->cmds[i].busy) && !c->cmds[i].sync &&
+		    cse_cmpxchg(&c->cmds[i].busy, 1, 2) == 1)
+			cse_client_complete_slot(c, i, -ECONNRESET);
+}

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * SHM FIFO of slot offsets (seed: the CS and SC FIFOs).  Several writers,
+ * one reader.  This is each side's private view of a FIFO in the chunk.
+ */
+#ifndef CSE_FIFO_H
+#define CSE_FIFO_H
+
+#include <cse/os.h>
+
+#include "chunk.h"
+
+struct cse_fifo {
+	struct cse_fifo_hdr *hdr;	/* in shared memory */
+	__u32 *entries;			/* in shared memory */
+	__u32 mask;
+	__u32 rpos;			/* the reader's own position */
+	void *sync;			/* chunk os_area for the backend */
+};
+
+void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
+		     const struct cse_geom *g);
+
+/*
+ * Publish @off and wake the reader if it sleeps.  -EPROTO when the entry
+ * never frees up, which an honest peer cannot cause (capacity >= slots).
+ */
+int cse_fifo_push(struct cse_fifo *f, __u32 off);
+
+/* Take the next offset, or 0 when the FIFO is empty.  Reader only. */
+__u32 cse_fifo_pop(struct cse_fifo *f);
+
+/*
+ * Reader: wait until an entry is ready or *@stop is set.  Spin for about
+ * @spin_ns first, then sleep, at most @timeout_ns.
+ * Return: 0 (re-check), -ETIMEDOUT, or the backend's -errno.
+ */
+int cse_fifo_wait(struct cse_fifo *f, __s32 spin_ns, const __u32 *stop,
+		  __u64 timeout_ns);
+
+/* Wake the reader so it re-checks its stop flag. */
+void cse_fifo_kick(struct cse_fifo *f);
+
+/*
+ * Spin up to @spin_ns while *@word == @expected.  Return true when the word
+ * changed (or *@stop became nonzero) during the spin.
+ */
+bool cse_spin_while(const __u32 *word, __u32 expected, const __u32 *stop,
+		    __s32 spin_ns);
+
+#define CSE_DEFAULT_SPIN_NS	50000
+
+static inline __s32 cse_spin_budget(__s32 opt)
+{
+	if (opt < 0)
+		return 0;
+	return opt ? opt : CSE_DEFAULT_SPIN_NS;
+}
+
+#endif /* CSE_FIFO_H */

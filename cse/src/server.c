@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Server: registration under a server_id, and the control thread (seed:
+ * SCTHREAD) that accepts clients, runs handshakes and backup commands, sees
+ * clients die (EOF on their channel) and reaps finished connections.
+ */
+#include "server.h"
+
+#define POLL_BATCH	32
+#define POLL_SLICE_MS	500
+
+static __u32 server_users;
+
+int cse_server_init(void)
+{
+	cse_fetch_add(&server_users, 1);
+	return 0;
+}
+
+void cse_server_deinit(void)
+{
+	cse_fetch_add(&server_users, (__u32)-1);
+}
+
+static void server_accept(struct cse_server *s)
+{
+	struct cse_os_ctl *ctl;
+	struct cse_conn *conn;
+
+	if (cse_os_ctl_accept(s->listener, &ctl))
+		return;
+	conn = cse_os_zalloc(sizeof(*conn));
+	if (!conn || cse_os_mutex_create(&conn->send_lock))
+		goto err;
+	conn->s = s;
+	conn->ctl = ctl;
+	if (cse_os_poller_add(s->poller, ctl, conn))
+		goto err;
+	conn->polled = true;
+	cse_os_mutex_lock(s->lock);
+	conn->next = s->conns;
+	s->conns = conn;
+	cse_os_mutex_unlock(s->lock);
+	return;
+err:
+	cse_os_log(CSE_LOG_WARN, "server %s: out of memory accepting a client",
+		   s->server_id);
+	if (conn) {
+		conn->ctl = NULL;
+		cse_conn_free(conn);
+	}
+	cse_os_ctl_close(ctl);
+}
+
+static void conn_unpoll(struct cse_conn *conn)
+{
+	cse_os_poller_del(conn->s->poller, conn->ctl);
+	conn->polled = false;
+	if (!conn->open)
+		cse_store_release(&conn->finished, 1);	/* no reader to wait for */
+	else
+		cse_conn_stop(conn);
+}
+
+static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
+			      void *msg)
+{
+	struct cse_os_shm *shm = NULL;
+	long n;
+
+	n = cse_os_ctl_recv(conn->ctl, msg, CSE_OS_CTL_MSG_MAX,
+			    conn->open ? NULL : &shm);
+	if (n <= 0) {
+		conn_unpoll(conn);
+		return;
+	}
+	if (!conn->open) {
+		if (cse_conn_start(conn, msg, n, shm))
+			conn_unpoll(conn);
+		return;
+	}
+	if (cse_conn_backup_request(conn, msg, n)) {
+		cse_os_log(CSE_LOG_WARN, "server %s: bad backup command, disconnecting client",
+			   s->server_id);
+		conn_unpoll(conn);
+	}
+}
+
+/* Free connections whose reader is done and whose channel is unpolled. */
+static void server_reap(struct cse_server *s)
+{
+	struct cse_conn **pp, *conn;
+
+	cse_os_mutex_lock(s->lock);
+	for (pp = &s->conns; (conn = *pp);) {
+		if (!conn->polled && cse_load_acquire(&conn->finished)) {
+			*pp = conn->next;
+			cse_conn_free(conn);
+		} else {
+			pp = &conn->next;
+		}
+	}
+	cse_os_mutex_unlock(s->lock);
+}
+
+static void server_ctl_main(void *arg)
+{
+	struct cse_server *s = arg;
+	void *cookies[POLL_BATCH];
+	void *msg = cse_os_zalloc(CSE_OS_CTL_MSG_MAX);
+	int i, n;
+
+	while (msg && !cse_load_acquire(&s->stop)) {
+		n = cse_os_poller_wait(s->poller, cookies, POLL_BATCH,
+				       POLL_SLICE_MS);
+		for (i = 0; i < n; i++) {
+			if (cookies[i] == s)
+				server_accept(s);
+			else
+				server_conn_event(s, cookies[i], msg);
+		}
+		server_reap(s);
+	}
+	cse_os_free(msg);
+}
+
+static int server_opts(struct cse_server *s, const struct cse_server_ops *ops,
+		       const struct cse_server_opts *opts)
+{
+	if (!ops || !ops->exec_handler)
+		return -EINVAL;
+	s->ops = *ops;
+	if (opts)
+		s->opts = *opts;
+	if (s->opts.resv[0] || s->opts.resv[1] || s->opts.resv[2] ||
+	    s->opts.resv[3] || s->opts.resv[4])
+		return -EINVAL;
+	if (s->opts.default_exec &&
+	    s->opts.default_exec != CSE_EXEC_INLINE &&
+	    s->opts.default_exec != CSE_EXEC_WORKER)
+		return -EINVAL;
+	if (!s->opts.nworkers)
+		s->opts.nworkers = 2;
+	if (s->opts.nworkers > 256)
+		return -EINVAL;
+	s->spin_ns = cse_spin_budget(s->opts.spin_ns);
+	return 0;
+}
+
+static void server_free(struct cse_server *s)
+{
+	struct cse_conn *conn;
+
+	/* Stop every connection first so all readers drain in parallel. */
+	for (conn = s->conns; conn; conn = conn->next)
+		if (conn->open)
+			cse_conn_stop(conn);
+	while ((conn = s->conns)) {
+		s->conns = conn->next;
+		cse_conn_free(conn);
+	}
+	if (s->pool)
+		cse_os_pool_destroy(s->pool);
+	if (s->listener)
+		cse_os_ctl_close(s->listener);
+	if (s->poller)
+		cse_os_poller_destroy(s->poller);
+	if (s->lock)
+		cse_os_mutex_destroy(s->lock);
+	cse_os_free(s);
+}
+
+int cse_server_create(struct cse_server **out, const char *server_id,
+		      const struct cse_server_ops *ops,
+		      const struct cse_server_opts *opts)
+{
+	struct cse_server *s;
+	size_t len;
+	int ret;
+
+	if (!out || !server_id)
+		return -EINVAL;
+	*out = NULL;
+	len = strnlen(server_id, CSE_SERVER_ID_MAX);
+	if (!len || len == CSE_SERVER_ID_MAX)
+		return -EINVAL;
+	s = cse_os_zalloc(sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	memcpy(s->server_id, server_id, len);
+
+	ret = server_opts(s, ops, opts);
+	if (ret)
+		goto err;
+	ret = cse_os_mutex_create(&s->lock);
+	if (ret)
+		goto err;
+	ret = cse_os_pool_create(s->opts.nworkers, "cse-worker", &s->pool);
+	if (ret)
+		goto err;
+	ret = cse_os_poller_create(&s->poller);
+	if (ret)
+		goto err;
+	ret = cse_os_ctl_listen(server_id, &s->listener);
+	if (ret)
+		goto err;
+	ret = cse_os_poller_add(s->poller, s->listener, s);
+	if (ret)
+		goto err;
+	ret = cse_os_thread_start(&s->ctl_thread, "cse-sctl", server_ctl_main, s);
+	if (ret)
+		goto err;
+	*out = s;
+	return 0;
+err:
+	server_free(s);
+	return ret;
+}
+
+void cse_server_destroy(struct cse_server *s)
+{
+	if (!s)
+		return;
+	cse_store_release(&s->stop, 1);
+	cse_os_poller_kick(s->poller);
+	cse_os_thread_join(s->ctl_thread);
+	server_free(s);
+}

@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: MIT */
+/* Server internals, shared by the server's files only. */
+#ifndef CSE_SERVER_H
+#define CSE_SERVER_H
+
+#include <cse/cse.h>
+#include <cse/os.h>
+
+#include "chunk.h"
+#include "fifo.h"
+
+struct cse_conn {
+	struct cse_conn *next;
+	struct cse_server *s;
+	struct cse_os_ctl *ctl;
+	struct cse_os_mutex *send_lock;
+	struct cse_os_shm *shm;
+	char *base;
+	struct cse_geom g;		/* our own copy, validated once */
+	struct cse_fifo cs;
+	struct cse_fifo sc;
+	void *user_context;
+	struct cse_os_thread *reader;
+
+	bool open;			/* handshake done, open_handler ran */
+	bool polled;			/* ctl is in the server's poller */
+	__u32 dead;			/* stop serving: EOF, destroy or bad peer */
+	__u32 inflight;			/* exec handlers queued or running off the reader */
+	__u32 finished;			/* reader ran close_handler and exited */
+};
+
+struct cse_server {
+	char server_id[CSE_SERVER_ID_MAX];
+	struct cse_server_ops ops;
+	struct cse_server_opts opts;
+	__s32 spin_ns;
+
+	struct cse_os_ctl *listener;
+	struct cse_os_poller *poller;
+	struct cse_os_pool *pool;
+	struct cse_os_thread *ctl_thread;
+	struct cse_os_mutex *lock;	/* conns */
+	struct cse_conn *conns;
+	__u32 stop;
+};
+
+/* server_conn.c */
+int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
+		   struct cse_os_shm *shm);
+void cse_conn_stop(struct cse_conn *conn);
+void cse_conn_free(struct cse_conn *conn);
+void cse_conn_inflight_put(struct cse_conn *conn);
+bool cse_conn_use_worker(struct cse_conn *conn, __u32 flags);
+void cse_conn_exec(struct cse_conn *conn, __u32 code, const void *in,
+		   __u32 in_len, void *out, __u32 out_len, __u32 *actual,
+		   int *status);
+
+/* server_backup.c */
+int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len);
+
+#endif /* CSE_SERVER_H */

@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Server backup path: a whole command arrives on the control channel, runs
+ * through the same exec_handler (inline on the control thread or on the
+ * worker pool) and its output goes back the same way.
+ */
+#include "server.h"
+#include "wire.h"
+
+struct backup_job {
+	struct cse_conn *conn;
+	__u64 id;
+	__u32 code;
+	__u32 in_len;
+	__u32 out_len;
+	char *in;			/* one buffer: input area, then output area */
+	char *out;
+};
+
+static void backup_job_free(struct backup_job *j)
+{
+	cse_os_free(j->in);
+	cse_os_free(j);
+}
+
+static void backup_run(struct backup_job *j)
+{
+	struct cse_conn *conn = j->conn;
+	struct cse_wire_backup_resp r = {
+		.hdr.type = CSE_WIRE_BACKUP_RESP,
+		.hdr.id = j->id,
+	};
+	__u32 actual;
+	int status, ret;
+
+	cse_conn_exec(conn, j->code, j->in, j->in_len, j->out, j->out_len,
+		      &actual, &status);
+	r.output_status = status;
+	r.output_len_actual = actual;
+	ret = cse_wire_send(conn->ctl, conn->send_lock, &r, sizeof(r), j->out,
+			    actual);
+	if (ret && ret != -EPIPE)
+		cse_os_log(CSE_LOG_WARN, "server %s: backup reply failed: %s",
+			   conn->s->server_id, cse_strerror(ret));
+}
+
+static void backup_worker(void *arg)
+{
+	struct backup_job *j = arg;
+	struct cse_conn *conn = j->conn;
+
+	if (!cse_load_acquire(&conn->dead))
+		backup_run(j);
+	backup_job_free(j);
+	cse_conn_inflight_put(conn);
+}
+
+int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
+{
+	struct cse_wire_backup_req req;
+	struct backup_job *j;
+	size_t data_len;
+	int ret;
+
+	if (len < (long)sizeof(req))
+		return -EPROTO;
+	memcpy(&req, msg, sizeof(req));
+	if (req.hdr.type != CSE_WIRE_BACKUP_REQ || req.hdr.resv ||
+	    req.flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
+			  CSE_WIRE_F_OUTPUT_INIT) ||
+	    req.input_len > CSE_MAX_BACKUP || req.output_len > CSE_MAX_BACKUP)
+		return -EPROTO;
+
+	j = cse_os_zalloc(sizeof(*j));
+	if (!j)
+		return -ENOMEM;
+	j->conn = conn;
+	j->id = req.hdr.id;
+	j->code = req.input_code;
+	j->in_len = req.input_len;
+	j->out_len = req.output_len;
+	j->in = cse_os_zalloc((size_t)req.input_len + req.output_len + 1);
+	if (!j->in) {
+		ret = -ENOMEM;
+		goto err;
+	}
+	j->out = j->in + req.input_len;
+	data_len = req.input_len;
+	if (req.flags & CSE_WIRE_F_OUTPUT_INIT)
+		data_len += req.output_len;
+	ret = cse_wire_recv_data(conn->ctl, msg, (size_t)len, sizeof(req),
+				 j->in, data_len);
+	if (ret)
+		goto err;
+
+	if (cse_conn_use_worker(conn, req.flags)) {
+		cse_fetch_add(&conn->inflight, 1);
+		if (!cse_os_pool_submit(conn->s->pool, backup_worker, j))
+			return 0;
+		cse_conn_inflight_put(conn);
+	}
+	backup_run(j);
+	backup_job_free(j);
+	return 0;
+err:
+	backup_job_free(j);
+	return ret;
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Shared regions are sealed memfds.  The creator seals the size, and the
+ * receiver insists on those seals: a peer able to shrink the file could make
+ * every access past the new end SIGBUS in our process.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+#define SHM_SEALS_REQUIRED	(F_SEAL_SHRINK | F_SEAL_GROW)
+
+int cse_os_shm_create(size_t size, struct cse_os_shm **out)
+{
+	int fd, ret;
+
+	if (!size || size > CSE_MAX_CHUNK)
+		return -EINVAL;
+	fd = memfd_create("cse-chunk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size) ||
+	    fcntl(fd, F_ADD_SEALS, SHM_SEALS_REQUIRED | F_SEAL_SEAL)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	/* A fresh memfd reads as zeroes: nothing to clear. */
+	return cse_posix_shm_map(fd, size, out);
+}
+
+int cse_os_shm_adopt(int fd, struct cse_os_shm **out)
+{
+	struct stat st;
+	int seals, ret;
+
+	if (fstat(fd, &st)) {
+		ret = -errno;
+		goto err;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (__u64)st.st_size > CSE_MAX_CHUNK) {
+		ret = -EINVAL;
+		goto err;
+	}
+	/* Anything but a memfd (EINVAL) or unsealed: refuse. */
+	seals = fcntl(fd, F_GET_SEALS);
+	if (seals < 0 || (seals & SHM_SEALS_REQUIRED) != SHM_SEALS_REQUIRED) {
+		ret = -EPERM;
+		goto err;
+	}
+	return cse_posix_shm_map(fd, (size_t)st.st_size, out);
+
+err:
+	close(fd);
+	return ret;
+}

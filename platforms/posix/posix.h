@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the POSIX files in platforms/posix/ and the per-backend files share.
+ * Private to the platform layer: the portable core sees only <cse/os.h>.
+ */
+#ifndef CSE_POSIX_H
+#define CSE_POSIX_H
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cse/os.h>
+
+/*
+ * Fill @sa and @len with the control-channel address of @server_id, already
+ * validated by the caller.  Per backend: an abstract name on Linux, a socket
+ * file elsewhere (its sun_path[0] != '\0' tells ctl.c to clean it up).
+ */
+int cse_os_ctl_address(const char *server_id, struct sockaddr_un *sa,
+		       socklen_t *len);
+
+/* The socket behind a control channel, for the pollers. */
+int cse_os_ctl_fd(const struct cse_os_ctl *c);
+
+/* The descriptor ctl.c passes to the peer with SCM_RIGHTS. */
+int cse_os_shm_fd(const struct cse_os_shm *shm);
+
+/*
+ * Validate and map a region received from a peer (per backend).  Takes
+ * ownership of @fd: it is closed on failure.
+ */
+int cse_os_shm_adopt(int fd, struct cse_os_shm **out);
+
+/*
+ * Map @size bytes of @fd shared and read-write, and wrap it (posix/shm_map.c,
+ * used by the backends' create and adopt).  Takes ownership of @fd: it is
+ * closed on failure and by cse_os_shm_destroy().
+ */
+int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
+
+#endif /* CSE_POSIX_H */

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cse-conf-helper: the peers of the U-U conformance run.
+ *   cse-conf-helper server ID [--worker]   serve until SIGTERM/SIGINT
+ *   cse-conf-helper doomed-client ID MS    issue CONF_SLEEP(MS) and wait
+ *                                          to be killed mid-command
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "uu_world.h"
+
+static const struct conf_host uu_host = {
+	.sleep_ms = uu_sleep_ms,
+	.thread_id = uu_thread_id,
+};
+
+static int serve(const char *id, bool worker)
+{
+	struct cse_server_opts o = {
+		.default_exec = worker ? CSE_EXEC_WORKER : CSE_EXEC_INLINE,
+		.nworkers = 3,
+	};
+	struct cse_server *s;
+	sigset_t set;
+	int sig, ret;
+
+	/* Block before any thread exists so every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	conf_server_setup(&uu_host);
+	ret = cse_server_init();
+	if (!ret)
+		ret = cse_server_create(&s, id, &conf_server_ops, &o);
+	if (ret) {
+		fprintf(stderr, "cse-conf-helper: server %s: %s\n", id, cse_strerror(ret));
+		return 1;
+	}
+	sigwait(&set, &sig);
+	cse_server_destroy(s);
+	cse_server_deinit();
+	return 0;
+}
+
+static int doomed_client(const char *id, unsigned int ms)
+{
+	struct cse_client *c;
+	struct cse_exec x = { .input_code = CONF_SLEEP };
+	__u32 in = ms, out;
+	__u64 deadline = uu_now_ms() + 5000;
+	int ret;
+
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && uu_now_ms() < deadline)
+		uu_sleep_ms(10);
+	if (ret) {
+		fprintf(stderr, "cse-conf-helper: connect %s: %s\n", id, cse_strerror(ret));
+		return 1;
+	}
+	x.input_buffer_base = &in;
+	x.input_buffer_len = sizeof(in);
+	x.output_buffer_base = &out;
+	x.output_buffer_len = sizeof(out);
+	cse_execute(c, &x);
+	/* Still here: the killer was late.  Keep the connection open anyway. */
+	uu_sleep_ms(60000);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+#ifdef __linux__
+	/* Never outlive the test that started us. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+	if (argc >= 3 && !strcmp(argv[1], "server"))
+		return serve(argv[2], argc > 3 && !strcmp(argv[3], "--worker"));
+	if (argc == 4 && !strcmp(argv[1], "doomed-client"))
+		return doomed_client(argv[2], (unsigned int)atoi(argv[3]));
+	fprintf(stderr, "usage: %s server ID [--worker] | doomed-client ID MS\n", argv[0]);
+	return 2;
+}

@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Conformance suite: scenarios written once against cse.h and run in every
+ * direction (U-U now; U-K, K-U, K-K in the kernel build) and on every
+ * backend.  Nothing here may call the OS: what a scenario needs from its
+ * world (processes or kthreads, sleeping, threads) comes through
+ * struct conf_env, and what the server handlers need through
+ * struct conf_host.  It must compile as a kernel module source unchanged.
+ */
+#ifndef CSE_CONFORMANCE_H
+#define CSE_CONFORMANCE_H
+
+#include <cse/cse.h>
+
+/* Input codes of the conformance server. */
+#define CONF_ECHO	1U	/* output = input */
+#define CONF_ORDER	2U	/* checks prepare markers, writes CONF_MARK_EXEC */
+#define CONF_SLEEP	3U	/* input: __u32 milliseconds; output: echo of it */
+#define CONF_STATS	4U	/* output: struct conf_stats */
+#define CONF_THREAD	5U	/* output: __u64 id of the thread running exec */
+#define CONF_FILL	6U	/* output: output_len bytes of conf_pattern() */
+
+/* Status codes the conformance server reports. */
+#define CONF_STATUS_OK		0
+#define CONF_STATUS_UNKNOWN	1001	/* unknown input_code */
+#define CONF_STATUS_BAD_ORDER	1002	/* prepare callbacks did not run first */
+#define CONF_STATUS_NO_OPEN	1003	/* exec without a successful open */
+#define CONF_STATUS_BAD_INPUT	1004
+
+#define CONF_MARK_IN	0x4e495f43U	/* "C_IN" written by input_prepare */
+#define CONF_MARK_OUT	0x54554f43U	/* "COUT" written by output_prepare */
+#define CONF_MARK_EXEC	0x43455843U	/* "CXEC" written by exec */
+
+struct conf_stats {
+	__u32 opens;
+	__u32 closes;
+	__u32 execs_started;
+	__u32 execs_finished;
+	__u32 close_while_running;	/* close_handler ran with an exec in progress */
+	__u32 double_close;		/* close_handler ran twice for one connection */
+	__u32 exec_after_close;
+	__u32 resv;
+};
+
+/* Services the conformance server's handlers need from their world. */
+struct conf_host {
+	void (*sleep_ms)(unsigned int ms);
+	__u64 (*thread_id)(void);
+};
+
+void conf_server_setup(const struct conf_host *host);
+extern const struct cse_server_ops conf_server_ops;
+
+static inline __u8 conf_pattern(__u32 seed, __u32 i)
+{
+	return (__u8)(seed * 131U + i * 7U + (i >> 8));
+}
+
+/* What a scenario may ask of the world it runs in. */
+struct conf_env {
+	const char *server_id;		/* conformance server, inline by default */
+	const char *worker_server_id;	/* conformance server, worker by default */
+	/* Start a private conformance server as a separate peer that can die. */
+	int (*spawn_server)(struct conf_env *env, const char *id);
+	/* Kill it abruptly (SIGKILL), without any cleanup of its own. */
+	int (*kill_server)(struct conf_env *env, const char *id);
+	/*
+	 * Start a peer that connects to @server_id, issues a synchronous
+	 * CONF_SLEEP of @sleep_ms and is killed abruptly @kill_after_ms later.
+	 */
+	int (*spawn_doomed_client)(struct conf_env *env, const char *server_id,
+				   unsigned int sleep_ms, unsigned int kill_after_ms);
+	/* Run fn(arg, 0..n-1) on n threads and wait for all of them. */
+	int (*run_threads)(int n, void (*fn)(void *arg, int i), void *arg);
+	void (*sleep_ms)(unsigned int ms);
+	__u64 (*now_ms)(void);
+	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+	/* Record why the scenario skips; the scenario then returns CONF_SKIP. */
+	void (*skip)(const char *why);
+	void *priv;
+};
+
+#define CONF_PASS	0
+#define CONF_FAIL	1
+#define CONF_SKIP	4
+
+struct conf_scenario {
+	const char *name;
+	int (*run)(struct conf_env *env);
+	unsigned int timeout_s;
+};
+
+extern const struct conf_scenario conf_scenarios[];
+extern const unsigned int conf_nscenarios;
+
+#endif /* CSE_CONFORMANCE_H */

@@ -1,0 +1,764 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Conformance scenarios, written once against cse.h.  Each returns
+ * CONF_PASS, CONF_FAIL (after logging why) or CONF_SKIP (after env->skip).
+ * Storage is static, not allocated, so the file builds unchanged in a
+ * kernel module; a scenario runs alone in its process (or module), so the
+ * statics are never shared between two running scenarios.
+ */
+#include <cse/atomic.h>
+
+#include "conformance.h"
+
+#define CHECK(env, cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			(env)->log("%s:%d: check failed: %s", __FILE__,	\
+				   __LINE__, #cond);			\
+			(env)->log(__VA_ARGS__);			\
+			return CONF_FAIL;				\
+		}							\
+	} while (0)
+
+#define CONNECT_WAIT_MS 5000
+
+/* Connect, waiting for a server that another peer is still starting. */
+static int conf_connect(struct conf_env *env, const char *id,
+			const struct cse_client_opts *opts,
+			struct cse_client **c)
+{
+	__u64 deadline = env->now_ms() + CONNECT_WAIT_MS;
+	int ret;
+
+	for (;;) {
+		ret = cse_client_init(c, id, opts);
+		if (ret != -ENOENT || env->now_ms() > deadline)
+			return ret;
+		env->sleep_ms(10);
+	}
+}
+
+static int sync_exec(struct cse_client *c, __u32 code, const void *in,
+		     size_t in_len, void *out, size_t out_len, __u32 flags,
+		     struct cse_exec *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->input_code = code;
+	x->flags = flags;
+	x->input_buffer_base = in;
+	x->input_buffer_len = in_len;
+	x->output_buffer_base = out;
+	x->output_buffer_len = out_len;
+	return cse_execute(c, x);
+}
+
+static int get_stats(struct conf_env *env, struct cse_client *c,
+		     struct conf_stats *st)
+{
+	struct cse_exec x;
+	int ret = sync_exec(c, CONF_STATS, NULL, 0, st, sizeof(*st), 0, &x);
+
+	if (ret || x.output_status_code || x.output_buffer_len_actual != sizeof(*st)) {
+		env->log("STATS failed: %s status %d len %zu", cse_strerror(ret),
+			 x.output_status_code, x.output_buffer_len_actual);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ---- echo ---- */
+
+static __u8 echo_in[1 << 16], echo_out[1 << 16];
+
+static int scen_echo(struct conf_env *env)
+{
+	static const size_t sizes[] = { 1, 64, 1000, 4096 };
+	struct cse_client *c;
+	struct cse_exec x;
+	unsigned int i, j;
+	int ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (j = 0; j < sizes[i]; j++)
+			echo_in[j] = conf_pattern(i, j);
+		memset(echo_out, 0, sizeof(echo_out));
+		ret = sync_exec(c, CONF_ECHO, echo_in, sizes[i], echo_out, 4096,
+				0, &x);
+		CHECK(env, ret == 0 && x.result == 0, "echo %zu: %s", sizes[i],
+		      cse_strerror(ret));
+		CHECK(env, x.output_status_code == CONF_STATUS_OK, "status %d",
+		      x.output_status_code);
+		CHECK(env, x.output_buffer_len_actual == sizes[i], "len %zu",
+		      x.output_buffer_len_actual);
+		CHECK(env, !memcmp(echo_in, echo_out, sizes[i]), "data differs at size %zu",
+		      sizes[i]);
+		CHECK(env, x.backup == 0, "a fitting command took the backup path");
+	}
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- callback order ---- */
+
+enum { EV_IN_PREP = 1, EV_OUT_PREP, EV_IN_POST, EV_OUT_POST, EV_COMPLETION };
+
+struct order_log {
+	int ev[8];
+	__u32 n;
+	__u32 done;
+	__u32 exec_seen;
+};
+
+static struct order_log order_logs[2];
+
+static void order_rec(struct cse_exec *x, int ev)
+{
+	struct order_log *l = x->completion_context;
+
+	if (l->n < 8)
+		l->ev[l->n++] = ev;
+}
+
+static int order_in_prep(struct cse_exec *x, void *in)
+{
+	__u32 m = CONF_MARK_IN;
+
+	order_rec(x, EV_IN_PREP);
+	memcpy(in, &m, 4);
+	return 0;
+}
+
+static int order_out_prep(struct cse_exec *x, void *out)
+{
+	__u32 m = CONF_MARK_OUT;
+
+	order_rec(x, EV_OUT_PREP);
+	memcpy(out, &m, 4);
+	return 0;
+}
+
+static void order_in_post(struct cse_exec *x, void *in)
+{
+	(void)in;
+	order_rec(x, EV_IN_POST);
+}
+
+static void order_out_post(struct cse_exec *x, void *out)
+{
+	struct order_log *l = x->completion_context;
+	__u32 m;
+
+	order_rec(x, EV_OUT_POST);
+	memcpy(&m, out, 4);
+	/* The server's exec must already have written its mark. */
+	l->exec_seen = !x->result && x->output_buffer_len_actual == 8 &&
+		       m == CONF_MARK_EXEC;
+}
+
+static void order_completion(struct cse_exec *x, void *ctx)
+{
+	struct order_log *l = ctx;
+
+	order_rec(x, EV_COMPLETION);
+	cse_store_release(&l->done, 1);
+}
+
+static int order_check(struct conf_env *env, struct cse_exec *x,
+		       struct order_log *l, bool async)
+{
+	static const int want[] = { EV_IN_PREP, EV_OUT_PREP, EV_IN_POST,
+				    EV_OUT_POST, EV_COMPLETION };
+	__u32 i, n = async ? 5 : 4;
+
+	CHECK(env, x->result == 0, "result %s", cse_strerror(x->result));
+	CHECK(env, x->output_status_code == CONF_STATUS_OK,
+	      "server saw prepare callbacks out of order: status %d",
+	      x->output_status_code);
+	CHECK(env, l->n == n, "%u callbacks, want %u", l->n, n);
+	for (i = 0; i < n; i++)
+		CHECK(env, l->ev[i] == want[i], "callback %u is %d, want %d", i,
+		      l->ev[i], want[i]);
+	CHECK(env, l->exec_seen, "output_post ran before the server's exec");
+	return CONF_PASS;
+}
+
+static int order_run(struct conf_env *env, struct cse_client *c, __u32 flags)
+{
+	static struct cse_exec x;
+	static __u8 scratch[16];
+	struct order_log *l;
+	__u64 deadline;
+	int async, ret;
+
+	for (async = 0; async < 2; async++) {
+		l = &order_logs[async];
+		memset(l, 0, sizeof(*l));
+		memset(&x, 0, sizeof(x));
+		x.input_code = CONF_ORDER;
+		x.flags = flags;
+		x.input_buffer_len = 4;		/* filled by input_prepare */
+		x.output_buffer_base = scratch;
+		x.output_buffer_len = 8;
+		x.input_prepare = order_in_prep;
+		x.output_prepare = order_out_prep;
+		x.input_post = order_in_post;
+		x.output_post = order_out_post;
+		x.completion = async ? order_completion : NULL;
+		x.completion_context = l;
+		ret = cse_execute(c, &x);
+		CHECK(env, ret == 0, "execute: %s", cse_strerror(ret));
+		if (async) {
+			deadline = env->now_ms() + 5000;
+			while (!cse_load_acquire(&l->done) && env->now_ms() < deadline)
+				env->sleep_ms(1);
+			CHECK(env, l->done, "no completion within 5 s");
+		}
+		if (order_check(env, &x, l, async))
+			return CONF_FAIL;
+	}
+	return CONF_PASS;
+}
+
+static int scen_callback_order(struct conf_env *env)
+{
+	struct cse_client *c;
+	struct conf_stats before, after;
+	int ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	CHECK(env, !get_stats(env, c, &before), "stats");
+	if (order_run(env, c, 0) || order_run(env, c, CSE_EXEC_WORKER) ||
+	    order_run(env, c, CSE_EXEC_FORCE_BACKUP))
+		return CONF_FAIL;
+	CHECK(env, !get_stats(env, c, &after), "stats");
+	CHECK(env, after.exec_after_close == before.exec_after_close &&
+	      after.close_while_running == before.close_while_running &&
+	      after.double_close == before.double_close,
+	      "server saw exec after close or close during exec");
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- default copies ---- */
+
+static int scen_default_copies(struct conf_env *env)
+{
+	static __u8 in[100], in_copy[100], out[200];
+	struct cse_client *c;
+	struct cse_exec x;
+	unsigned int i, backup;
+	int ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (backup = 0; backup < 2; backup++) {
+		for (i = 0; i < sizeof(in); i++)
+			in[i] = in_copy[i] = conf_pattern(7, i);
+		memset(out, 0xEE, sizeof(out));
+		ret = sync_exec(c, CONF_ECHO, in, sizeof(in), out, sizeof(out),
+				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
+		CHECK(env, !ret, "execute: %s", cse_strerror(ret));
+		CHECK(env, x.backup == (int)backup, "backup flag %d", x.backup);
+		CHECK(env, x.output_buffer_len_actual == sizeof(in), "len %zu",
+		      x.output_buffer_len_actual);
+		CHECK(env, !memcmp(out, in, sizeof(in)), "output not copied");
+		for (i = sizeof(in); i < sizeof(out); i++)
+			CHECK(env, out[i] == 0xEE,
+			      "default copy wrote past output_buffer_len_actual at %u", i);
+		CHECK(env, !memcmp(in, in_copy, sizeof(in)), "input buffer modified");
+	}
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- async, many in flight ---- */
+
+#define ASYNC_TOTAL	2000U
+#define ASYNC_WINDOW	32U
+
+struct async_state {
+	struct cse_exec x[ASYNC_WINDOW];
+	__u32 in[ASYNC_WINDOW];
+	__u32 out[ASYNC_WINDOW];
+	__u32 free_mask;		/* bit set: x[i] is free */
+	__u32 completions[ASYNC_TOTAL];
+	__u32 bad;
+	__u32 done;
+	__u32 backups;
+};
+
+static struct async_state as;
+
+static void async_completion(struct cse_exec *x, void *ctx)
+{
+	__u32 i = (__u32)(x - as.x);
+	__u32 seq = (__u32)(unsigned long)ctx;
+
+	if (x->result || x->output_status_code || x->output_buffer_len_actual != 4 ||
+	    as.out[i] != as.in[i] || seq >= ASYNC_TOTAL)
+		cse_fetch_add(&as.bad, 1);
+	else
+		cse_fetch_add(&as.completions[seq], 1);
+	if (x->backup)
+		cse_fetch_add(&as.backups, 1);
+	cse_fetch_add(&as.done, 1);
+	/* Give the struct back last: the issuer may reuse it at once. */
+	__atomic_fetch_or(&as.free_mask, 1U << i, __ATOMIC_RELEASE);
+}
+
+static int scen_async_many_inflight(struct conf_env *env)
+{
+	struct cse_client *c;
+	__u32 seq, i, mask;
+	__u64 deadline;
+	int ret;
+
+	memset(&as, 0, sizeof(as));
+	as.free_mask = 0xffffffffU;
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	deadline = env->now_ms() + 60000;
+	for (seq = 0; seq < ASYNC_TOTAL;) {
+		mask = cse_load_acquire(&as.free_mask);
+		if (!mask) {
+			CHECK(env, env->now_ms() < deadline, "stalled at %u", seq);
+			env->sleep_ms(1);
+			continue;
+		}
+		i = (__u32)__builtin_ctz(mask);
+		__atomic_fetch_and(&as.free_mask, ~(1U << i), __ATOMIC_ACQUIRE);
+		memset(&as.x[i], 0, sizeof(as.x[i]));
+		as.in[i] = seq * 2654435761U;
+		as.out[i] = 0;
+		as.x[i].input_code = CONF_ECHO;
+		as.x[i].input_buffer_base = &as.in[i];
+		as.x[i].input_buffer_len = 4;
+		as.x[i].output_buffer_base = &as.out[i];
+		as.x[i].output_buffer_len = 4;
+		as.x[i].completion = async_completion;
+		as.x[i].completion_context = (void *)(unsigned long)seq;
+		ret = cse_execute(c, &as.x[i]);
+		CHECK(env, !ret, "execute %u: %s", seq, cse_strerror(ret));
+		seq++;
+	}
+	while (cse_load_acquire(&as.done) < ASYNC_TOTAL && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	CHECK(env, as.done == ASYNC_TOTAL, "%u of %u completed", as.done, ASYNC_TOTAL);
+	CHECK(env, !as.bad, "%u completions with bad results", as.bad);
+	for (seq = 0; seq < ASYNC_TOTAL; seq++)
+		CHECK(env, as.completions[seq] == 1, "command %u completed %u times",
+		      seq, as.completions[seq]);
+	env->log("%u commands, %u in flight at most, %u via backup", ASYNC_TOTAL,
+		 ASYNC_WINDOW, as.backups);
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- several clients, several threads per client ---- */
+
+#define MT_CLIENTS	3
+#define MT_THREADS	4
+#define MT_ITERS	300
+
+static struct {
+	struct cse_client *c[MT_CLIENTS];
+	__u32 failures;
+} mt;
+
+static void mt_thread(void *arg, int t)
+{
+	struct cse_client *c = mt.c[t % MT_CLIENTS];
+	struct cse_exec x;
+	__u32 in[16], out[16], i, k;
+	int ret;
+
+	(void)arg;
+	for (i = 0; i < MT_ITERS; i++) {
+		for (k = 0; k < 16; k++)
+			in[k] = ((__u32)t << 24) ^ (i << 8) ^ k;
+		ret = sync_exec(c, CONF_ECHO, in, sizeof(in), out, sizeof(out),
+				i % 3 == 1 ? CSE_EXEC_WORKER : 0, &x);
+		if (ret || x.output_buffer_len_actual != sizeof(in) ||
+		    memcmp(in, out, sizeof(in)))
+			cse_fetch_add(&mt.failures, 1);
+	}
+}
+
+static int scen_multi_client_threads(struct conf_env *env)
+{
+	int i, ret;
+
+	memset(&mt, 0, sizeof(mt));
+	for (i = 0; i < MT_CLIENTS; i++) {
+		ret = conf_connect(env, i ? env->worker_server_id : env->server_id,
+				   NULL, &mt.c[i]);
+		CHECK(env, !ret, "connect %d: %s", i, cse_strerror(ret));
+	}
+	ret = env->run_threads(MT_CLIENTS * MT_THREADS, mt_thread, NULL);
+	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
+	CHECK(env, !mt.failures, "%u of %u commands failed", mt.failures,
+	      MT_CLIENTS * MT_THREADS * MT_ITERS);
+	for (i = 0; i < MT_CLIENTS; i++)
+		cse_client_deinit(mt.c[i]);
+	return CONF_PASS;
+}
+
+/* ---- inline vs worker ---- */
+
+static int exec_thread_id(struct cse_client *c, __u32 flags, __u64 *tid)
+{
+	struct cse_exec x;
+	int ret = sync_exec(c, CONF_THREAD, NULL, 0, tid, sizeof(*tid), flags, &x);
+
+	return ret ? ret : (x.output_buffer_len_actual == sizeof(*tid) ? 0 : -EPROTO);
+}
+
+static int scen_inline_vs_worker(struct conf_env *env)
+{
+	const char *ids[2] = { env->server_id, env->worker_server_id };
+	__u64 reader, tid;
+	struct cse_client *c;
+	int s, i, ret;
+
+	for (s = 0; s < 2; s++) {
+		ret = conf_connect(env, ids[s], NULL, &c);
+		CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+		CHECK(env, !exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
+		for (i = 0; i < 5; i++) {
+			CHECK(env, !exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
+			CHECK(env, tid == reader, "INLINE ran on two threads");
+			CHECK(env, !exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
+			CHECK(env, tid != reader, "WORKER ran on the reader thread");
+			CHECK(env, !exec_thread_id(c, 0, &tid), "default");
+			CHECK(env, (tid == reader) == (s == 0),
+			      "server default (%s) not honoured", s ? "worker" : "inline");
+		}
+		cse_client_deinit(c);
+	}
+	return CONF_PASS;
+}
+
+/* ---- large payload via backup ---- */
+
+#define LARGE (1U << 20)
+static __u8 large_in[LARGE], large_out[LARGE];
+
+static int scen_large_payload_backup(struct conf_env *env)
+{
+	struct cse_client *c;
+	struct cse_exec x;
+	__u32 i;
+	int ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (i = 0; i < LARGE; i++)
+		large_in[i] = conf_pattern(3, i);
+	memset(large_out, 0, LARGE);
+	ret = sync_exec(c, CONF_ECHO, large_in, LARGE, large_out, LARGE, 0, &x);
+	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
+	CHECK(env, x.backup == 1, "1 MiB did not take the backup path");
+	CHECK(env, x.output_buffer_len_actual == LARGE, "len %zu",
+	      x.output_buffer_len_actual);
+	CHECK(env, !memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
+
+	/* Large output only, produced by the server. */
+	memset(large_out, 0, LARGE);
+	ret = sync_exec(c, CONF_FILL, NULL, 0, large_out, LARGE,
+			CSE_EXEC_WORKER, &x);
+	CHECK(env, !ret && x.backup == 1 && x.output_buffer_len_actual == LARGE,
+	      "fill: %s", cse_strerror(ret));
+	for (i = 0; i < LARGE; i++)
+		CHECK(env, large_out[i] == conf_pattern(CONF_FILL, i),
+		      "fill differs at %u", i);
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- slot exhaustion ---- */
+
+#define EXH_CMDS 8
+
+static struct {
+	struct cse_exec x[EXH_CMDS];
+	__u32 ms[EXH_CMDS], out[EXH_CMDS];
+	__u32 done, bad, backups;
+} exh;
+
+static void exh_completion(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	if (x->result || x->output_status_code || *(__u32 *)x->output_buffer_base != 30)
+		cse_fetch_add(&exh.bad, 1);
+	if (x->backup)
+		cse_fetch_add(&exh.backups, 1);
+	cse_fetch_add(&exh.done, 1);
+}
+
+static int exh_run(struct conf_env *env, __u32 policy)
+{
+	struct cse_client_opts o = { .nslots = 2, .slot_policy = policy };
+	struct cse_client *c;
+	__u64 deadline;
+	int i, ret;
+
+	memset(&exh, 0, sizeof(exh));
+	ret = conf_connect(env, env->server_id, &o, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (i = 0; i < EXH_CMDS; i++) {
+		exh.ms[i] = 30;
+		exh.x[i].input_code = CONF_SLEEP;
+		exh.x[i].input_buffer_base = &exh.ms[i];
+		exh.x[i].input_buffer_len = 4;
+		exh.x[i].output_buffer_base = &exh.out[i];
+		exh.x[i].output_buffer_len = 4;
+		exh.x[i].completion = exh_completion;
+		ret = cse_execute(c, &exh.x[i]);
+		CHECK(env, !ret, "execute %d: %s", i, cse_strerror(ret));
+	}
+	deadline = env->now_ms() + 10000;
+	while (cse_load_acquire(&exh.done) < EXH_CMDS && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	CHECK(env, exh.done == EXH_CMDS, "%u of %d completed", exh.done, EXH_CMDS);
+	CHECK(env, !exh.bad, "%u bad completions", exh.bad);
+	if (policy == CSE_SLOTS_BACKUP)
+		CHECK(env, exh.backups >= EXH_CMDS - 2,
+		      "only %u of %d commands overflowed to backup", exh.backups, EXH_CMDS);
+	else
+		CHECK(env, exh.backups == 0, "%u commands took backup under WAIT",
+		      exh.backups);
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+static int scen_slot_exhaustion(struct conf_env *env)
+{
+	if (exh_run(env, CSE_SLOTS_BACKUP) || exh_run(env, CSE_SLOTS_WAIT))
+		return CONF_FAIL;
+	return CONF_PASS;
+}
+
+/* ---- zero-length input and output ---- */
+
+static int scen_zero_length(struct conf_env *env)
+{
+	struct cse_client *c;
+	struct cse_exec x;
+	int backup, ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (backup = 0; backup < 2; backup++) {
+		ret = sync_exec(c, CONF_ECHO, NULL, 0, NULL, 0,
+				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
+		CHECK(env, !ret && !x.result, "execute: %s", cse_strerror(ret));
+		CHECK(env, x.output_status_code == CONF_STATUS_OK &&
+		      x.output_buffer_len_actual == 0, "status %d len %zu",
+		      x.output_status_code, x.output_buffer_len_actual);
+	}
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- unknown input code ---- */
+
+static int scen_unknown_code(struct conf_env *env)
+{
+	struct cse_client *c;
+	struct cse_exec x;
+	__u8 out[8];
+	int backup, ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (backup = 0; backup < 2; backup++) {
+		ret = sync_exec(c, 0xdead, NULL, 0, out, sizeof(out),
+				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
+		CHECK(env, !ret && !x.result, "execute: %s", cse_strerror(ret));
+		CHECK(env, x.output_status_code == CONF_STATUS_UNKNOWN,
+		      "status %d, want %d", x.output_status_code, CONF_STATUS_UNKNOWN);
+	}
+	/* Bad arguments are refused before anything is sent. */
+	memset(&x, 0, sizeof(x));
+	x.flags = CSE_EXEC_INLINE | CSE_EXEC_WORKER;
+	CHECK(env, cse_execute(c, &x) == -EINVAL, "INLINE|WORKER accepted");
+	x.flags = CSE_EXEC_LAST;
+	CHECK(env, cse_execute(c, &x) == -EINVAL, "unknown flag accepted");
+	x.flags = 0;
+	x.input_buffer_len = 4;
+	CHECK(env, cse_execute(c, &x) == -EINVAL, "NULL input buffer accepted");
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+/* ---- server death ---- */
+
+#define DEATH_ASYNC 6
+
+static struct {
+	struct cse_client *c;
+	struct cse_exec x[DEATH_ASYNC];
+	__u32 ms, out[DEATH_ASYNC];
+	__u32 completions[DEATH_ASYNC];
+	__u32 reset;
+	int sync_ret;
+	__u64 sync_ms;
+	struct conf_env *env;
+	const char *id;
+} sd;
+
+static void sd_completion(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	cse_fetch_add(&sd.completions[x - sd.x], 1);
+	if (x->result == -ECONNRESET)
+		cse_fetch_add(&sd.reset, 1);
+}
+
+static void sd_thread(void *arg, int t)
+{
+	struct cse_exec x;
+	__u32 out;
+	__u64 t0;
+
+	(void)arg;
+	if (t == 0) {
+		/* A synchronous caller blocked in the server when it dies. */
+		t0 = sd.env->now_ms();
+		sd.sync_ret = sync_exec(sd.c, CONF_SLEEP, &sd.ms, 4, &out, 4, 0, &x);
+		sd.sync_ms = sd.env->now_ms() - t0;
+	} else {
+		sd.env->sleep_ms(300);
+		sd.env->kill_server(sd.env, sd.id);
+	}
+}
+
+static int scen_server_death(struct conf_env *env)
+{
+	static const char id[] = "conf-doomed-server";
+	struct cse_exec x;
+	__u64 deadline, t0;
+	__u32 out;
+	int i, ret;
+
+	memset(&sd, 0, sizeof(sd));
+	sd.env = env;
+	sd.id = id;
+	sd.ms = 20000;
+	ret = env->spawn_server(env, id);
+	if (ret == -EOPNOTSUPP) {
+		env->skip("this world cannot start a server that dies");
+		return CONF_SKIP;
+	}
+	CHECK(env, !ret, "spawn: %s", cse_strerror(ret));
+	ret = conf_connect(env, id, NULL, &sd.c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (i = 0; i < DEATH_ASYNC; i++) {
+		sd.x[i].input_code = CONF_SLEEP;
+		sd.x[i].input_buffer_base = &sd.ms;
+		sd.x[i].input_buffer_len = 4;
+		sd.x[i].output_buffer_base = &sd.out[i];
+		sd.x[i].output_buffer_len = 4;
+		sd.x[i].flags = i % 2 ? CSE_EXEC_WORKER :
+				(i == 2 ? CSE_EXEC_FORCE_BACKUP : 0);
+		sd.x[i].completion = sd_completion;
+		ret = cse_execute(sd.c, &sd.x[i]);
+		CHECK(env, !ret, "execute %d: %s", i, cse_strerror(ret));
+	}
+	ret = env->run_threads(2, sd_thread, NULL);
+	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
+	CHECK(env, sd.sync_ret == -ECONNRESET, "sync caller got %s",
+	      cse_strerror(sd.sync_ret));
+	CHECK(env, sd.sync_ms < 10000, "sync caller woke after %llu ms",
+	      (unsigned long long)sd.sync_ms);
+
+	deadline = env->now_ms() + 5000;
+	while (cse_load_acquire(&sd.reset) < DEATH_ASYNC && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	for (i = 0; i < DEATH_ASYNC; i++)
+		CHECK(env, sd.completions[i] == 1, "command %d completed %u times",
+		      i, sd.completions[i]);
+	CHECK(env, sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
+	      sd.reset, DEATH_ASYNC);
+
+	/* Later commands fail fast. */
+	t0 = env->now_ms();
+	ret = sync_exec(sd.c, CONF_ECHO, &sd.ms, 4, &out, 4, 0, &x);
+	CHECK(env, ret == -ECONNRESET, "execute after death: %s", cse_strerror(ret));
+	CHECK(env, env->now_ms() - t0 < 1000, "failing took too long");
+	env->sleep_ms(50);
+	for (i = 0; i < DEATH_ASYNC; i++)
+		CHECK(env, sd.completions[i] == 1, "command %d completed again", i);
+	cse_client_deinit(sd.c);
+	return CONF_PASS;
+}
+
+/* ---- client death ---- */
+
+static int wait_live(struct conf_env *env, struct cse_client *c, __u32 live,
+		     __u32 min_closes, struct conf_stats *st)
+{
+	__u64 deadline = env->now_ms() + 10000;
+
+	for (;;) {
+		if (get_stats(env, c, st))
+			return -EPROTO;
+		if (st->opens - st->closes == live && st->closes >= min_closes)
+			return 0;
+		if (env->now_ms() > deadline)
+			return -ETIMEDOUT;
+		env->sleep_ms(5);
+	}
+}
+
+static int scen_client_death(struct conf_env *env)
+{
+	struct conf_stats before, after;
+	struct cse_client *c;
+	int ret;
+
+	ret = conf_connect(env, env->server_id, NULL, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	/* Wait until earlier scenarios' connections are gone: only ours is live. */
+	CHECK(env, !wait_live(env, c, 1, 0, &before), "server still has old clients");
+	ret = env->spawn_doomed_client(env, env->server_id, 400, 150);
+	if (ret == -EOPNOTSUPP) {
+		env->skip("this world cannot kill a client");
+		return CONF_SKIP;
+	}
+	CHECK(env, !ret, "doomed client: %s", cse_strerror(ret));
+	ret = wait_live(env, c, 1, before.closes + 1, &after);
+	CHECK(env, !ret, "close_handler did not run for the killed client (%u opens, %u closes)",
+	      after.opens, after.closes);
+	CHECK(env, after.opens == before.opens + 1, "opens %u -> %u", before.opens,
+	      after.opens);
+	CHECK(env, after.execs_started > before.execs_started,
+	      "the doomed client's command never reached the server");
+	CHECK(env, after.close_while_running == before.close_while_running,
+	      "close_handler ran while an exec was still running");
+	CHECK(env, after.double_close == before.double_close, "close_handler ran twice");
+	CHECK(env, after.exec_after_close == before.exec_after_close,
+	      "exec ran after close_handler");
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+const struct conf_scenario conf_scenarios[] = {
+	{ "echo", scen_echo, 30 },
+	{ "callback_order", scen_callback_order, 30 },
+	{ "default_copies", scen_default_copies, 30 },
+	{ "async_many_inflight", scen_async_many_inflight, 90 },
+	{ "multi_client_threads", scen_multi_client_threads, 90 },
+	{ "inline_vs_worker", scen_inline_vs_worker, 30 },
+	{ "large_payload_backup", scen_large_payload_backup, 60 },
+	{ "slot_exhaustion", scen_slot_exhaustion, 30 },
+	{ "zero_length", scen_zero_length, 30 },
+	{ "unknown_code", scen_unknown_code, 30 },
+	{ "server_death", scen_server_death, 60 },
+	{ "client_death", scen_client_death, 60 },
+};
+
+const unsigned int conf_nscenarios = sizeof(conf_scenarios) / sizeof(conf_scenarios[0]);

@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cse-conformance: the U-U conformance run.  Starts two conformance servers
+ * (inline and worker by default) as separate processes, then runs every
+ * scenario in its own forked child and prints KTAP.
+ *   cse-conformance [--list] [SCENARIO...]
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+
+#include "../ktap.h"
+#include "uu_world.h"
+
+static char server_id[64], worker_server_id[64];
+
+static int run_scenario(const struct ktap_case *c)
+{
+	const struct conf_scenario *s = c->data;
+	struct conf_env env;
+	int ret;
+
+	uu_env_init(&env, server_id, worker_server_id);
+	ret = s->run(&env);
+	return ret == CONF_SKIP ? KTAP_SKIP : ret;
+}
+
+int main(int argc, char **argv)
+{
+	static struct ktap_case cases[64];
+	const char *srv[] = { "server", server_id, NULL };
+	const char *wsrv[] = { "server", worker_server_id, "--worker", NULL };
+	int pids[2] = { 0, 0 };
+	unsigned int i;
+	int ret;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	for (i = 0; i < conf_nscenarios && i < 64; i++) {
+		cases[i].name = conf_scenarios[i].name;
+		cases[i].fn = run_scenario;
+		cases[i].timeout_s = conf_scenarios[i].timeout_s;
+		cases[i].data = &conf_scenarios[i];
+	}
+	if (argc > 1 && !strcmp(argv[1], "--list"))
+		return ktap_main(argc, argv, cases, i);
+
+	uu_world_init(argv[0]);
+	snprintf(server_id, sizeof(server_id), "conf-%d-inline", (int)getpid());
+	snprintf(worker_server_id, sizeof(worker_server_id), "conf-%d-worker",
+		 (int)getpid());
+	if (uu_spawn_helper(srv, &pids[0]) || uu_spawn_helper(wsrv, &pids[1])) {
+		fprintf(stderr, "cannot start %s\n", uu_helper_path);
+		ret = 2;
+		goto out;
+	}
+	ret = ktap_main(argc, argv, cases, i);
+out:
+	for (i = 0; i < 2; i++) {
+		if (pids[i]) {
+			kill(pids[i], SIGTERM);
+			waitpid(pids[i], NULL, 0);
+		}
+	}
+	return ret;
+}

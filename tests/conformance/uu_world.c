@@ -1,0 +1,210 @@
+// SPDX-License-Identifier: MIT
+/*
+ * User-space implementation of struct conf_env: peers are real processes
+ * (the cse-conf-helper binary) started with posix_spawn, so that killing
+ * one is a real SIGKILL of a real peer, and no process forks while it has
+ * threads (which ThreadSanitizer cannot follow).
+ */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../ktap.h"
+#include "uu_world.h"
+
+extern char **environ;
+
+char uu_helper_path[4096];
+
+#define MAX_PEERS 8
+
+static struct {
+	char id[CSE_SERVER_ID_MAX];
+	pid_t pid;
+} peers[MAX_PEERS];
+
+void uu_world_init(const char *argv0)
+{
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	char *slash;
+
+	if (n > 0)
+		self[n] = '\0';
+	else
+		snprintf(self, sizeof(self), "%s", argv0);
+	slash = strrchr(self, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(self, ".");
+	/* Beside us (tests/), or one level up (tests/unit/). */
+	snprintf(uu_helper_path, sizeof(uu_helper_path), "%s/cse-conf-helper", self);
+	if (access(uu_helper_path, X_OK))
+		snprintf(uu_helper_path, sizeof(uu_helper_path),
+			 "%s/../cse-conf-helper", self);
+}
+
+void uu_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+__u64 uu_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
+}
+
+__u64 uu_thread_id(void)
+{
+	return (__u64)pthread_self();
+}
+
+int uu_spawn_helper(const char *const *args, int *pid)
+{
+	char *argv[8];
+	pid_t p;
+	int i, ret;
+
+	argv[0] = uu_helper_path;
+	for (i = 0; args[i] && i < 6; i++)
+		argv[i + 1] = (char *)args[i];
+	argv[i + 1] = NULL;
+	ret = posix_spawn(&p, uu_helper_path, NULL, NULL, argv, environ);
+	if (ret)
+		return -ret;
+	*pid = p;
+	return 0;
+}
+
+static int env_spawn_server(struct conf_env *env, const char *id)
+{
+	const char *args[] = { "server", id, NULL };
+	int i, pid, ret;
+
+	(void)env;
+	for (i = 0; i < MAX_PEERS && peers[i].pid; i++)
+		;
+	if (i == MAX_PEERS)
+		return -ENOSPC;
+	ret = uu_spawn_helper(args, &pid);
+	if (ret)
+		return ret;
+	snprintf(peers[i].id, sizeof(peers[i].id), "%s", id);
+	peers[i].pid = pid;
+	return 0;
+}
+
+static int env_kill_server(struct conf_env *env, const char *id)
+{
+	int i;
+
+	(void)env;
+	for (i = 0; i < MAX_PEERS; i++) {
+		if (peers[i].pid && !strcmp(peers[i].id, id)) {
+			kill(peers[i].pid, SIGKILL);
+			waitpid(peers[i].pid, NULL, 0);
+			peers[i].pid = 0;
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+static int env_spawn_doomed_client(struct conf_env *env, const char *server_id,
+				   unsigned int sleep_ms, unsigned int kill_after_ms)
+{
+	char ms[16];
+	const char *args[] = { "doomed-client", server_id, ms, NULL };
+	int pid, ret;
+
+	(void)env;
+	snprintf(ms, sizeof(ms), "%u", sleep_ms);
+	ret = uu_spawn_helper(args, &pid);
+	if (ret)
+		return ret;
+	uu_sleep_ms(kill_after_ms);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return 0;
+}
+
+struct thread_arg {
+	void (*fn)(void *arg, int i);
+	void *arg;
+	int i;
+};
+
+static void *thread_main(void *p)
+{
+	struct thread_arg *t = p;
+
+	t->fn(t->arg, t->i);
+	return NULL;
+}
+
+static int env_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
+{
+	pthread_t th[64];
+	struct thread_arg ta[64];
+	int i, started, ret = 0;
+
+	if (n > 64)
+		return -EINVAL;
+	for (started = 0; started < n; started++) {
+		ta[started] = (struct thread_arg){ fn, arg, started };
+		ret = -pthread_create(&th[started], NULL, thread_main, &ta[started]);
+		if (ret)
+			break;
+	}
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	return ret;
+}
+
+static void env_log(const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	ktap_diag("%s", buf);
+}
+
+static void env_skip(const char *why)
+{
+	ktap_skip(why);
+}
+
+void uu_env_init(struct conf_env *env, const char *server_id,
+		 const char *worker_server_id)
+{
+	memset(env, 0, sizeof(*env));
+	env->server_id = server_id;
+	env->worker_server_id = worker_server_id;
+	env->spawn_server = env_spawn_server;
+	env->kill_server = env_kill_server;
+	env->spawn_doomed_client = env_spawn_doomed_client;
+	env->run_threads = env_run_threads;
+	env->sleep_ms = uu_sleep_ms;
+	env->now_ms = uu_now_ms;
+	env->log = env_log;
+	env->skip = env_skip;
+}

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: MIT
+/*
+ * A deliberately misbehaving client.  It connects like any client, then
+ * writes what an honest client never would into the shared chunk or the
+ * control channel.  The server (a real separate process) must drop or fail
+ * that client only, and keep serving an honest client alongside.
+ */
+#include <stdlib.h>
+
+#include "../ktap.h"
+#include "client.h"
+#include "peer.h"
+
+static const char *argv0;
+static char id[64];
+static int server_pid;
+static struct cse_client *good, *bad;
+
+static int setup(void)
+{
+	snprintf(id, sizeof(id), "hostile-%d", (int)getpid());
+	if (peer_server(argv0, id, &server_pid))
+		return -1;
+	if (peer_connect(id, NULL, &good) || peer_connect(id, NULL, &bad))
+		return -1;
+	return echo_once(good, 0, 1) || echo_once(bad, 0, 2) ? -1 : 0;
+}
+
+/* The bad client must end up disconnected; the good one keeps working. */
+static int verdict(const char *what)
+{
+	__u64 deadline = uu_now_ms() + 5000;
+	int ret = 0, i;
+
+	while (uu_now_ms() < deadline) {
+		ret = echo_once(bad, CSE_EXEC_FORCE_BACKUP, 3);
+		if (ret == -ECONNRESET)
+			break;
+		uu_sleep_ms(5);
+	}
+	KTAP_CHECK(ret == -ECONNRESET, "%s: server kept the bad client (%s)", what,
+		   cse_strerror(ret));
+	for (i = 0; i < 50; i++)
+		KTAP_CHECK(!echo_once(good, i % 2 ? CSE_EXEC_WORKER : 0, (__u32)i + 10),
+			   "%s: honest client broken", what);
+	KTAP_CHECK(kill(server_pid, 0) == 0, "%s: server process died", what);
+	cse_client_deinit(bad);
+	cse_client_deinit(good);
+	peer_kill(server_pid);
+	return 0;
+}
+
+static struct cse_slot_hdr *bad_slot(__u32 idx)
+{
+	return cse_client_slot(bad, idx);
+}
+
+static int test_garbage_offsets(const struct ktap_case *tc)
+{
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	/* Not a slot boundary, then past the chunk, then inside the header. */
+	cse_fifo_push(&bad->cs, bad->g.slots_off + 8);
+	cse_fifo_push(&bad->cs, 0xfffffff0U);
+	cse_fifo_push(&bad->cs, 64);
+	return verdict("garbage offsets");
+}
+
+static int test_bad_lengths(const struct ktap_case *tc)
+{
+	struct cse_slot_hdr *h;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	h = bad_slot(5);
+	h->input_code = CONF_ECHO;
+	h->input_len = 0x7fffffff;
+	h->output_len = 16;
+	cse_fifo_push(&bad->cs, cse_geom_slot_off(&bad->g, 5));
+	return verdict("input_len out of range");
+}
+
+static int test_bad_output_len(const struct ktap_case *tc)
+{
+	struct cse_slot_hdr *h;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	h = bad_slot(6);
+	h->input_code = CONF_FILL;
+	h->input_len = 0;
+	h->output_len = bad->g.slot_output_size + 4096;
+	cse_fifo_push(&bad->cs, cse_geom_slot_off(&bad->g, 6));
+	return verdict("output_len out of range");
+}
+
+static int test_bad_flags(const struct ktap_case *tc)
+{
+	struct cse_slot_hdr *h;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	h = bad_slot(7);
+	h->input_code = CONF_ECHO;
+	h->flags = 0xffff0000U;
+	cse_fifo_push(&bad->cs, cse_geom_slot_off(&bad->g, 7));
+	return verdict("unknown slot flags");
+}
+
+/* Corrupt the chunk header after the handshake: the server keeps its copy. */
+static int test_corrupt_chunk_header(const struct ktap_case *tc)
+{
+	struct cse_chunk_hdr *h;
+	int i;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	h = (struct cse_chunk_hdr *)bad->base;
+	h->magic = 0;
+	h->nslots = 0xffffffffU;
+	h->slots_off = 0xffffff00U;
+	h->slot_size = 1;
+	for (i = 0; i < 20; i++)
+		KTAP_CHECK(!echo_once(bad, 0, (__u32)i), "server used the header again");
+	/* Then break the protocol for real. */
+	cse_fifo_push(&bad->cs, 1);
+	return verdict("corrupt header");
+}
+
+/*
+ * Scribble random bytes over FIFOs and slots while pushing random offsets.
+ * Whatever happens to the bad client, the server must survive.
+ */
+static int test_random_scribble(const struct ktap_case *tc)
+{
+	__u32 *words;
+	size_t nwords, nfifo, i;
+	int round;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	srandom((unsigned int)getpid());
+	words = (__u32 *)(bad->base + bad->g.cs_fifo_off);
+	nwords = (bad->g.chunk_size - bad->g.cs_fifo_off) / 4;
+	nfifo = (bad->g.slots_off - bad->g.cs_fifo_off) / 4;
+	for (round = 0; round < 200; round++) {
+		/* Half over the FIFOs (small, so every word gets hit), half anywhere. */
+		for (i = 0; i < 64; i++)
+			cse_store(&words[(size_t)random() % (i % 2 ? nwords : nfifo)],
+				  (__u32)random());
+		cse_store(&words[(size_t)random() % nwords],
+			  cse_geom_slot_off(&bad->g, (__u32)random() % bad->g.nslots));
+		cse_fifo_kick(&bad->cs);
+	}
+	return verdict("random scribble");
+}
+
+/* Garbage on the control channel before and after the handshake. */
+static int test_garbage_control(const struct ktap_case *tc)
+{
+	struct cse_os_ctl *raw;
+	__u8 junk[300];
+	size_t i;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (__u8)random();
+	KTAP_CHECK(!cse_os_ctl_connect(id, &raw), "raw connect");
+	cse_os_ctl_send(raw, junk, sizeof(junk), NULL, 0, NULL);
+	cse_os_ctl_close(raw);
+	KTAP_CHECK(!cse_os_ctl_connect(id, &raw), "raw connect");
+	cse_os_ctl_send(raw, junk, 48, NULL, 0, NULL);	/* HELLO-sized, no chunk */
+	cse_os_ctl_close(raw);
+	/* A backup request announcing more data than it sends, then EOF. */
+	{
+		struct cse_wire_backup_req r = {
+			.hdr.type = CSE_WIRE_BACKUP_REQ,
+			.input_len = 1 << 20,
+			.output_len = 16,
+		};
+		cse_os_ctl_send(bad->ctl, &r, sizeof(r), junk, 100, NULL);
+	}
+	return verdict("garbage on the control channel");
+}
+
+static const struct ktap_case cases[] = {
+	{ "garbage_offsets", test_garbage_offsets, 30, NULL },
+	{ "bad_input_len", test_bad_lengths, 30, NULL },
+	{ "bad_output_len", test_bad_output_len, 30, NULL },
+	{ "bad_flags", test_bad_flags, 30, NULL },
+	{ "corrupt_chunk_header", test_corrupt_chunk_header, 30, NULL },
+	{ "random_scribble", test_random_scribble, 60, NULL },
+	{ "garbage_control", test_garbage_control, 30, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	argv0 = argv[0];
+	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
+}

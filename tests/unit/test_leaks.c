@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Nothing leaks: after a clean session, after the server dies under the
+ * client, and after a client dies under the server, the process holds the
+ * same fds, threads, /dev/shm entries and chunk mappings as before.
+ */
+#include <stdlib.h>
+
+#include <cse/atomic.h>
+
+#include "../ktap.h"
+#include "peer.h"
+
+static const char *argv0;
+
+#define RES_FMT "fds %d threads %d shm %d maps %d"
+#define RES_ARGS(r) (r).fds, (r).threads, (r).shm, (r).maps
+
+static void server_id(char *buf, size_t len, const char *what)
+{
+	snprintf(buf, len, "leak-%s-%d", what, (int)getpid());
+}
+
+static struct {
+	struct cse_exec x[4];
+	__u32 ms, out[4], done;
+} bg;
+
+static void bg_done(struct cse_exec *x, void *ctx)
+{
+	(void)x;
+	(void)ctx;
+	cse_fetch_add(&bg.done, 1);
+}
+
+static int test_clean_session(const struct ktap_case *tc)
+{
+	struct res_count base = res_now(), now;
+	static __u8 big[100000], big_out[100000];
+	struct cse_client *c;
+	struct cse_exec x = { .input_code = CONF_ECHO };
+	char id[64];
+	int pid, i;
+
+	(void)tc;
+	server_id(id, sizeof(id), "clean");
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	for (i = 0; i < 100; i++)
+		KTAP_CHECK(!echo_once(c, i % 2 ? CSE_EXEC_WORKER : 0, (__u32)i), "echo %d", i);
+	x.input_buffer_base = big;
+	x.input_buffer_len = sizeof(big);
+	x.output_buffer_base = big_out;
+	x.output_buffer_len = sizeof(big_out);
+	KTAP_CHECK(!cse_execute(c, &x) && x.backup, "backup echo");
+	cse_client_deinit(c);
+	peer_kill(pid);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "before " RES_FMT ", after " RES_FMT,
+		   RES_ARGS(base), RES_ARGS(now));
+	return 0;
+}
+
+static int test_server_died(const struct ktap_case *tc)
+{
+	struct res_count base = res_now(), now;
+	struct cse_client *c;
+	char id[64];
+	int pid, i;
+
+	(void)tc;
+	server_id(id, sizeof(id), "died");
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	bg.ms = 10000;
+	for (i = 0; i < 4; i++) {
+		bg.x[i].input_code = CONF_SLEEP;
+		bg.x[i].flags = i == 3 ? CSE_EXEC_FORCE_BACKUP : CSE_EXEC_WORKER;
+		bg.x[i].input_buffer_base = &bg.ms;
+		bg.x[i].input_buffer_len = 4;
+		bg.x[i].output_buffer_base = &bg.out[i];
+		bg.x[i].output_buffer_len = 4;
+		bg.x[i].completion = bg_done;
+		KTAP_CHECK(!cse_execute(c, &bg.x[i]), "execute %d", i);
+	}
+	uu_sleep_ms(100);
+	peer_kill(pid);
+	for (i = 0; i < 5000 && cse_load_acquire(&bg.done) < 4; i++)
+		uu_sleep_ms(1);
+	KTAP_CHECK(bg.done == 4, "%u of 4 completed after server death", bg.done);
+	cse_client_deinit(c);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "before " RES_FMT ", after " RES_FMT,
+		   RES_ARGS(base), RES_ARGS(now));
+	return 0;
+}
+
+static const struct conf_host host = {
+	.sleep_ms = uu_sleep_ms,
+	.thread_id = uu_thread_id,
+};
+
+static int test_client_died(const struct ktap_case *tc)
+{
+	struct res_count before = res_now(), base, now;
+	const char *args[] = { "doomed-client", NULL, "3000", NULL };
+	struct cse_server_opts o = { .default_exec = CSE_EXEC_WORKER };
+	struct cse_server *s;
+	char id[64];
+	int pid, round;
+
+	(void)tc;
+	server_id(id, sizeof(id), "client");
+	args[1] = id;
+	uu_world_init(argv0);
+	conf_server_setup(&host);
+	KTAP_CHECK(!cse_server_init(), "init");
+	KTAP_CHECK(!cse_server_create(&s, id, &conf_server_ops, &o), "create");
+	base = res_now();
+	for (round = 0; round < 3; round++) {
+		KTAP_CHECK(!uu_spawn_helper(args, &pid), "spawn client");
+		uu_sleep_ms(300);
+		peer_kill(pid);
+		/* The SLEEP handler still runs for ~3 s; then close_handler and free. */
+		KTAP_CHECK(res_settle(&base, 8000, &now),
+			   "round %d: before " RES_FMT ", after " RES_FMT, round,
+			   RES_ARGS(base), RES_ARGS(now));
+	}
+	cse_server_destroy(s);
+	cse_server_deinit();
+	KTAP_CHECK(res_settle(&before, 2000, &now), "server destroy: before " RES_FMT
+		   ", after " RES_FMT, RES_ARGS(before), RES_ARGS(now));
+	return 0;
+}
+
+static const struct ktap_case cases[] = {
+	{ "clean_session", test_clean_session, 30, NULL },
+	{ "server_died", test_server_died, 30, NULL },
+	{ "client_died", test_client_died, 60, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	argv0 = argv[0];
+	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
+}
