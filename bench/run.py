@@ -427,8 +427,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument(
         "--cse-async-mode",
         choices=("main", "callback"),
-        default="main",
-        help="who re-issues async commands in bench-cse",
+        default="callback",
+        help="who re-issues async commands in bench-cse (see cse_bench.c)",
     )
     return ap.parse_args(argv)
 

@@ -26,6 +26,7 @@ struct cse_backup {
 	char *in_area;			/* one buffer: input area, then output area */
 	char *out_area;
 	__u32 done;			/* word a synchronous caller waits on */
+	__u32 sent;			/* the issuer is done sending it */
 };
 
 struct cse_client {

@@ -15,6 +15,17 @@ static void backup_free(struct cse_backup *b)
 	cse_os_free(b);
 }
 
+/*
+ * The control thread finishes a backup command only once its issuer has
+ * returned from sending it: the reply can overtake the send call's return,
+ * and the issuer must not read a buffer the control thread frees.
+ */
+static void backup_wait_sent(struct cse_backup *b)
+{
+	while (!cse_load_acquire(&b->sent))
+		cse_os_yield();
+}
+
 /* Unlink backup @id; NULL if the control thread already took it. */
 static struct cse_backup *backup_take(struct cse_client *c, __u64 id)
 {
@@ -79,6 +90,7 @@ static int backup_send(struct cse_client *c, struct cse_backup *b)
 int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x)
 {
 	struct cse_backup *b;
+	__u64 id;
 	int ret;
 
 	b = cse_os_zalloc(sizeof(*b));
@@ -97,20 +109,20 @@ int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x)
 		goto err;
 
 	cse_os_mutex_lock(c->lock);
-	b->id = ++c->next_backup_id;
+	id = b->id = ++c->next_backup_id;
 	b->next = c->backups;
 	c->backups = b;
 	cse_os_mutex_unlock(c->lock);
 	/* Pairs with client_peer_gone(): see the list, or see dead, or both. */
 	cse_mb();
 	ret = cse_client_is_dead(c) ? -ECONNRESET : backup_send(c, b);
-	if (ret) {
-		if (backup_take(c, b->id) == b)
-			goto err;	/* not issued: no completion */
-		/* The control thread owns it now and fails it. */
-		if (x->completion)
-			return 0;
-	}
+	if (ret && backup_take(c, id) == b)
+		goto err;	/* not issued: no completion */
+	/*
+	 * Issued.  From here the control thread may finish an asynchronous
+	 * command and free it, so touch b no more unless synchronous.
+	 */
+	cse_store_release(&b->sent, 1);
 	if (x->completion)
 		return 0;
 
@@ -140,6 +152,7 @@ int cse_client_backup_reply(struct cse_client *c, const void *msg, long len)
 	b = backup_take(c, r.hdr.id);
 	if (!b)
 		return -EPROTO;
+	backup_wait_sent(b);
 	x = b->x;
 	if (r.output_len_actual > x->output_buffer_len) {
 		backup_finish(b, -EPROTO);
@@ -169,6 +182,7 @@ void cse_client_fail_backups(struct cse_client *c)
 		cse_os_mutex_unlock(c->lock);
 		if (!b)
 			break;
+		backup_wait_sent(b);
 		backup_finish(b, -ECONNRESET);
 	}
 }

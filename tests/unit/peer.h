@@ -8,6 +8,7 @@
 #define CSE_TESTS_PEER_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -50,8 +51,25 @@ struct res_count {
 	int maps;
 };
 
+static inline void *res_noop(void *arg)
+{
+	return arg;
+}
+
+/*
+ * Counts now.  The first thread a process creates may also start a
+ * sanitizer runtime thread, so start and join one before counting.
+ */
 static inline struct res_count res_now(void)
 {
+	static bool warm;
+	pthread_t t;
+
+	if (!warm && !pthread_create(&t, NULL, res_noop, NULL)) {
+		pthread_join(t, NULL);
+		warm = true;
+	}
+	{
 	struct res_count r = {
 		/* opendir itself holds one fd while counting */
 		.fds = count_dir("/proc/self/fd") - 1,
@@ -60,6 +78,7 @@ static inline struct res_count res_now(void)
 		.maps = count_chunk_maps(),
 	};
 	return r;
+	}
 }
 
 /* Wait up to @ms for the counts to come back to @base (threads exit late). */

@@ -149,6 +149,7 @@ static int test_fifo_producers(const struct ktap_case *tc)
 		pthread_join(th[i], NULL);
 	KTAP_CHECK(!mp.errors, "%u pushes failed", mp.errors);
 	KTAP_CHECK(!cse_fifo_pop(&mp.f), "entries left over");
+	free(p);
 	return 0;
 }
 
@@ -168,6 +169,7 @@ static int test_fifo_corrupt_ring(const struct ktap_case *tc)
 	for (i = 0; i < g.fifo_capacity; i++)
 		f.entries[i] = 0xdeadbeef;
 	KTAP_CHECK(cse_fifo_push(&f, 64) == -EPROTO, "push into a full ring succeeded");
+	free(p);
 	return 0;
 }
 
@@ -209,6 +211,7 @@ static int test_fifo_sleep_wake(const struct ktap_case *tc)
 	pthread_join(th, NULL);
 	KTAP_CHECK(v == 1234, "popped %u", v);
 	KTAP_CHECK(cse_os_now_ns() - t0 < 2000000000ULL, "wake took too long");
+	free(p);
 	return 0;
 }
 
