@@ -118,11 +118,7 @@ def plan(quick: bool, mechanisms: Sequence[str]) -> list[list[Job]]:
     for payload in SYNC_PAYLOADS:
         iters = SYNC_ITERS[payload][pick]
         groups.append(
-            [
-                Job("sync_rtt", mech, payload, 1, iters)
-                for mech in RUN_ORDER
-                if mech in mechanisms
-            ]
+            [Job("sync_rtt", mech, payload, 1, iters) for mech in RUN_ORDER if mech in mechanisms]
         )
     async_jobs = [
         Job("async_tput", mech, ASYNC_PAYLOAD, n, ASYNC_ITERS[pick])
@@ -268,9 +264,7 @@ def ratio_target(
     if num is None or den is None or den <= 0:
         return Target(name, f"{sign} {limit:g}x", "-", None)
     x = num / den
-    return Target(
-        name, f"{sign} {limit:g}x", f"{x:.2f}x", x >= limit if at_least else x <= limit
-    )
+    return Target(name, f"{sign} {limit:g}x", f"{x:.2f}x", x >= limit if at_least else x <= limit)
 
 
 def targets(results: dict[Key, Record]) -> list[Target]:

@@ -60,6 +60,7 @@ static inline __u8 conf_pattern(__u32 seed, __u32 i)
 struct conf_env {
 	const char *server_id;		/* conformance server, inline by default */
 	const char *worker_server_id;	/* conformance server, worker by default */
+	const char *spare_server_id;	/* unused and unique to this run, for spawn_server */
 	/* Start a private conformance server as a separate peer that can die. */
 	int (*spawn_server)(struct conf_env *env, const char *id);
 	/* Kill it abruptly (SIGKILL), without any cleanup of its own. */

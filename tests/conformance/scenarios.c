@@ -638,7 +638,7 @@ static void sd_thread(void *arg, int t)
 
 static int scen_server_death(struct conf_env *env)
 {
-	static const char id[] = "conf-doomed-server";
+	const char *id = env->spare_server_id;
 	struct cse_exec x;
 	__u64 deadline, t0;
 	__u32 out;

@@ -12,7 +12,7 @@
 #include "../ktap.h"
 #include "uu_world.h"
 
-static char server_id[64], worker_server_id[64];
+static char server_id[64], worker_server_id[64], spare_server_id[64];
 
 static int run_scenario(const struct ktap_case *c)
 {
@@ -20,7 +20,7 @@ static int run_scenario(const struct ktap_case *c)
 	struct conf_env env;
 	int ret;
 
-	uu_env_init(&env, server_id, worker_server_id);
+	uu_env_init(&env, server_id, worker_server_id, spare_server_id);
 	ret = s->run(&env);
 	return ret == CONF_SKIP ? KTAP_SKIP : ret;
 }
@@ -48,6 +48,8 @@ int main(int argc, char **argv)
 	snprintf(server_id, sizeof(server_id), "conf-%d-inline", (int)getpid());
 	snprintf(worker_server_id, sizeof(worker_server_id), "conf-%d-worker",
 		 (int)getpid());
+	snprintf(spare_server_id, sizeof(spare_server_id), "conf-%d-spare",
+		 (int)getpid());
 	if (uu_spawn_helper(srv, &pids[0]) || uu_spawn_helper(wsrv, &pids[1])) {
 		fprintf(stderr, "cannot start %s\n", uu_helper_path);
 		ret = 2;
@@ -55,10 +57,21 @@ int main(int argc, char **argv)
 	}
 	ret = ktap_main(argc, argv, cases, i);
 out:
+	/*
+	 * The servers must exit cleanly when asked: a crash or a sanitizer
+	 * report in a server fails the run even if every scenario passed.
+	 */
 	for (i = 0; i < 2; i++) {
-		if (pids[i]) {
-			kill(pids[i], SIGTERM);
-			waitpid(pids[i], NULL, 0);
+		int status = 0;
+
+		if (!pids[i])
+			continue;
+		kill(pids[i], SIGTERM);
+		waitpid(pids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+			fprintf(stderr, "cse-conformance: server %s exited abnormally (status %#x)\n",
+				i ? worker_server_id : server_id, status);
+			ret = ret ? ret : 3;
 		}
 	}
 	return ret;

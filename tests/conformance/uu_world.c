@@ -194,11 +194,12 @@ static void env_skip(const char *why)
 }
 
 void uu_env_init(struct conf_env *env, const char *server_id,
-		 const char *worker_server_id)
+		 const char *worker_server_id, const char *spare_server_id)
 {
 	memset(env, 0, sizeof(*env));
 	env->server_id = server_id;
 	env->worker_server_id = worker_server_id;
+	env->spare_server_id = spare_server_id;
 	env->spawn_server = env_spawn_server;
 	env->kill_server = env_kill_server;
 	env->spawn_doomed_client = env_spawn_doomed_client;

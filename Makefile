@@ -1,0 +1,39 @@
+# The two commands of the README, plus the benchmark.  Each installs what it
+# needs first (scripts/install-deps.sh), so they work on a fresh Debian 12.
+PY := .venv/bin/python
+JOBS ?= 2
+
+.PHONY: all deps build run test bench lint clean
+
+all: build
+
+deps: .venv/.deps-stamp
+
+.venv/.deps-stamp: scripts/install-deps.sh pyproject.toml
+	scripts/install-deps.sh
+	touch $@
+
+build: deps
+	$(PY) -m testbed build linux emulated
+
+# The main job for now: U-U conformance on both backends, as a table.
+run: deps
+	$(PY) -m testbed uu
+
+# Everything: C tests on linux, emulated, ASan/UBSan and TSan builds, the
+# Python tests, lint.  JUnit goes to report/tests.xml.
+test: deps
+	$(PY) -m testbed build linux emulated asan tsan
+	$(PY) -m ruff check testbed tests bench
+	mkdir -p report
+	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=report/tests.xml
+
+bench: deps
+	$(PY) -m testbed build linux
+	$(PY) bench/run.py --build build/linux
+
+lint: deps
+	$(PY) -m ruff check testbed tests bench
+
+clean:
+	rm -rf build report

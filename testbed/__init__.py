@@ -1,0 +1,1 @@
+"""CSE testbed: builds the CSE runtime and runs its conformance suites."""

@@ -1,0 +1,20 @@
+"""python -m testbed build [FLAVOUR...] | uu"""
+
+from __future__ import annotations
+
+import sys
+
+from testbed import builds, uu
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["build"]:
+        return builds.main(argv[1:])
+    if argv[:1] == ["uu"]:
+        return uu.main()
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
