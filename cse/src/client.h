@@ -43,11 +43,11 @@ struct cse_client {
 	struct cse_fifo sc;
 
 	struct cse_cmd *cmds;		/* nslots */
-	struct cse_os_mutex *lock;	/* free slots, backups, seq */
+	struct cse_os_mutex *lock;	/* free slots, backups */
 	__u32 *free_stack;
 	__u32 nfree;
 	__u32 free_seq;			/* bumped when a slot frees (CSE_SLOTS_WAIT) */
-	__u32 seq;
+	__u32 free_waiters;		/* threads sleeping on free_seq */
 	struct cse_backup *backups;
 	__u64 next_backup_id;
 

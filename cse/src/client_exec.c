@@ -33,7 +33,9 @@ static int slot_get(struct cse_client *c, __u32 *idx)
 			return -EAGAIN;
 		if (cse_client_is_dead(c))
 			return -ECONNRESET;
+		cse_fetch_add(&c->free_waiters, 1);
 		cse_os_wait(NULL, &c->free_seq, seq, SLEEP_SLICE_NS);
+		cse_fetch_add(&c->free_waiters, (__u32)-1);
 	}
 }
 
@@ -44,10 +46,12 @@ static void slot_put(struct cse_client *c, __u32 idx)
 	cse_os_mutex_lock(c->lock);
 	c->free_stack[c->nfree++] = idx;
 	cse_os_mutex_unlock(c->lock);
-	if (c->opts.slot_policy == CSE_SLOTS_WAIT) {
-		cse_fetch_add(&c->free_seq, 1);
+	if (c->opts.slot_policy != CSE_SLOTS_WAIT)
+		return;
+	/* Bump, then look for sleepers: slot_get counts itself in, then sleeps. */
+	cse_fetch_add(&c->free_seq, 1);
+	if (cse_load(&c->free_waiters))
 		cse_os_wake(NULL, &c->free_seq);
-	}
 }
 
 static void *slot_in(struct cse_client *c, __u32 idx)
@@ -110,7 +114,8 @@ static int slot_wait_sync(struct cse_client *c, __u32 idx)
 		cse_os_wait(c->cs.sync, &h->state,
 			    CSE_SLOT_SUBMITTED, SLEEP_SLICE_NS);
 	}
-	cse_store(&h->waiters, 0);
+	if (cse_load(&h->waiters))	/* a store would cost a cache-line transfer */
+		cse_store(&h->waiters, 0);
 	if (st == CSE_SLOT_DONE)
 		return 0;
 	return st == CSE_SLOT_PEER_DEAD ? -ECONNRESET : -EPROTO;
@@ -144,7 +149,7 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 
 	cmd->x = x;
 	cmd->sync = sync;
-	cmd->seq = cse_fetch_add(&c->seq, 1);
+	cmd->seq++;		/* the slot's own use count: we own it now */
 	h->input_code = x->input_code;
 	h->flags = flags;
 	h->input_len = (__u32)x->input_buffer_len;
@@ -167,17 +172,7 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 		slot_put(c, idx);
 		return -ECONNRESET;
 	}
-	ret = cse_fifo_push(&c->cs, cmd->off);
-	if (ret) {
-		/* The ring is corrupt: the server cannot be trusted any more. */
-		cse_os_ctl_shutdown(c->ctl);
-		if (sync) {
-			cse_client_complete_slot(c, idx, ret);
-			return x->result;
-		}
-		/* The control thread fails it with the other slots. */
-		return 0;
-	}
+	cse_fifo_push(&c->cs, cmd->off);
 	if (!sync)
 		return 0;
 

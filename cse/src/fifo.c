@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * SHM FIFO.  The seed's reader/writer steps with a compare-and-swap instead
- * of a lock: a writer claims a position by incrementing wpos, then swaps its
- * offset into the (empty, 0) entry at that position.  The single reader
- * takes the entry at its private position once it is nonzero and clears it.
- * Because capacity >= number of slots and each slot is in at most one FIFO,
- * an honest writer always finds its entry empty; a writer that does not
- * (the peer scribbled over the ring) gives up after a bounded spin.
+ * SHM FIFO.  The seed's reader/writer steps with an atomic increment instead
+ * of a lock: a writer claims a position by incrementing wpos, then stores
+ * its offset into that entry, tagged with the lap the position belongs to
+ * (bits 29..31, never 0).  The single reader takes the
+ * entry at its private position once it carries that position's tag.
+ *
+ * Nobody ever clears an entry: the reader only reads the ring and the
+ * writer only stores into it, so a command costs one cache-line transfer
+ * each way instead of a read-modify-write ping-pong.  It is safe because
+ * capacity >= number of slots and each slot is in at most one FIFO, so a
+ * writer never laps the reader; a peer that scribbles over the ring can
+ * only make entries look absent or carry offsets the consumer rejects.
  *
  * Sleeping uses the seed's RSEM idea with a futex-style word: the reader
  * announces itself in `sleepers`, re-checks, and sleeps on `wake_seq`; a
@@ -15,7 +20,8 @@
  */
 #include "fifo.h"
 
-#define PUSH_SPIN_LIMIT (1U << 20)
+CSE_STATIC_ASSERT(CSE_MAX_CHUNK <= CSE_FIFO_OFF_MASK + 1,
+		  "chunk offsets must leave the tag bits free");
 
 void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
 		     const struct cse_geom *g)
@@ -23,8 +29,22 @@ void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
 	f->hdr = (struct cse_fifo_hdr *)((char *)chunk + off);
 	f->entries = (__u32 *)(f->hdr + 1);
 	f->mask = g->fifo_capacity - 1;
+	f->shift = 0;
+	while ((1U << f->shift) < g->fifo_capacity)
+		f->shift++;
 	f->rpos = 0;
 	f->sync = ((struct cse_chunk_hdr *)chunk)->os_area;
+}
+
+/*
+ * The tag entries at position @pos carry: the lap number mod 4, plus one so
+ * that a zeroed ring holds no valid entry.  An entry holds either this lap's
+ * value or the previous lap's, whose tag always differs (also where the
+ * 32-bit position wraps, as 2^32 / capacity is a multiple of 4).
+ */
+static __u32 fifo_tag(const struct cse_fifo *f, __u32 pos)
+{
+	return (((pos >> f->shift) & 3U) + 1U) << CSE_FIFO_TAG_SHIFT;
 }
 
 static void fifo_wake_reader(struct cse_fifo *f)
@@ -36,52 +56,61 @@ static void fifo_wake_reader(struct cse_fifo *f)
 	}
 }
 
-int cse_fifo_push(struct cse_fifo *f, __u32 off)
+__u32 cse_fifo_claim(struct cse_fifo *f)
 {
-	__u32 pos = cse_fetch_add(&f->hdr->wpos, 1);
-	__u32 *e = &f->entries[pos & f->mask];
-	__u32 tries = 0;
+	return cse_fetch_add(&f->hdr->wpos, 1);
+}
 
-	while (cse_cmpxchg(e, 0, off) != 0) {
-		if (++tries > PUSH_SPIN_LIMIT)
-			return -EPROTO;
-		if (tries & 63)
-			cse_os_cpu_relax();
-		else
-			cse_os_yield();
-	}
+void cse_fifo_publish(struct cse_fifo *f, __u32 pos, __u32 off)
+{
+	cse_store_release(&f->entries[pos & f->mask],
+			  fifo_tag(f, pos) | (off & CSE_FIFO_OFF_MASK));
 	fifo_wake_reader(f);
-	return 0;
+}
+
+void cse_fifo_push(struct cse_fifo *f, __u32 off)
+{
+	cse_fifo_publish(f, cse_fifo_claim(f), off);
 }
 
 __u32 cse_fifo_pop(struct cse_fifo *f)
 {
-	__u32 *e = &f->entries[f->rpos & f->mask];
-	__u32 off = cse_load_acquire(e);
+	__u32 v, off;
 
-	if (!off)
-		return 0;
-	cse_store_release(e, 0);
-	f->rpos++;
-	cse_store(&f->hdr->rpos, f->rpos);
-	return off;
+	for (;;) {
+		v = cse_load_acquire(&f->entries[f->rpos & f->mask]);
+		if ((v & ~CSE_FIFO_OFF_MASK) != fifo_tag(f, f->rpos))
+			return 0;
+		f->rpos++;
+		off = v & CSE_FIFO_OFF_MASK;
+		if (off)
+			return off;
+		/* A claimed position its writer gave back: skip it. */
+	}
 }
 
 bool cse_spin_while(const __u32 *word, __u32 expected, const __u32 *stop,
 		    __s32 spin_ns)
 {
-	__u64 deadline;
+	__u64 deadline = 0;
 	unsigned int i = 0;
 
 	if (spin_ns <= 0)
 		return false;
-	deadline = cse_os_now_ns() + (__u64)spin_ns;
 	for (;;) {
 		if (cse_load_acquire(word) != expected || cse_load(stop))
 			return true;
 		cse_os_cpu_relax();
-		/* Reading the clock costs more than a pause: do it rarely. */
-		if (!(++i & 127) && cse_os_now_ns() > deadline)
+		/*
+		 * Reading the clock costs more than a pause: do it rarely, and
+		 * not at all when the peer answers within the first pauses
+		 * (the common case of a round trip while both sides spin).
+		 */
+		if (++i & 127)
+			continue;
+		if (!deadline)
+			deadline = cse_os_now_ns() + (__u64)spin_ns;
+		else if (cse_os_now_ns() > deadline)
 			return false;
 	}
 }
@@ -90,16 +119,24 @@ int cse_fifo_wait(struct cse_fifo *f, __s32 spin_ns, const __u32 *stop,
 		  __u64 timeout_ns)
 {
 	__u32 *e = &f->entries[f->rpos & f->mask];
-	__u32 seq;
+	__u32 stale = cse_load(e), seq;
 	int ret;
 
-	if (cse_spin_while(e, 0, stop, spin_ns))
+	/* A writer's store always changes the entry: its tag is the next lap's. */
+	if ((stale & ~CSE_FIFO_OFF_MASK) == fifo_tag(f, f->rpos) ||
+	    cse_spin_while(e, stale, stop, spin_ns))
 		return 0;
 
+	/*
+	 * Mirror the read position only now: writers read `sleepers` on the
+	 * same cache line, so storing rpos on every pop would cost them a
+	 * cache miss per command.
+	 */
+	cse_store(&f->hdr->rpos, f->rpos);
 	seq = cse_load(&f->hdr->wake_seq);
 	cse_store(&f->hdr->sleepers, 1);
 	cse_mb();
-	if (cse_load(e) || cse_load(stop)) {
+	if (cse_load(e) != stale || cse_load(stop)) {
 		cse_store(&f->hdr->sleepers, 0);
 		return 0;
 	}

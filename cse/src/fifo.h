@@ -10,10 +10,15 @@
 
 #include "chunk.h"
 
+/* An entry: slot offset in the low bits, the writer's lap tag above. */
+#define CSE_FIFO_TAG_SHIFT	29
+#define CSE_FIFO_OFF_MASK	((1U << CSE_FIFO_TAG_SHIFT) - 1)
+
 struct cse_fifo {
 	struct cse_fifo_hdr *hdr;	/* in shared memory */
 	__u32 *entries;			/* in shared memory */
 	__u32 mask;
+	__u32 shift;			/* log2(capacity) */
 	__u32 rpos;			/* the reader's own position */
 	void *sync;			/* chunk os_area for the backend */
 };
@@ -22,10 +27,14 @@ void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
 		     const struct cse_geom *g);
 
 /*
- * Publish @off and wake the reader if it sleeps.  -EPROTO when the entry
- * never frees up, which an honest peer cannot cause (capacity >= slots).
+ * Writers: claim the next position, then publish an offset there (0 gives
+ * the position back) and wake the reader if it sleeps.  Every claimed
+ * position must be published, or the reader waits there forever.
  */
-int cse_fifo_push(struct cse_fifo *f, __u32 off);
+__u32 cse_fifo_claim(struct cse_fifo *f);
+void cse_fifo_publish(struct cse_fifo *f, __u32 pos, __u32 off);
+/* Claim and publish in one go. */
+void cse_fifo_push(struct cse_fifo *f, __u32 off);
 
 /* Take the next offset, or 0 when the FIFO is empty.  Reader only. */
 __u32 cse_fifo_pop(struct cse_fifo *f);

@@ -46,8 +46,10 @@ typedef int64_t __s64;
  *   nslots x (struct cse_slot_hdr + input area + output area)
  *
  * All offsets are from the chunk start and every section starts on a cache
- * line.  A FIFO entry is the chunk offset of a slot header; 0 marks an empty
- * entry (no slot can sit at offset 0).
+ * line.  A FIFO entry is the chunk offset of a slot header (bits 0..28,
+ * as CSE_MAX_CHUNK is 2^28) tagged in bits 29..31 with the writer's lap
+ * around the ring (1..4), so an entry never needs clearing; offset 0 with
+ * a valid tag is a position its writer gave back.
  */
 struct cse_chunk_hdr {
 	__u32 magic;		/* CSE_ABI_MAGIC */
@@ -90,8 +92,8 @@ CSE_ABI_SIZE(struct cse_chunk_hdr, 256);
  * FIFO header.  Writers (several client threads, or several server workers)
  * claim a position with an atomic increment of wpos and publish the offset
  * into that entry.  The single reader keeps its own read position and only
- * mirrors it into rpos for observers, so a peer scribbling over rpos cannot
- * steer it.  wake_seq is the futex word a sleeping reader waits on; writers
+ * mirrors it into rpos for observers (when it goes to sleep), so a peer
+ * scribbling over rpos cannot steer it.  wake_seq is the futex word a sleeping reader waits on; writers
  * bump it only while sleepers is nonzero, so the fast path makes no system
  * call.  The writer and reader halves live on separate cache lines.
  */
