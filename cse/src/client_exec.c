@@ -15,7 +15,14 @@
  */
 #include "client.h"
 
-#define SLEEP_SLICE_NS 200000000ULL	/* re-check the dead flag this often */
+/*
+ * Sleeps on the hot path have no timeout: a timed futex wait arms a kernel
+ * timer every time, and every wake-up they wait for is guaranteed (the
+ * control thread flips the slot to PEER_DEAD or kicks the FIFO on death).
+ * Waiting for a free slot is off the hot path; it re-checks the dead flag.
+ */
+#define NO_TIMEOUT	0
+#define SLEEP_SLICE_NS	200000000ULL
 
 static int slot_get(struct cse_client *c, __u32 *idx)
 {
@@ -112,7 +119,7 @@ static int slot_wait_sync(struct cse_client *c, __u32 idx)
 		if (st != CSE_SLOT_SUBMITTED)
 			break;
 		cse_os_wait(c->cs.sync, &h->state,
-			    CSE_SLOT_SUBMITTED, SLEEP_SLICE_NS);
+			    CSE_SLOT_SUBMITTED, NO_TIMEOUT);
 	}
 	if (cse_load(&h->waiters))	/* a store would cost a cache-line transfer */
 		cse_store(&h->waiters, 0);
@@ -192,7 +199,7 @@ void cse_client_scm_main(void *arg)
 		off = cse_fifo_pop(&c->sc);
 		if (!off) {
 			cse_fifo_wait(&c->sc, c->spin_ns, &c->scm_stop,
-				      SLEEP_SLICE_NS);
+				      NO_TIMEOUT);
 			continue;
 		}
 		idx = cse_geom_slot_index(&c->g, off);

@@ -133,7 +133,8 @@ int cse_fifo_wait(struct cse_fifo *f, __s32 spin_ns, const __u32 *stop,
 	 * cache miss per command.
 	 */
 	cse_store(&f->hdr->rpos, f->rpos);
-	seq = cse_load(&f->hdr->wake_seq);
+	/* Acquire: a kicker sets its stop flag before bumping wake_seq. */
+	seq = cse_load_acquire(&f->hdr->wake_seq);
 	cse_store(&f->hdr->sleepers, 1);
 	cse_mb();
 	if (cse_load(e) != stale || cse_load(stop)) {

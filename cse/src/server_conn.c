@@ -9,7 +9,9 @@
  */
 #include "server.h"
 
-#define READER_SLICE_NS 200000000ULL
+/* The reader sleeps without a timeout: cse_conn_stop() always kicks it. */
+#define NO_TIMEOUT	0
+#define DRAIN_SLICE_NS	200000000ULL
 
 struct conn_job {
 	struct cse_conn *conn;
@@ -171,7 +173,7 @@ static void conn_reader_main(void *arg)
 			continue;
 		}
 		ret = cse_fifo_wait(&conn->cs, conn->s->spin_ns, &conn->dead,
-				    READER_SLICE_NS);
+				    NO_TIMEOUT);
 		if (ret && ret != -ETIMEDOUT) {
 			conn_violation(conn, "wait failed with", (__u32)-ret);
 			break;
@@ -180,7 +182,7 @@ static void conn_reader_main(void *arg)
 
 	/* Let handlers already running finish, then close exactly once. */
 	while ((n = cse_load_acquire(&conn->inflight)))
-		cse_os_wait(NULL, &conn->inflight, n, READER_SLICE_NS);
+		cse_os_wait(NULL, &conn->inflight, n, DRAIN_SLICE_NS);
 	if (conn->s->ops.close_handler)
 		conn->s->ops.close_handler(conn, conn->user_context);
 	cse_store_release(&conn->finished, 1);

@@ -139,9 +139,13 @@ int cse_client_init(struct cse_client **out, const char *server_id,
  * Order per command: input_prepare, output_prepare, (server exec),
  * input_post, output_post, completion.  Synchronous when x->completion is
  * NULL: returns after output_post with x->result also returned.  Otherwise
- * returns 0 once the command is issued and the callbacks run later on a
- * runtime thread.  Commands that do not fit a slot, or that find no free
- * slot under CSE_SLOTS_BACKUP, take the backup path with the same callbacks.
+ * returns 0 once the command is issued and the post callbacks and the
+ * completion run later on a runtime thread: the SC FIFO reader for slot
+ * commands, the control thread for backup commands and after peer death,
+ * so two completions may run at once.  A completion may call cse_execute();
+ * the runtime no longer touches @x once the completion has been called.
+ * Commands that do not fit a slot, or that find no free slot under
+ * CSE_SLOTS_BACKUP, take the backup path with the same callbacks.
  * Return: 0 (or x->result when synchronous); -EINVAL bad flags or buffers;
  * -ECONNRESET the server is gone; -EMSGSIZE larger than CSE_MAX_BACKUP;
  * the nonzero return of a prepare callback.

@@ -1,0 +1,34 @@
+"""`make bench` end to end on a tiny scale: every case and mechanism runs and
+lands in bench.json with the agreed fields.  No timing is asserted here:
+performance claims live in the benchmark's own side-by-side report."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from testbed.builds import FLAVOURS, ROOT
+
+FIELDS = {"case", "mechanism", "payload", "inflight", "p50_ns", "p99_ns", "ops_per_s"}
+
+
+def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench/run.py"), "--quick",
+         "--build", str(FLAVOURS["linux"].builddir), "--out", str(out)],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    records = json.loads(out.read_text())
+    assert all(set(r) == FIELDS for r in records)
+    sync = {(r["mechanism"], r["payload"]) for r in records if r["case"] == "sync_rtt"}
+    for mech in ("cse_spin", "cse_nospin", "socketpair", "pipe", "eventfd_shm", "futex_shm",
+                 "busypoll_shm"):
+        for payload in (64, 4096, 1 << 20):
+            assert (mech, payload) in sync
+    tput = {(r["mechanism"], r["inflight"]) for r in records if r["case"] == "async_tput"}
+    assert tput == {(m, n) for m in ("cse_spin", "cse_nospin") for n in (1, 8, 32)}
+    assert all(r["ops_per_s"] > 0 for r in records)
+    assert "Targets" in proc.stdout
