@@ -6,10 +6,12 @@
  * that client only, and keep serving an honest client alongside.
  */
 #include <stdlib.h>
+#include <sys/mman.h>
 
 #include "../ktap.h"
 #include "client.h"
 #include "peer.h"
+#include "posix.h"
 
 static const char *argv0;
 static char id[64];
@@ -184,6 +186,49 @@ static int test_garbage_control(const struct ktap_case *tc)
 	return verdict("garbage on the control channel");
 }
 
+/*
+ * A chunk the client could still shrink (an unsealed memfd) would let it
+ * crash the server with SIGBUS: the Linux backend must refuse it.
+ */
+static int test_unsealed_chunk(const struct ktap_case *tc)
+{
+#ifdef __linux__
+	struct cse_wire_hello hello = { .hdr.type = CSE_WIRE_HELLO };
+	struct cse_os_ctl *raw;
+	struct cse_os_shm *shm;
+	struct cse_geom g;
+	char reply[64];
+	int fd;
+
+	(void)tc;
+	if (!CSE_TEST_PLATFORM_LINUX)
+		return ktap_skip("the emulated backend cannot seal shared memory");
+	KTAP_CHECK(!setup(), "setup");
+	KTAP_CHECK(!cse_geom_compute(4, 64, 64, &g), "geometry");
+	fd = memfd_create("cse-unsealed", MFD_CLOEXEC);
+	KTAP_CHECK(fd >= 0 && !ftruncate(fd, g.chunk_size), "memfd");
+	KTAP_CHECK(!cse_posix_shm_map(fd, g.chunk_size, &shm), "map");
+	KTAP_CHECK(!cse_chunk_format(cse_os_shm_addr(shm), &g), "format");
+	hello.abi_version = CSE_ABI_VERSION;
+	hello.chunk_size = g.chunk_size;
+	hello.nslots = 4;
+	hello.slot_input_size = 64;
+	hello.slot_output_size = 64;
+	KTAP_CHECK(!cse_os_ctl_connect(id, &raw), "raw connect");
+	KTAP_CHECK(!cse_os_ctl_send(raw, &hello, sizeof(hello), NULL, 0, shm), "send");
+	/* Refused: the server hangs up without a WELCOME. */
+	KTAP_CHECK(cse_os_ctl_recv(raw, reply, sizeof(reply), NULL) <= 0,
+		   "server accepted an unsealed chunk");
+	cse_os_ctl_close(raw);
+	cse_os_shm_destroy(shm);
+	cse_os_ctl_shutdown(bad->ctl);	/* the verdict wants bad disconnected */
+	return verdict("unsealed chunk");
+#else
+	(void)tc;
+	return ktap_skip("memfd sealing is Linux only");
+#endif
+}
+
 static const struct ktap_case cases[] = {
 	{ "garbage_offsets", test_garbage_offsets, 30, NULL },
 	{ "bad_input_len", test_bad_lengths, 30, NULL },
@@ -192,6 +237,7 @@ static const struct ktap_case cases[] = {
 	{ "corrupt_chunk_header", test_corrupt_chunk_header, 30, NULL },
 	{ "random_scribble", test_random_scribble, 60, NULL },
 	{ "garbage_control", test_garbage_control, 30, NULL },
+	{ "unsealed_chunk", test_unsealed_chunk, 30, NULL },
 };
 
 int main(int argc, char **argv)
