@@ -58,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define CACHELINE 64
 /* A hung peer must not hang the benchmark run. */
 #define WATCHDOG_S 300
@@ -114,14 +116,6 @@ static inline void cpu_relax(void)
 #else
 	__asm__ __volatile__("" ::: "memory");
 #endif
-}
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 /*
@@ -358,34 +352,6 @@ static void close_server_ends(struct ctx *c)
 	}
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static uint64_t percentile(const uint64_t *sorted, unsigned long n, double p)
-{
-	unsigned long idx = (unsigned long)(p * (double)(n - 1) + 0.5);
-
-	return sorted[idx < n ? idx : n - 1];
-}
-
-static unsigned long parse_ul(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || end == s) {
-		fprintf(stderr, "bench-baselines: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -412,9 +378,9 @@ int main(int argc, char **argv)
 	if (m == sizeof(mech_names) / sizeof(mech_names[0]))
 		usage();
 	c.mech = (enum mech)m;
-	c.payload = parse_ul(argv[2], "payload");
-	iters = parse_ul(argv[3], "iters");
-	warmup = argc == 5 ? parse_ul(argv[4], "warmup") : iters / 10;
+	c.payload = parse_ul("bench-baselines", argv[2], "payload");
+	iters = parse_ul("bench-baselines", argv[3], "iters");
+	warmup = argc == 5 ? parse_ul("bench-baselines", argv[4], "warmup") : iters / 10;
 	if (argc < 5 && warmup < 10)
 		warmup = 10;
 	if (c.payload < 2 || iters < 1 || iters + warmup > UINT32_MAX - 1) {

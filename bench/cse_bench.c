@@ -64,6 +64,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
+
 #define BENCH_CODE	0x42	/* input_code; the server ignores it */
 #define ASYNC_PAYLOAD	64
 #define MAX_INFLIGHT	4096
@@ -97,28 +99,6 @@ static void fail(const char *what, int err)
 	if (g_server_pid > 0)
 		kill(g_server_pid, SIGKILL);
 	exit(1);
-}
-
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-
-	return (x > y) - (x < y);
-}
-
-static uint64_t percentile(const uint64_t *sorted, unsigned long n, double p)
-{
-	unsigned long idx = (unsigned long)(p * (double)(n - 1) + 0.5);
-
-	return sorted[idx < n ? idx : n - 1];
 }
 
 static const char *mech_name(void)
@@ -615,20 +595,6 @@ static void bench_async(unsigned inflight)
 
 /* ---- command line -------------------------------------------------------- */
 
-static unsigned long parse_ul(const char *s, const char *what)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || *end || end == s) {
-		fprintf(stderr, "bench-cse: bad %s '%s'\n", what, s);
-		exit(2);
-	}
-	return v;
-}
-
 static void usage(void)
 {
 	fprintf(stderr,
@@ -687,22 +653,22 @@ static void parse_args(int argc, char **argv)
 				usage();
 			break;
 		case O_PAYLOAD:
-			g_opt.payload = parse_ul(optarg, "payload");
+			g_opt.payload = parse_ul("bench-cse", optarg, "payload");
 			if (g_opt.payload < 2 || g_opt.payload > SLOT_AREA_MAX)
 				usage();
 			break;
 		case O_INFLIGHT:
-			g_opt.inflight = (unsigned)parse_ul(optarg, "inflight");
+			g_opt.inflight = (unsigned)parse_ul("bench-cse", optarg, "inflight");
 			if (!g_opt.inflight || g_opt.inflight > MAX_INFLIGHT)
 				usage();
 			break;
 		case O_ITERS:
-			g_opt.iters = parse_ul(optarg, "iters");
+			g_opt.iters = parse_ul("bench-cse", optarg, "iters");
 			if (!g_opt.iters)
 				usage();
 			break;
 		case O_WARMUP:
-			g_opt.warmup = (long)parse_ul(optarg, "warmup");
+			g_opt.warmup = (long)parse_ul("bench-cse", optarg, "warmup");
 			break;
 		case O_ASYNC_MODE:
 			if (!strcmp(optarg, "main"))

@@ -69,20 +69,13 @@ int cse_os_shm_create(size_t size, struct cse_os_shm **out)
  */
 int cse_os_shm_adopt(int fd, struct cse_os_shm **out)
 {
-	struct stat st;
+	size_t size;
 	int ret;
 
-	if (fstat(fd, &st)) {
-		ret = -errno;
-		goto err;
+	ret = cse_posix_shm_peer_size(fd, &size);
+	if (ret) {
+		close(fd);
+		return ret;
 	}
-	if (st.st_size <= 0 || (__u64)st.st_size > CSE_MAX_CHUNK) {
-		ret = -EINVAL;
-		goto err;
-	}
-	return cse_posix_shm_map(fd, (size_t)st.st_size, out);
-
-err:
-	close(fd);
-	return ret;
+	return cse_posix_shm_map(fd, size, out);
 }

@@ -9,7 +9,6 @@
 #endif
 #include <fcntl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -37,25 +36,19 @@ int cse_os_shm_create(size_t size, struct cse_os_shm **out)
 
 int cse_os_shm_adopt(int fd, struct cse_os_shm **out)
 {
-	struct stat st;
+	size_t size;
 	int seals, ret;
 
-	if (fstat(fd, &st)) {
-		ret = -errno;
+	ret = cse_posix_shm_peer_size(fd, &size);
+	if (ret)
 		goto err;
-	}
-	if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
-	    (__u64)st.st_size > CSE_MAX_CHUNK) {
-		ret = -EINVAL;
-		goto err;
-	}
 	/* Anything but a memfd (EINVAL) or unsealed: refuse. */
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & SHM_SEALS_REQUIRED) != SHM_SEALS_REQUIRED) {
 		ret = -EPERM;
 		goto err;
 	}
-	return cse_posix_shm_map(fd, (size_t)st.st_size, out);
+	return cse_posix_shm_map(fd, size, out);
 
 err:
 	close(fd);

@@ -37,5 +37,10 @@ int cse_os_shm_adopt(int fd, struct cse_os_shm **out);
  * closed on failure and by cse_os_shm_destroy().
  */
 int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
+/*
+ * Size of a region a peer sent: a regular file of 1..CSE_MAX_CHUNK bytes,
+ * else -EINVAL.  Does not close @fd.
+ */
+int cse_posix_shm_peer_size(int fd, size_t *size);
 
 #endif /* CSE_POSIX_H */

@@ -6,6 +6,7 @@
  */
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "posix.h"
@@ -41,6 +42,19 @@ err_free:
 err_close:
 	close(fd);
 	return ret;
+}
+
+int cse_posix_shm_peer_size(int fd, size_t *size)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		return -errno;
+	if (!S_ISREG(st.st_mode) || st.st_size <= 0 ||
+	    (__u64)st.st_size > CSE_MAX_CHUNK)
+		return -EINVAL;
+	*size = (size_t)st.st_size;
+	return 0;
 }
 
 void *cse_os_shm_addr(const struct cse_os_shm *shm)

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: MIT */
+/* What both benchmark programs share: the clock, percentiles, numbers. */
+#ifndef CSE_BENCH_UTIL_H
+#define CSE_BENCH_UTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+static inline uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static inline int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* @sorted ascending, n > 0, p in [0, 1]. */
+static inline uint64_t percentile(const uint64_t *sorted, unsigned long n, double p)
+{
+	unsigned long idx = (unsigned long)(p * (double)(n - 1) + 0.5);
+
+	return sorted[idx < n ? idx : n - 1];
+}
+
+/* A whole unsigned number, or exit(2) naming @prog and @what. */
+static inline unsigned long parse_ul(const char *prog, const char *s, const char *what)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (errno || *end || end == s) {
+		fprintf(stderr, "%s: bad %s '%s'\n", prog, what, s);
+		exit(2);
+	}
+	return v;
+}
+
+#endif /* CSE_BENCH_UTIL_H */
