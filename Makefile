@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 JOBS ?= 2
 
-.PHONY: all deps build run test bench lint clean
+.PHONY: all deps vm-deps build run test bench lint clean
 
 all: build
 
@@ -13,6 +13,10 @@ deps: .venv/.deps-stamp
 	scripts/install-deps.sh
 	touch $@
 
+# QEMU, virtme-ng and the Debian kernels the VM tests boot (idempotent).
+vm-deps: deps
+	scripts/install-vm-deps.sh
+
 build: deps
 	$(PY) -m testbed build linux emulated
 
@@ -21,8 +25,8 @@ run: deps
 	$(PY) -m testbed uu
 
 # Everything: C tests on linux, emulated, ASan/UBSan and TSan builds, the
-# Python tests, lint.  JUnit goes to report/tests.xml.
-test: deps
+# kernel modules in a VM, the Python tests, lint.  JUnit: report/tests.xml.
+test: deps vm-deps
 	$(PY) -m testbed build linux emulated asan tsan
 	$(PY) -m ruff check testbed tests bench
 	mkdir -p report

@@ -31,6 +31,7 @@ class SuiteRun:
     returncode: int | None  # None: killed at SUITE_TIMEOUT_S
     run: ktap.KtapRun
     stderr: str
+    stdout: str = ""
 
 
 def binary(flavour: Flavour, suite: str) -> Path:
@@ -56,4 +57,4 @@ def run_suite(flavour: Flavour, suite: str, cases: list[str] | None = None) -> S
         rc = None
         out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
         err = e.stderr.decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
-    return SuiteRun(flavour.name, suite, rc, ktap.parse(out), err)
+    return SuiteRun(flavour.name, suite, rc, ktap.parse(out), err, out)

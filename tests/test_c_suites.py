@@ -1,8 +1,9 @@
 """Every C test binary, in every user-space build flavour, as pytest results.
 
 Each binary prints KTAP; each KTAP case becomes one pytest item.  A binary
-runs once per flavour (all items of a binary share an xdist group, and the
-worker caches the run), then its items look up their own result.
+runs once per flavour and test run (testbed.runonce shares the run between
+xdist workers; the xdist group only keeps its items together where it can),
+then its items look up their own result.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import subprocess
 
 import pytest
 
+from testbed import ktap, runonce
 from testbed.builds import FLAVOURS
 from testbed.suites import SUITES, SuiteRun, binary, list_cases, run_suite
-
-_runs: dict[tuple[str, str], SuiteRun] = {}
 
 
 def _params() -> list:
@@ -34,10 +34,13 @@ def _params() -> list:
 
 
 def _suite_run(fl: str, suite: str) -> SuiteRun:
-    key = (fl, suite)
-    if key not in _runs:
-        _runs[key] = run_suite(FLAVOURS[fl], suite)
-    return _runs[key]
+    """Run the binary once per test run, whichever worker asks first."""
+    def run() -> dict:
+        r = run_suite(FLAVOURS[fl], suite)
+        return {"returncode": r.returncode, "stdout": r.stdout, "stderr": r.stderr}
+
+    r = runonce.once(f"c-{fl}-{suite}", run)
+    return SuiteRun(fl, suite, r["returncode"], ktap.parse(r["stdout"]), r["stderr"])
 
 
 def _tail(text: str, n: int = 60) -> str:

@@ -66,9 +66,10 @@ struct cse_chunk_hdr {
 	__u32 flags;		/* must be zero */
 	__u32 resv[4];		/* must be zero */
 	/*
-	 * Backend-private wait state.  The emulated backend keeps a
-	 * process-shared mutex and condition variable here; futex backends
-	 * leave it zero.
+	 * Reserved for a backend's shared wait state.  No backend uses it
+	 * today (futexes need none; the emulated backend polls, because a
+	 * process-shared condvar does not survive a peer killed while
+	 * waiting): it stays zero.
 	 */
 	__u8 os_area[192];
 };

@@ -54,9 +54,9 @@ void cse_os_yield(void);
 
 /*
  * @sync is the chunk's os_area (struct cse_chunk_hdr.os_area) when @word is
- * in that chunk, or NULL for a word in private memory.  Backends that sleep
- * on the word itself (futex) ignore it; the emulated backend keeps a
- * process-shared mutex and condition variable there.
+ * in that chunk, or NULL for a word in private memory, so a backend can tell
+ * shared words (the futex backend and the kernel sleep on the word itself;
+ * the emulated backend polls them) from private ones.
  */
 #define CSE_OS_SYNC_SIZE 192
 
@@ -127,8 +127,9 @@ int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out);
 /* Connect to @server_id; -ENOENT if nobody serves it. */
 int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out);
 /*
- * Send one message made of @a and @b (either may be empty), and with it the
- * shared region @shm when not NULL.  Return 0 or -errno (-EPIPE: peer gone).
+ * Send one message made of @a and @b (either may be empty, not both), and
+ * with it the shared region @shm when not NULL.  Return 0 or -errno
+ * (-EPIPE: peer gone).
  */
 int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 		    const void *b, size_t b_len, struct cse_os_shm *shm);

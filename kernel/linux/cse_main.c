@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: MIT
+/*
+ * cse.ko: the CSE runtime in the kernel.  The portable core from cse/src
+ * is compiled unchanged on the kernel primitives in this folder, and the
+ * same cse.h API is exported to other modules.
+ */
+#include <linux/module.h>
+
+#include <cse/cse.h>
+
+EXPORT_SYMBOL_GPL(cse_client_init);
+EXPORT_SYMBOL_GPL(cse_execute);
+EXPORT_SYMBOL_GPL(cse_client_deinit);
+EXPORT_SYMBOL_GPL(cse_server_init);
+EXPORT_SYMBOL_GPL(cse_server_create);
+EXPORT_SYMBOL_GPL(cse_server_destroy);
+EXPORT_SYMBOL_GPL(cse_server_deinit);
+EXPORT_SYMBOL_GPL(cse_conn_server);
+EXPORT_SYMBOL_GPL(cse_strerror);
+
+static int __init cse_init(void)
+{
+	pr_info("cse: loaded, ABI %u\n", CSE_ABI_VERSION);
+	return 0;
+}
+
+static void __exit cse_exit(void)
+{
+	pr_info("cse: unloaded\n");
+}
+
+module_init(cse_init);
+module_exit(cse_exit);
+MODULE_LICENSE("Dual MIT/GPL");
+MODULE_DESCRIPTION("CSE: commands between code modules in user space and the kernel");

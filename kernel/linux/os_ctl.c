@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Control channels inside the kernel (K-K): a registry of listening
+ * server_ids and connected pairs of message queues, with the semantics the
+ * core expects of a SEQPACKET socket: messages keep their boundaries, a
+ * shared region can ride along (the receiver gets its own reference),
+ * shutdown or close of either end reads as EOF on the other, and a poller
+ * reports ends with input, EOF or pending connections.
+ *
+ * One spinlock guards all channel state: this is the setup and backup path,
+ * never the per-command fast path, and a single lock keeps the peer and
+ * poller links trivially consistent.
+ */
+#include <linux/ctype.h>
+#include <linux/jiffies.h>
+#include <linux/list.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+
+#include <cse/cse.h>
+#include <cse/os.h>
+
+#include "os_kernel.h"
+
+struct ctl_msg {
+	struct list_head node;
+	struct cse_os_shm *shm;
+	size_t len;
+	char data[];
+};
+
+struct cse_os_ctl {
+	struct list_head node;		/* registry (listener) or accept queue */
+	bool listener;
+	bool shut;
+	char name[CSE_SERVER_ID_MAX];
+	struct cse_os_ctl *peer;	/* NULL once the other end is closed */
+	struct list_head msgs;		/* incoming messages */
+	struct list_head pending;	/* listener: ends waiting for accept() */
+	wait_queue_head_t wq;		/* receivers */
+	struct cse_os_poller *poller;
+	void *cookie;
+	struct list_head poll_node;
+};
+
+struct cse_os_poller {
+	wait_queue_head_t wq;
+	struct list_head ctls;
+	bool kicked;
+};
+
+static DEFINE_SPINLOCK(ctl_lock);
+static LIST_HEAD(ctl_registry);
+
+static int check_name(const char *id)
+{
+	size_t i, n = strnlen(id, CSE_SERVER_ID_MAX);
+
+	if (!n || n == CSE_SERVER_ID_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		char ch = id[i];
+
+		if (!(isalnum(ch) || ch == '.' || ch == '_' || ch == '-'))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static struct cse_os_ctl *ctl_alloc(void)
+{
+	struct cse_os_ctl *c = kzalloc(sizeof(*c), GFP_KERNEL);
+
+	if (!c)
+		return NULL;
+	INIT_LIST_HEAD(&c->node);
+	INIT_LIST_HEAD(&c->msgs);
+	INIT_LIST_HEAD(&c->pending);
+	INIT_LIST_HEAD(&c->poll_node);
+	init_waitqueue_head(&c->wq);
+	return c;
+}
+
+/* Under ctl_lock: wake whoever waits on @c, directly or through a poller. */
+static void ctl_notify(struct cse_os_ctl *c)
+{
+	wake_up_all(&c->wq);
+	if (c->poller)
+		wake_up_all(&c->poller->wq);
+}
+
+/* Under ctl_lock: input, EOF, or (listener) a connection to accept. */
+static bool ctl_ready(const struct cse_os_ctl *c)
+{
+	if (c->listener)
+		return c->shut || !list_empty(&c->pending);
+	return c->shut || !c->peer || c->peer->shut || !list_empty(&c->msgs);
+}
+
+int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out)
+{
+	struct cse_os_ctl *c, *l;
+	int ret = check_name(server_id);
+
+	if (ret)
+		return ret;
+	c = ctl_alloc();
+	if (!c)
+		return -ENOMEM;
+	c->listener = true;
+	strscpy(c->name, server_id, sizeof(c->name));
+	spin_lock(&ctl_lock);
+	list_for_each_entry(l, &ctl_registry, node) {
+		if (!strcmp(l->name, c->name)) {
+			spin_unlock(&ctl_lock);
+			kfree(c);
+			return -EADDRINUSE;
+		}
+	}
+	list_add(&c->node, &ctl_registry);
+	spin_unlock(&ctl_lock);
+	*out = c;
+	return 0;
+}
+
+int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
+{
+	struct cse_os_ctl *a, *b, *l;
+	int ret = check_name(server_id);
+
+	if (ret)
+		return ret;
+	a = ctl_alloc();
+	b = ctl_alloc();
+	if (!a || !b) {
+		kfree(a);
+		kfree(b);
+		return -ENOMEM;
+	}
+	a->peer = b;
+	b->peer = a;
+	ret = -ENOENT;
+	spin_lock(&ctl_lock);
+	list_for_each_entry(l, &ctl_registry, node) {
+		if (!strcmp(l->name, server_id) && !l->shut) {
+			list_add_tail(&b->node, &l->pending);
+			ctl_notify(l);
+			ret = 0;
+			break;
+		}
+	}
+	spin_unlock(&ctl_lock);
+	if (ret) {
+		kfree(a);
+		kfree(b);
+		return ret;
+	}
+	*out = a;
+	return 0;
+}
+
+int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
+{
+	struct cse_os_ctl *c;
+
+	spin_lock(&ctl_lock);
+	c = list_first_entry_or_null(&listener->pending, struct cse_os_ctl, node);
+	if (c)
+		list_del_init(&c->node);
+	spin_unlock(&ctl_lock);
+	if (!c)
+		return -EAGAIN;
+	*out = c;
+	return 0;
+}
+
+int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
+		    const void *b, size_t b_len, struct cse_os_shm *shm)
+{
+	struct ctl_msg *m;
+	int ret = 0;
+
+	if (a_len + b_len > CSE_OS_CTL_MSG_MAX)
+		return -EMSGSIZE;
+	m = kmalloc(sizeof(*m) + a_len + b_len, GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	m->len = a_len + b_len;
+	if (a_len)
+		memcpy(m->data, a, a_len);
+	if (b_len)
+		memcpy(m->data + a_len, b, b_len);
+	m->shm = shm ? cse_kshm_get(shm) : NULL;
+
+	spin_lock(&ctl_lock);
+	if (c->shut || !c->peer || c->peer->shut) {
+		ret = -EPIPE;
+	} else {
+		list_add_tail(&m->node, &c->peer->msgs);
+		ctl_notify(c->peer);
+	}
+	spin_unlock(&ctl_lock);
+	if (ret) {
+		cse_os_shm_destroy(m->shm);
+		kfree(m);
+	}
+	return ret;
+}
+
+static bool ctl_ready_locked(struct cse_os_ctl *c)
+{
+	bool r;
+
+	spin_lock(&ctl_lock);
+	r = ctl_ready(c);
+	spin_unlock(&ctl_lock);
+	return r;
+}
+
+long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
+		     struct cse_os_shm **shm)
+{
+	struct ctl_msg *m;
+	bool eof = false;
+	long ret;
+
+	if (shm)
+		*shm = NULL;
+	for (;;) {
+		spin_lock(&ctl_lock);
+		m = list_first_entry_or_null(&c->msgs, struct ctl_msg, node);
+		if (m)
+			list_del(&m->node);
+		else
+			eof = ctl_ready(c);	/* either end shut down or gone */
+		spin_unlock(&ctl_lock);
+		if (m)
+			break;
+		if (eof)
+			return 0;
+		if (wait_event_interruptible(c->wq, ctl_ready_locked(c)))
+			return -EINTR;
+	}
+	if (m->len > cap) {
+		ret = -EMSGSIZE;
+	} else {
+		memcpy(buf, m->data, m->len);
+		ret = (long)m->len;
+		if (shm) {
+			*shm = m->shm;
+			m->shm = NULL;
+		}
+	}
+	cse_os_shm_destroy(m->shm);
+	kfree(m);
+	return ret;
+}
+
+void cse_os_ctl_shutdown(struct cse_os_ctl *c)
+{
+	spin_lock(&ctl_lock);
+	c->shut = true;
+	ctl_notify(c);
+	if (c->peer)
+		ctl_notify(c->peer);
+	spin_unlock(&ctl_lock);
+}
+
+void cse_os_ctl_close(struct cse_os_ctl *c)
+{
+	struct cse_os_ctl *p, *tmp;
+	struct ctl_msg *m, *mtmp;
+	LIST_HEAD(orphans);
+
+	if (!c)
+		return;
+	spin_lock(&ctl_lock);
+	c->shut = true;
+	if (c->peer) {
+		c->peer->peer = NULL;
+		ctl_notify(c->peer);
+	}
+	if (c->listener) {
+		list_del_init(&c->node);
+		list_splice_init(&c->pending, &orphans);
+	}
+	if (c->poller)
+		list_del_init(&c->poll_node);
+	spin_unlock(&ctl_lock);
+
+	/* Connections nobody accepted: their clients see EOF. */
+	list_for_each_entry_safe(p, tmp, &orphans, node) {
+		list_del_init(&p->node);
+		cse_os_ctl_close(p);
+	}
+	list_for_each_entry_safe(m, mtmp, &c->msgs, node) {
+		cse_os_shm_destroy(m->shm);
+		kfree(m);
+	}
+	kfree(c);
+}
+
+int cse_os_poller_create(struct cse_os_poller **out)
+{
+	struct cse_os_poller *p = kzalloc(sizeof(*p), GFP_KERNEL);
+
+	if (!p)
+		return -ENOMEM;
+	init_waitqueue_head(&p->wq);
+	INIT_LIST_HEAD(&p->ctls);
+	*out = p;
+	return 0;
+}
+
+void cse_os_poller_destroy(struct cse_os_poller *p)
+{
+	struct cse_os_ctl *c, *tmp;
+
+	if (!p)
+		return;
+	spin_lock(&ctl_lock);
+	list_for_each_entry_safe(c, tmp, &p->ctls, poll_node) {
+		list_del_init(&c->poll_node);
+		c->poller = NULL;
+	}
+	spin_unlock(&ctl_lock);
+	kfree(p);
+}
+
+int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c, void *cookie)
+{
+	spin_lock(&ctl_lock);
+	c->poller = p;
+	c->cookie = cookie;
+	list_add_tail(&c->poll_node, &p->ctls);
+	wake_up_all(&p->wq);
+	spin_unlock(&ctl_lock);
+	return 0;
+}
+
+int cse_os_poller_del(struct cse_os_poller *p, struct cse_os_ctl *c)
+{
+	spin_lock(&ctl_lock);
+	if (c->poller == p) {
+		list_del_init(&c->poll_node);
+		c->poller = NULL;
+	}
+	spin_unlock(&ctl_lock);
+	return 0;
+}
+
+/* Under ctl_lock: collect ready cookies; a kick counts as ready. */
+static int poller_collect(struct cse_os_poller *p, void **cookies, int max)
+{
+	struct cse_os_ctl *c;
+	int n = 0;
+
+	list_for_each_entry(c, &p->ctls, poll_node) {
+		if (n == max)
+			break;
+		if (ctl_ready(c))
+			cookies[n++] = c->cookie;
+	}
+	return n;
+}
+
+static bool poller_ready(struct cse_os_poller *p)
+{
+	struct cse_os_ctl *c;
+	bool r = p->kicked;
+
+	spin_lock(&ctl_lock);
+	list_for_each_entry(c, &p->ctls, poll_node)
+		r = r || ctl_ready(c);
+	spin_unlock(&ctl_lock);
+	return r;
+}
+
+int cse_os_poller_wait(struct cse_os_poller *p, void **cookies, int max,
+		       int timeout_ms)
+{
+	long left = timeout_ms < 0 ? MAX_SCHEDULE_TIMEOUT :
+				     (long)msecs_to_jiffies(timeout_ms);
+	int n;
+
+	if (wait_event_interruptible_timeout(p->wq, poller_ready(p), left) < 0)
+		return 0;
+	spin_lock(&ctl_lock);
+	p->kicked = false;
+	n = poller_collect(p, cookies, max);
+	spin_unlock(&ctl_lock);
+	return n;
+}
+
+void cse_os_poller_kick(struct cse_os_poller *p)
+{
+	spin_lock(&ctl_lock);
+	p->kicked = true;
+	wake_up_all(&p->wq);
+	spin_unlock(&ctl_lock);
+}

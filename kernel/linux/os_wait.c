@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Wait and wake on a 32-bit word: the kernel's hashed variable waitqueues
+ * (wait_var_event / wake_up_var) are exactly "sleep until this word
+ * changes".  Sleeps are interruptible so a long idle wait never trips the
+ * hung-task detector; callers re-check their condition after any return.
+ */
+#include <linux/jiffies.h>
+#include <linux/sched/signal.h>
+#include <linux/wait_bit.h>
+
+#include <cse/os.h>
+
+int cse_os_sync_init(void *sync)
+{
+	(void)sync;
+	return 0;
+}
+
+void cse_os_sync_fini(void *sync)
+{
+	(void)sync;
+}
+
+int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns)
+{
+	struct wait_queue_head *wq = __var_waitqueue(word);
+	struct wait_bit_queue_entry wbq;
+	long left = timeout_ns ? (long)nsecs_to_jiffies(timeout_ns) + 1 :
+				 MAX_SCHEDULE_TIMEOUT;
+	int ret = 0;
+
+	(void)sync;
+	init_wait_var_entry(&wbq, word, 0);
+	for (;;) {
+		prepare_to_wait_event(wq, &wbq.wq_entry, TASK_INTERRUPTIBLE);
+		if (READ_ONCE(*word) != expected)
+			break;
+		if (signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		if (!left) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		left = schedule_timeout(left);
+	}
+	finish_wait(wq, &wbq.wq_entry);
+	return ret;
+}
+
+void cse_os_wake(void *sync, __u32 *word)
+{
+	(void)sync;
+	/* Pairs with the waiter's check after prepare_to_wait_event(). */
+	smp_mb();
+	wake_up_var(word);
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install what the QEMU cells (testbed/vm.py) need on a Debian 12 machine:
+# QEMU, a Debian kernel with its headers (to build and load kernel modules in
+# the VM), the tools virtme-ng runs inside the guest, and virtme-ng itself in
+# .venv.  Safe to re-run: apt is only called when something is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# The guest boots on the host's own filesystem, so the tools it runs (busybox
+# for virtme-ng's initramfs, kmod for insmod, udev for /dev, ...) are host
+# packages.
+# Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.
+pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
+	linux-headers-6.12-amd64 busybox-static kmod udev
+	file iproute2 procps python3-venv)
+need_apt=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+		need_apt+=("$p")
+done
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+	sudo=""
+	[ "$(id -u)" -eq 0 ] || sudo="sudo"
+	echo "install-vm-deps: apt-get install ${need_apt[*]}"
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+		"${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+	echo "install-vm-deps: creating .venv"
+	python3 -m venv .venv
+fi
+if [ ! -x .venv/bin/vng ]; then
+	echo "install-vm-deps: pip install virtme-ng"
+	.venv/bin/python -m pip install -q virtme-ng
+fi

@@ -1,0 +1,210 @@
+"""Boot a Debian kernel in QEMU with virtme-ng (`vng`) and run a script in it.
+
+The guest shares the host's filesystem (read-only, with throw-away overlays on
+/etc, /tmp, /var, ...), runs as root, and loads modules with the host's kmod,
+so a module built on the host is `insmod`-ed by its host path.  Under TCG a
+boot takes about 20 s; see scripts/install-vm-deps.sh for what it needs.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+INSTALL_HINT = "run scripts/install-vm-deps.sh"
+KVM = "/dev/kvm"
+#: The guest prints this after the script; its absence means the script never finished.
+EXIT_MARKER = "CSE-VM-EXIT="
+_EXIT_RE = re.compile(re.escape(EXIT_MARKER) + r"(\d+)")
+
+
+class VmError(RuntimeError):
+    """The VM tooling is missing (no kernel, no vng): a harness error."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """An installed kernel image and the headers to build modules against it."""
+
+    release: str
+    vmlinuz: Path
+    headers: Path
+
+
+@dataclass
+class VmResult:
+    """One VM run.  returncode is the guest script's exit status, or None when
+    the script never finished (boot failure, panic, timeout): see error.
+    timed_out means the VM was killed, even if the script had finished."""
+
+    returncode: int | None
+    output: str
+    console_log: Path
+    duration_s: float
+    timed_out: bool
+    error: str = ""
+
+
+def _version_key(release: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", release))
+
+
+def debian_kernels(root: Path = Path("/")) -> list[Kernel]:
+    """Installed /boot/vmlinuz-* that have headers, oldest first."""
+    kernels = []
+    for vmlinuz in (root / "boot").glob("vmlinuz-*"):
+        release = vmlinuz.name.removeprefix("vmlinuz-")
+        for headers in (root / "usr/src" / f"linux-headers-{release}",
+                        root / "lib/modules" / release / "build"):
+            if headers.is_dir():
+                kernels.append(Kernel(release, vmlinuz, headers))
+                break
+    return sorted(kernels, key=lambda k: _version_key(k.release))
+
+
+def default_kernel(root: Path = Path("/")) -> Kernel:
+    """The newest installed Debian 6.1 kernel with headers."""
+    kernels = [k for k in debian_kernels(root) if k.release.startswith("6.1.")]
+    if not kernels:
+        raise VmError(f"no 6.1 kernel with headers in {root / 'boot'}: {INSTALL_HINT}")
+    return kernels[-1]
+
+
+@functools.cache
+def kvm_usable() -> bool:
+    """/dev/kvm opens read-write and QEMU can really use it.
+
+    Opening is not enough: nested or sandboxed hosts hand out a /dev/kvm on
+    which QEMU aborts while setting up the vCPU ("failed to set MSR"), so ask
+    QEMU itself, with a paused machine that quits at once (~50 ms).
+    """
+    if not os.access(KVM, os.R_OK | os.W_OK):
+        return False
+    try:
+        os.close(os.open(KVM, os.O_RDWR))
+    except OSError:
+        return False
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        return False
+    probe = [qemu, "-accel", "kvm", "-cpu", "host", "-machine", "q35", "-nodefaults",
+             "-no-user-config", "-display", "none", "-S", "-monitor", "stdio"]
+    try:
+        proc = subprocess.run(probe, input="quit\n", capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
+
+
+def vng_path() -> Path:
+    """vng from this Python's environment (.venv/bin), else from PATH."""
+    local = Path(sys.executable).parent / "vng"
+    if local.exists():
+        return local
+    found = shutil.which("vng")
+    return Path(found) if found else local
+
+
+def vng_command(kernel: Kernel, script: str, *, memory: str = "1G", cpus: int = 2,
+                rw: bool = False, rwdirs: tuple[Path, ...] = (),
+                kvm: bool | None = None) -> list[str]:
+    """The vng argv that boots @kernel and runs the shell command @script as root.
+
+    --verbose puts the kernel console on stderr; --force-9p skips vng's attempt
+    at virtiofsd, which with Debian 12's QEMU costs 3 s and then falls back to
+    9p anyway.  @rw lets the guest write the host's root filesystem (dangerous);
+    @rwdirs are host directories the guest may write.  @kvm None: probe.
+    """
+    if kvm is None:
+        kvm = kvm_usable()
+    cmd = [str(vng_path()), "--run", str(kernel.vmlinuz), "--user", "root",
+           "--memory", memory, "--cpus", str(cpus), "--verbose", "--force-9p"]
+    if not kvm:
+        cmd.append("--disable-kvm")
+    if rw:
+        cmd.append("--rw")
+    cmd += [f"--rwdir={d}" for d in rwdirs]
+    return [*cmd, "--exec", script]
+
+
+def _guest_command(script_file: Path) -> str:
+    return f"/bin/sh {shlex.quote(str(script_file))}; echo {EXIT_MARKER}$?"
+
+
+def _copy_output(pipe: int, log: Path, chunks: list[bytes]) -> None:
+    """Stream the VM's output into @log as it comes, so a hung run keeps it."""
+    with log.open("ab") as f:
+        while chunk := os.read(pipe, 65536):
+            chunks.append(chunk)
+            f.write(chunk)
+            f.flush()
+
+
+def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
+              memory: str = "1G", cpus: int = 2) -> VmResult:
+    """Boot @kernel, run @script (POSIX sh, as root) and return its exit status.
+
+    Everything vng prints (boot console, then the script's stdout and stderr)
+    goes to log_dir/console.log.  The script is written to log_dir/guest.sh, so
+    it may be long; log_dir is writable from the guest (for results).  Never
+    raises for a VM that does not come up: that is a result with returncode
+    None and an error.
+    """
+    log_dir = log_dir.resolve()
+    log_dir.mkdir(parents=True, exist_ok=True)
+    script_file = log_dir / "guest.sh"
+    script_file.write_text(script + "\n")
+    log = log_dir / "console.log"
+    cmd = vng_command(kernel, _guest_command(script_file), memory=memory, cpus=cpus,
+                      rwdirs=(log_dir,))
+    log.write_text(f"$ {shlex.join(cmd)}\n")
+    # vng runs its helpers (virtme-run) from PATH: put its own bin dir first.
+    env = dict(os.environ, PATH=f"{vng_path().parent}{os.pathsep}{os.environ.get('PATH', '')}")
+
+    chunks: list[bytes] = []
+    t0 = time.monotonic()
+    timed_out, vng_rc, error = False, None, ""
+    try:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=env, cwd=log_dir,
+                                start_new_session=True)
+    except OSError as e:
+        error = f"cannot start vng ({e}): {INSTALL_HINT}"
+        with log.open("a") as f:
+            f.write(error + "\n")
+        return VmResult(None, "", log, time.monotonic() - t0, False, error)
+    reader = threading.Thread(target=_copy_output, args=(proc.stdout.fileno(), log, chunks),
+                              daemon=True)
+    reader.start()
+    try:
+        vng_rc = proc.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.killpg(proc.pid, signal.SIGKILL)  # vng, QEMU and anything else they started
+        proc.wait()
+    reader.join(timeout=10)
+    proc.stdout.close()
+    duration = time.monotonic() - t0
+
+    output = b"".join(chunks).decode(errors="replace")
+    marks = _EXIT_RE.findall(output)
+    returncode = int(marks[-1]) if marks else None
+    if timed_out:
+        error = f"timed out after {timeout_s} s"
+    elif returncode is None:
+        error = f"the guest script never finished (vng exit {vng_rc}): see {log}"
+    if error:
+        with log.open("a") as f:
+            f.write(f"\ncse: {error}\n")
+    return VmResult(returncode, output, log, duration, timed_out, error)

@@ -1,0 +1,128 @@
+"""The kernel half: cse.ko and the in-kernel conformance module, built for
+every installed Debian kernel and exercised in a VM (this machine's own
+kernel cannot load modules).
+
+Per kernel, one VM boot loads cse.ko, loads cse_conformance.ko (which runs
+every conformance scenario as a kernel client against kernel servers, K-K,
+printing KTAP to the kernel log), unloads both, and saves dmesg and the
+console under build/kernel/<release>/vm/.  Each scenario is one pytest
+result; a VM that cannot start is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from testbed import ktap, runonce
+from testbed.builds import FLAVOURS
+from testbed.kbuild import build_modules, module_dir
+from testbed.suites import list_cases
+from testbed.vm import Kernel, VmResult, debian_kernels, run_in_vm
+
+VM_TIMEOUT_S = 900
+_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+# What the kernel prints when it is unhappy; none may appear.
+_BAD = re.compile(r"WARNING:|BUG:|Oops|Call Trace|general protection|KASAN|UBSAN")
+
+_BEGIN, _END = "CSE-DMESG-BEGIN", "CSE-DMESG-END"
+
+
+
+def _kernels() -> list[Kernel]:
+    return debian_kernels()
+
+
+def _scenarios() -> list[str]:
+    try:
+        return list_cases(FLAVOURS["linux"], "conformance")
+    except OSError:
+        return ["BUILD-MISSING"]
+
+
+def _script(moddir: Path) -> str:
+    # dmesg comes back on the console between markers (the console is what
+    # the host always gets, even when the guest cannot write files).
+    return f"""
+dmesg -C
+insmod {moddir}/cse.ko || echo CSE-STEP-FAILED insmod cse
+insmod {moddir}/cse_conformance.ko || echo CSE-STEP-FAILED insmod cse_conformance
+rmmod cse_conformance || echo CSE-STEP-FAILED rmmod cse_conformance
+rmmod cse || echo CSE-STEP-FAILED rmmod cse
+echo {_BEGIN}
+dmesg
+echo {_END}
+"""
+
+
+def _boot(kernel: Kernel) -> dict:
+    moddir = build_modules(kernel.release, kernel.headers)
+    logdir = module_dir(kernel.release) / "vm"
+    shutil.rmtree(logdir, ignore_errors=True)
+    logdir.mkdir(parents=True)
+    res = run_in_vm(kernel, _script(moddir), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
+    out = res.output
+    begin, end = out.rfind(_BEGIN + "\n"), out.rfind(_END)
+    dmesg = out[begin + len(_BEGIN) + 1:end] if 0 <= begin < end else ""
+    (logdir / "dmesg.txt").write_text(dmesg)
+    return {"returncode": res.returncode, "output": out, "console_log": str(res.console_log),
+            "duration_s": res.duration_s, "timed_out": res.timed_out, "error": res.error,
+            "dmesg": dmesg}
+
+
+def _kernel_run(kernel: Kernel) -> tuple[VmResult, str]:
+    """Boot once per test run and kernel, whichever worker asks first."""
+    r = runonce.once(f"kernel-{kernel.release}", lambda: _boot(kernel))
+    res = VmResult(r["returncode"], r["output"], Path(r["console_log"]), r["duration_s"],
+                   r["timed_out"], r["error"])
+    return res, r["dmesg"]
+
+
+def _strip(dmesg: str) -> str:
+    return "\n".join(_TIMESTAMP.sub("", line) for line in dmesg.splitlines())
+
+
+def _params() -> list:
+    kernels = _kernels()
+    if not kernels:
+        return [pytest.param(None, "", id="no-kernel-installed")]
+    params = []
+    for k in kernels:
+        group = pytest.mark.xdist_group(f"kernel-{k.release}")
+        params.append(pytest.param(k, "", marks=[group, pytest.mark.vm],
+                                   id=f"{k.release}/load-run-unload"))
+        for name in _scenarios():
+            params.append(pytest.param(k, name, marks=[group, pytest.mark.vm],
+                                       id=f"{k.release}/kk/{name}"))
+    return params
+
+
+def _vm_failure(res: VmResult) -> str:
+    tail = "\n".join(res.output.strip().splitlines()[-40:])
+    return (f"VM run failed (exit {res.returncode}, timed out: {res.timed_out}, "
+            f"{res.error}); console: {res.console_log}\n{tail}")
+
+
+@pytest.mark.parametrize("kernel,scenario", _params())
+def test_kernel(kernel: Kernel | None, scenario: str) -> None:
+    if kernel is None:
+        pytest.fail("no Debian kernel with headers installed: run scripts/install-vm-deps.sh")
+    res, dmesg = _kernel_run(kernel)
+    assert res.returncode == 0 and dmesg, _vm_failure(res)
+    log = _strip(dmesg)
+    if scenario == "":
+        failed_steps = [line for line in res.output.splitlines() if "CSE-STEP-FAILED" in line]
+        assert not failed_steps, "\n".join(failed_steps) + "\n" + log[-3000:]
+        bad = [line for line in log.splitlines() if _BAD.search(line)]
+        assert not bad, "kernel complained:\n" + "\n".join(bad[:40])
+        return
+    run = ktap.parse(log[log.find("KTAP version 1"):] if "KTAP version 1" in log else "")
+    assert run.complete, f"in-kernel conformance did not finish:\n{log[-3000:]}"
+    case = run.by_name().get(scenario)
+    assert case is not None, f"{scenario} not reported by the kernel module"
+    if case.status == "skip":
+        pytest.skip(case.reason)
+    assert case.status == "pass", "\n".join(case.diagnostics)
