@@ -24,10 +24,10 @@ build: deps
 run: deps
 	$(PY) -m testbed uu
 
-# Everything: C tests on linux, emulated, ASan/UBSan and TSan builds, the
+# Everything: C tests on linux, emulated, 32-bit, ASan/UBSan and TSan builds, the
 # kernel modules in a VM, the Python tests, lint.  JUnit: report/tests.xml.
 test: deps vm-deps
-	$(PY) -m testbed build linux emulated asan tsan
+	$(PY) -m testbed build linux emulated m32 asan tsan
 	$(PY) -m ruff check testbed tests bench
 	mkdir -p report
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=report/tests.xml

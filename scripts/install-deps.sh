@@ -12,6 +12,9 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
+# 32-bit builds (the m32 flavour) need the i386 C library and libgcc.
+echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null ||
+	need_apt+=(gcc-multilib)
 # The sanitizer runtimes ship with gcc's libasan/libubsan/libtsan packages.
 for lib in libasan.so libtsan.so libubsan.so; do
 	gcc -print-file-name="$lib" 2>/dev/null | grep -q / || { need_apt+=(gcc); break; }

@@ -42,6 +42,9 @@ FLAVOURS: dict[str, Flavour] = {
              "-Dbench=false"),
             _SAN_ENV,
         ),
+        # 32-bit user space (i386 ABI): the same chunk layout must hold.
+        Flavour("m32", ("-Dplatform=linux", "-Dc_args=-m32", "-Dc_link_args=-m32",
+                        "-Dbench=false")),
         Flavour(
             "tsan",
             ("-Dplatform=linux", "-Db_sanitize=thread", "-Db_lundef=false", "-Dbench=false"),

@@ -14,21 +14,26 @@ from testbed.builds import FLAVOURS, ROOT
 EXAMPLES = ROOT / "examples"
 
 
-def _compile(src: Path, out: Path, libdir: Path) -> None:
+def _compile(src: Path, out: Path, libdir: Path, *extra: str) -> None:
     subprocess.run(
-        ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I", str(ROOT / "cse/include"),
-         str(src), "-o", str(out), "-L", str(libdir), "-lcse", f"-Wl,-rpath,{libdir}"],
+        ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", *extra,
+         "-I", str(ROOT / "cse/include"), str(src), "-o", str(out), "-L", str(libdir), "-lcse",
+         f"-Wl,-rpath,{libdir}"],
         check=True, capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("fl", ["linux", "emulated"])
-def test_example_client_and_server(fl: str, tmp_path: Path) -> None:
-    libdir = FLAVOURS[fl].builddir
-    if not (libdir / "libcse.so").exists():
-        pytest.fail(f"{libdir}/libcse.so missing: run `make test`")
+@pytest.mark.parametrize("fl,client_fl", [("linux", "linux"), ("emulated", "emulated"),
+                                          ("linux", "m32")],
+                         ids=["linux", "emulated", "64-bit-server-32-bit-client"])
+def test_example_client_and_server(fl: str, client_fl: str, tmp_path: Path) -> None:
+    libdir, client_libdir = FLAVOURS[fl].builddir, FLAVOURS[client_fl].builddir
+    for d in (libdir, client_libdir):
+        if not (d / "libcse.so").exists():
+            pytest.fail(f"{d}/libcse.so missing: run `make test`")
     server, client = tmp_path / "upper_server", tmp_path / "upper_client"
     _compile(EXAMPLES / "upper_server.c", server, libdir)
-    _compile(EXAMPLES / "upper_client.c", client, libdir)
+    _compile(EXAMPLES / "upper_client.c", client, client_libdir,
+             *(["-m32"] if client_fl == "m32" else []))
 
     sid = f"example-{fl}-{os.getpid()}"
     proc = subprocess.Popen([str(server), sid], stdout=subprocess.PIPE, text=True)
