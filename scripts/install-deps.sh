@@ -4,6 +4,7 @@
 # apt is only called when a tool is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/apt-install.sh
 
 need_apt=()
 command -v meson >/dev/null || need_apt+=(meson)
@@ -20,13 +21,7 @@ for lib in libasan.so libtsan.so libubsan.so; do
 	gcc -print-file-name="$lib" 2>/dev/null | grep -q / || { need_apt+=(gcc); break; }
 done
 
-if [ ${#need_apt[@]} -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	echo "install-deps: apt-get install ${need_apt[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
-fi
+apt_install install-deps "${need_apt[@]}"
 
 if [ ! -x .venv/bin/python ]; then
 	echo "install-deps: creating .venv"

@@ -5,6 +5,7 @@
 # .venv.  Safe to re-run: apt is only called when something is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/apt-install.sh
 
 # The guest boots on the host's own filesystem, so the tools it runs (busybox
 # for virtme-ng's initramfs, kmod for insmod, udev for /dev, ...) are host
@@ -19,14 +20,7 @@ for p in "${pkgs[@]}"; do
 		need_apt+=("$p")
 done
 
-if [ ${#need_apt[@]} -gt 0 ]; then
-	sudo=""
-	[ "$(id -u)" -eq 0 ] || sudo="sudo"
-	echo "install-vm-deps: apt-get install ${need_apt[*]}"
-	$sudo apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
-		"${need_apt[@]}" >/dev/null
-fi
+apt_install install-vm-deps "${need_apt[@]}"
 
 if [ ! -x .venv/bin/python ]; then
 	echo "install-vm-deps: creating .venv"
