@@ -30,7 +30,8 @@ struct ktap_case {
 	const void *data;		/* for fn's own use */
 };
 
-static int ktap_skip_fd = -1;
+/* One descriptor for the whole program (weak: this header is in several files). */
+__attribute__((weak)) int ktap_skip_fd = -1;
 
 /* Diagnostic line, shown with the case's result. */
 static inline __attribute__((format(printf, 1, 2))) void ktap_diag(const char *fmt, ...)

@@ -2,10 +2,14 @@
 every installed Debian kernel and exercised in a VM (this machine's own
 kernel cannot load modules).
 
-Per kernel, one VM boot loads cse.ko, loads cse_conformance.ko (which runs
-every conformance scenario as a kernel client against kernel servers, K-K,
-printing KTAP to the kernel log), unloads both, and saves dmesg and the
-console under build/kernel/<release>/vm/.  Each scenario is one pytest
+Per kernel, one VM boot:
+  K-K  loads cse.ko and cse_conformance.ko, which runs every conformance
+       scenario as a kernel client against kernel servers (KTAP in dmesg);
+  U-K  reloads cse_conformance.ko with run_kk=0 so its kernel servers stay
+       up, and runs the user-space conformance client against them through
+       /dev/cse, 64-bit and 32-bit (the compat ioctl path);
+then unloads both modules and keeps dmesg and the console under
+build/kernel/<release>/vm/.  Each scenario of each direction is one pytest
 result; a VM that cannot start is a failure, never a skip.
 """
 
@@ -28,8 +32,6 @@ _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 # What the kernel prints when it is unhappy; none may appear.
 _BAD = re.compile(r"WARNING:|BUG:|Oops|Call Trace|general protection|KASAN|UBSAN")
 
-_BEGIN, _END = "CSE-DMESG-BEGIN", "CSE-DMESG-END"
-
 
 
 def _kernels() -> list[Kernel]:
@@ -43,19 +45,37 @@ def _scenarios() -> list[str]:
         return ["BUILD-MISSING"]
 
 
+#: user-space clients run against the kernel servers: direction -> build flavour
+UK_CLIENTS = {"uk": "linux", "uk32": "m32"}
+
+
+def _section(name: str, command: str) -> str:
+    """Run @command in the guest with its output between markers."""
+    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
+
+
 def _script(moddir: Path) -> str:
-    # dmesg comes back on the console between markers (the console is what
-    # the host always gets, even when the guest cannot write files).
+    # Results come back on the console between markers: the console is what
+    # the host always gets, even when the guest cannot write files.
+    uk = "".join(
+        _section(d, f"timeout 600 {FLAVOURS[fl].builddir}/tests/cse-conformance "
+                    "--servers kconf-inline kconf-worker")
+        for d, fl in UK_CLIENTS.items())
     return f"""
 dmesg -C
 insmod {moddir}/cse.ko || echo CSE-STEP-FAILED insmod cse
 insmod {moddir}/cse_conformance.ko || echo CSE-STEP-FAILED insmod cse_conformance
 rmmod cse_conformance || echo CSE-STEP-FAILED rmmod cse_conformance
+insmod {moddir}/cse_conformance.ko run_kk=0 || echo CSE-STEP-FAILED insmod servers
+{uk}rmmod cse_conformance || echo CSE-STEP-FAILED rmmod servers
 rmmod cse || echo CSE-STEP-FAILED rmmod cse
-echo {_BEGIN}
-dmesg
-echo {_END}
-"""
+{_section("dmesg", "dmesg")}"""
+
+
+def _between(out: str, name: str) -> str:
+    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
+    b, e = out.rfind(begin), out.rfind(end)
+    return out[b + len(begin):e] if 0 <= b < e else ""
 
 
 def _boot(kernel: Kernel) -> dict:
@@ -64,13 +84,11 @@ def _boot(kernel: Kernel) -> dict:
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     res = run_in_vm(kernel, _script(moddir), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
-    out = res.output
-    begin, end = out.rfind(_BEGIN + "\n"), out.rfind(_END)
-    dmesg = out[begin + len(_BEGIN) + 1:end] if 0 <= begin < end else ""
+    dmesg = _between(res.output, "dmesg")
     (logdir / "dmesg.txt").write_text(dmesg)
-    return {"returncode": res.returncode, "output": out, "console_log": str(res.console_log),
-            "duration_s": res.duration_s, "timed_out": res.timed_out, "error": res.error,
-            "dmesg": dmesg}
+    return {"returncode": res.returncode, "output": res.output,
+            "console_log": str(res.console_log), "duration_s": res.duration_s,
+            "timed_out": res.timed_out, "error": res.error, "dmesg": dmesg}
 
 
 def _kernel_run(kernel: Kernel) -> tuple[VmResult, str]:
@@ -94,9 +112,11 @@ def _params() -> list:
         group = pytest.mark.xdist_group(f"kernel-{k.release}")
         params.append(pytest.param(k, "", marks=[group, pytest.mark.vm],
                                    id=f"{k.release}/load-run-unload"))
-        for name in _scenarios():
-            params.append(pytest.param(k, name, marks=[group, pytest.mark.vm],
-                                       id=f"{k.release}/kk/{name}"))
+        for direction in ("kk", *UK_CLIENTS):
+            for name in _scenarios():
+                params.append(pytest.param(k, f"{direction}/{name}",
+                                           marks=[group, pytest.mark.vm],
+                                           id=f"{k.release}/{direction}/{name}"))
     return params
 
 
@@ -119,10 +139,15 @@ def test_kernel(kernel: Kernel | None, scenario: str) -> None:
         bad = [line for line in log.splitlines() if _BAD.search(line)]
         assert not bad, "kernel complained:\n" + "\n".join(bad[:40])
         return
-    run = ktap.parse(log[log.find("KTAP version 1"):] if "KTAP version 1" in log else "")
-    assert run.complete, f"in-kernel conformance did not finish:\n{log[-3000:]}"
-    case = run.by_name().get(scenario)
-    assert case is not None, f"{scenario} not reported by the kernel module"
+    direction, name = scenario.split("/")
+    if direction == "kk":
+        text = log[log.find("KTAP version 1"):] if "KTAP version 1" in log else ""
+    else:
+        text = _between(res.output, direction)
+    run = ktap.parse(text)
+    assert run.complete, f"{direction} conformance did not finish:\n{(text or log)[-3000:]}"
+    case = run.by_name().get(name)
+    assert case is not None, f"{name} not reported ({direction})"
     if case.status == "skip":
         pytest.skip(case.reason)
     assert case.status == "pass", "\n".join(case.diagnostics)

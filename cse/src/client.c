@@ -42,7 +42,7 @@ static int client_chunk(struct cse_client *c)
 	__u32 i;
 	int ret;
 
-	ret = cse_os_shm_create(c->g.chunk_size, &c->shm);
+	ret = cse_os_shm_create(c->ctl, c->g.chunk_size, &c->shm);
 	if (ret)
 		return ret;
 	c->base = cse_os_shm_addr(c->shm);
@@ -171,10 +171,11 @@ int cse_client_init(struct cse_client **out, const char *server_id,
 		ret = cse_os_mutex_create(&c->send_lock);
 	if (ret)
 		goto err;
-	ret = client_chunk(c);
+	/* Connect first: where the chunk comes from depends on the peer. */
+	ret = cse_os_ctl_connect(server_id, &c->ctl);
 	if (ret)
 		goto err;
-	ret = cse_os_ctl_connect(server_id, &c->ctl);
+	ret = client_chunk(c);
 	if (ret)
 		goto err;
 	ret = client_handshake(c);

@@ -2,7 +2,9 @@
 /*
  * cse_conformance.ko: the conformance scenarios from tests/conformance,
  * compiled unchanged, run in the kernel.  Loading it starts two kernel
- * conformance servers and runs every scenario as a kernel client against
+ * conformance servers ("kconf-inline", "kconf-worker"), which serve until
+ * the module is removed (U-K: user clients reach them through /dev/cse),
+ * and, unless run_kk=0, runs every scenario as a kernel client against
  * them (K-K), printing KTAP to the kernel log.  Scenarios that need a peer
  * that can be killed abruptly report SKIP with the reason.
  */
@@ -17,6 +19,11 @@
 #include "conformance.h"
 
 static char skip_reason[128];
+static struct cse_server *inl, *wrk;
+
+static bool run_kk = true;
+module_param(run_kk, bool, 0444);
+MODULE_PARM_DESC(run_kk, "run the scenarios as a kernel client at load (default: yes)");
 
 static void k_sleep_ms(unsigned int ms)
 {
@@ -116,7 +123,6 @@ static int __init conformance_init(void)
 {
 	struct cse_server_opts wopts = { .default_exec = CSE_EXEC_WORKER, .nworkers = 3 };
 	struct cse_server_opts iopts = { .default_exec = CSE_EXEC_INLINE, .nworkers = 3 };
-	struct cse_server *inl = NULL, *wrk = NULL;
 	struct conf_env env = {
 		.server_id = "kconf-inline",
 		.worker_server_id = "kconf-worker",
@@ -141,8 +147,10 @@ static int __init conformance_init(void)
 		ret = cse_server_create(&wrk, env.worker_server_id, &conf_server_ops, &wopts);
 	if (ret) {
 		pr_err("cse_conformance: cannot start servers: %s\n", cse_strerror(ret));
-		goto out;
+		goto err;
 	}
+	if (!run_kk)
+		return 0;
 
 	pr_info("KTAP version 1\n");
 	pr_info("1..%u\n", conf_nscenarios);
@@ -158,8 +166,8 @@ static int __init conformance_init(void)
 		else
 			pr_info("not ok %u %s\n", i + 1, s->name);
 	}
-	ret = 0;
-out:
+	return 0;
+err:
 	cse_server_destroy(wrk);
 	cse_server_destroy(inl);
 	cse_server_deinit();
@@ -168,6 +176,9 @@ out:
 
 static void __exit conformance_exit(void)
 {
+	cse_server_destroy(wrk);
+	cse_server_destroy(inl);
+	cse_server_deinit();
 }
 
 module_init(conformance_init);

@@ -8,6 +8,8 @@
 
 #include <cse/cse.h>
 
+#include "cse_dev.h"
+
 EXPORT_SYMBOL_GPL(cse_client_init);
 EXPORT_SYMBOL_GPL(cse_execute);
 EXPORT_SYMBOL_GPL(cse_client_deinit);
@@ -20,12 +22,19 @@ EXPORT_SYMBOL_GPL(cse_strerror);
 
 static int __init cse_init(void)
 {
-	pr_info("cse: loaded, ABI %u\n", CSE_ABI_VERSION);
+	int ret = cse_dev_register();
+
+	if (ret) {
+		pr_err("cse: cannot register /dev/cse: %d\n", ret);
+		return ret;
+	}
+	pr_info("cse: loaded, ABI %u, /dev/cse ready\n", CSE_ABI_VERSION);
 	return 0;
 }
 
 static void __exit cse_exit(void)
 {
+	cse_dev_unregister();
 	pr_info("cse: unloaded\n");
 }
 

@@ -20,10 +20,12 @@ struct cse_os_shm {
 	size_t size;
 };
 
-int cse_os_shm_create(size_t size, struct cse_os_shm **out)
+int cse_os_shm_create(struct cse_os_ctl *ctl, size_t size,
+		      struct cse_os_shm **out)
 {
 	struct cse_os_shm *shm;
 
+	(void)ctl;	/* kernel regions are vmalloc_user() wherever they go */
 	if (!size || size > CSE_MAX_CHUNK)
 		return -EINVAL;
 	shm = kzalloc(sizeof(*shm), GFP_KERNEL);

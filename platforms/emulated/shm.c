@@ -31,8 +31,10 @@ static __u32 shm_name_random(void)
 	return (__u32)x;
 }
 
-int cse_os_shm_create(size_t size, struct cse_os_shm **out)
+int cse_os_shm_create(struct cse_os_ctl *ctl, size_t size,
+		      struct cse_os_shm **out)
 {
+	(void)ctl;	/* no kernel peers here: every region is ours */
 	char name[64];
 	int fd = -1, ret, i;
 

@@ -44,6 +44,11 @@
 /* Sleep about 1/POLL_FRACTION of the time already waited. */
 #define POLL_FRACTION	8
 
+void cse_os_shm_forget(void *addr)
+{
+	(void)addr;	/* no per-region records in this backend */
+}
+
 int cse_os_sync_init(void *sync)
 {
 	/* Nothing shared to set up; keep the area zero as the ABI says. */

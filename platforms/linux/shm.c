@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #endif
 #include <fcntl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -15,12 +16,42 @@
 
 #define SHM_SEALS_REQUIRED	(F_SEAL_SHRINK | F_SEAL_GROW)
 
-int cse_os_shm_create(size_t size, struct cse_os_shm **out)
+/*
+ * A chunk for a kernel server: the kernel allocates it and we map it from
+ * the connection's device file.  The region keeps its own descriptor of
+ * that file (for the wait and wake ioctls) and is registered with wait.c.
+ */
+static int dev_chunk_create(struct cse_os_ctl *ctl, size_t size,
+			    struct cse_os_shm **out)
+{
+	struct cse_dev_chunk req = { .size = (__u32)size };
+	int fd, ret;
+
+	if (ioctl(cse_os_ctl_fd(ctl), CSE_DEV_CHUNK, &req))
+		return -errno;
+	fd = fcntl(cse_os_ctl_fd(ctl), F_DUPFD_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	ret = cse_posix_shm_map(fd, size, out);
+	if (ret)
+		return ret;
+	ret = cse_linux_dev_chunk_add(cse_os_shm_addr(*out), size, fd);
+	if (ret) {
+		cse_os_shm_destroy(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+int cse_os_shm_create(struct cse_os_ctl *ctl, size_t size,
+		      struct cse_os_shm **out)
 {
 	int fd, ret;
 
 	if (!size || size > CSE_MAX_CHUNK)
 		return -EINVAL;
+	if (ctl && cse_os_ctl_is_dev(ctl))
+		return dev_chunk_create(ctl, size, out);
 	fd = memfd_create("cse-chunk", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
 		return -errno;

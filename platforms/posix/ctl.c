@@ -31,6 +31,7 @@
 
 struct cse_os_ctl {
 	int fd;
+	bool kernel_peer;	/* fd is /dev/cse: the peer is a kernel server */
 	bool unlink_path;	/* a listener that owns a socket file */
 	dev_t dev;		/* that file, so close() removes only ours */
 	ino_t ino;
@@ -40,6 +41,11 @@ struct cse_os_ctl {
 int cse_os_ctl_fd(const struct cse_os_ctl *c)
 {
 	return c->fd;
+}
+
+bool cse_os_ctl_is_dev(const struct cse_os_ctl *c)
+{
+	return c->kernel_peer;
 }
 
 static bool ctl_id_char_ok(char ch)
@@ -235,9 +241,16 @@ int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
 	if (connect(fd, (struct sockaddr *)&sa, len)) {
 		ret = -errno;
 		close(fd);
-		/* No socket file, or a file nobody listens on: no server. */
-		if (ret == -ECONNREFUSED)
-			ret = -ENOENT;
+		/* No socket file, or a file nobody listens on: no user server. */
+		if (ret != -ECONNREFUSED && ret != -ENOENT)
+			return ret;
+		/* Perhaps a kernel server has that name. */
+		ret = cse_os_dev_connect(server_id, &fd);
+		if (ret)
+			return ret;
+		ret = ctl_new(fd, out);
+		if (!ret)
+			(*out)->kernel_peer = true;
 		return ret;
 	}
 	return ctl_new(fd, out);
@@ -262,6 +275,8 @@ int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 	/* The receiver could not tell an empty message from EOF. */
 	if (!a_len && !b_len)
 		return -EINVAL;
+	if (c->kernel_peer)
+		return cse_os_dev_send(c->fd, a, a_len, b, b_len, shm != NULL);
 
 	if (shm) {
 		struct cmsghdr *cm;
@@ -319,6 +334,8 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 
 	if (shm)
 		*shm = NULL;
+	if (c->kernel_peer)
+		return cse_os_dev_recv(c->fd, buf, cap);	/* kernels send no regions */
 	do {
 		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
@@ -366,7 +383,10 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 void cse_os_ctl_shutdown(struct cse_os_ctl *c)
 {
 	/* Wakes a recv() blocked on another thread: it returns 0. */
-	shutdown(c->fd, SHUT_RDWR);
+	if (c->kernel_peer)
+		cse_os_dev_shutdown(c->fd);
+	else
+		shutdown(c->fd, SHUT_RDWR);
 }
 
 void cse_os_ctl_close(struct cse_os_ctl *c)

@@ -19,8 +19,21 @@
 int cse_os_ctl_address(const char *server_id, struct sockaddr_un *sa,
 		       socklen_t *len);
 
-/* The socket behind a control channel, for the pollers. */
+/* The socket (or /dev/cse file) behind a control channel. */
 int cse_os_ctl_fd(const struct cse_os_ctl *c);
+/* Whether the channel goes to a kernel server through /dev/cse. */
+bool cse_os_ctl_is_dev(const struct cse_os_ctl *c);
+
+/*
+ * The route to kernel servers (per backend, dev.c).  Linux goes through
+ * /dev/cse; a backend without a kernel peer returns -ENOENT from connect.
+ * @fd is the open device file of one connection.
+ */
+int cse_os_dev_connect(const char *server_id, int *fd);
+int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
+		    size_t b_len, bool with_chunk);
+long cse_os_dev_recv(int fd, void *buf, size_t cap);
+void cse_os_dev_shutdown(int fd);
 
 /* The descriptor ctl.c passes to the peer with SCM_RIGHTS. */
 int cse_os_shm_fd(const struct cse_os_shm *shm);
@@ -37,6 +50,10 @@ int cse_os_shm_adopt(int fd, struct cse_os_shm **out);
  * closed on failure and by cse_os_shm_destroy().
  */
 int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
+/* The region at @addr goes away: drop any per-backend record of it. */
+void cse_os_shm_forget(void *addr);
+/* linux: record a chunk shared with the kernel through device file @fd. */
+int cse_linux_dev_chunk_add(char *base, size_t size, int fd);
 /*
  * Size of a region a peer sent: a regular file of 1..CSE_MAX_CHUNK bytes,
  * else -EINVAL.  Does not close @fd.

@@ -76,6 +76,7 @@ void cse_os_shm_destroy(struct cse_os_shm *shm)
 {
 	if (!shm)
 		return;
+	cse_os_shm_forget(shm->addr);
 	munmap(shm->addr, shm->size);
 	close(shm->fd);
 	cse_os_free(shm);

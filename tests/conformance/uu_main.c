@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * cse-conformance: the U-U conformance run.  Starts two conformance servers
- * (inline and worker by default) as separate processes, then runs every
- * scenario in its own forked child and prints KTAP.
- *   cse-conformance [--list] [SCENARIO...]
+ * cse-conformance: the conformance run of a user-space client.  Starts two
+ * conformance servers (inline and worker by default) as separate processes,
+ * or uses servers already running (--servers, e.g. the kernel's for U-K),
+ * then runs every scenario in its own forked child and prints KTAP.
+ *   cse-conformance [--list] [--servers INLINE_ID WORKER_ID] [SCENARIO...]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,15 @@
 #include "uu_world.h"
 
 static char server_id[64], worker_server_id[64], spare_server_id[64];
+static bool external_servers;
+
+/* Servers we did not start (a kernel's): we cannot start one to kill. */
+static int no_spawn(struct conf_env *env, const char *id)
+{
+	(void)env;
+	(void)id;
+	return -EOPNOTSUPP;
+}
 
 static int run_scenario(const struct ktap_case *c)
 {
@@ -21,6 +31,8 @@ static int run_scenario(const struct ktap_case *c)
 	int ret;
 
 	uu_env_init(&env, server_id, worker_server_id, spare_server_id);
+	if (external_servers)
+		env.spawn_server = no_spawn;
 	ret = s->run(&env);
 	return ret == CONF_SKIP ? KTAP_SKIP : ret;
 }
@@ -45,10 +57,17 @@ int main(int argc, char **argv)
 		return ktap_main(argc, argv, cases, i);
 
 	uu_world_init(argv[0]);
+	snprintf(spare_server_id, sizeof(spare_server_id), "conf-%d-spare",
+		 (int)getpid());
+	if (argc > 3 && !strcmp(argv[1], "--servers")) {
+		external_servers = true;
+		snprintf(server_id, sizeof(server_id), "%s", argv[2]);
+		snprintf(worker_server_id, sizeof(worker_server_id), "%s", argv[3]);
+		argv[3] = argv[0];
+		return ktap_main(argc - 3, argv + 3, cases, i);
+	}
 	snprintf(server_id, sizeof(server_id), "conf-%d-inline", (int)getpid());
 	snprintf(worker_server_id, sizeof(worker_server_id), "conf-%d-worker",
-		 (int)getpid());
-	snprintf(spare_server_id, sizeof(spare_server_id), "conf-%d-spare",
 		 (int)getpid());
 	if (uu_spawn_helper(srv, &pids[0]) || uu_spawn_helper(wsrv, &pids[1])) {
 		fprintf(stderr, "cannot start %s\n", uu_helper_path);

@@ -244,4 +244,71 @@ CSE_ABI_OFFSET(struct cse_wire_backup_resp, result, 24);
 CSE_ABI_OFFSET(struct cse_wire_backup_resp, resv, 28);
 CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
 
+/*
+ * /dev/cse (Linux): the control channel between a user process and the
+ * kernel.  One open file is one connection.  Every struct has fixed-width
+ * fields only (user pointers travel as __u64), so 32-bit callers use the
+ * same layout; reserved fields and unknown flags must be zero.
+ *
+ * A user client reaching a kernel server: CONNECT names the server, CHUNK
+ * has the kernel allocate the connection's chunk, which the client then
+ * mmap()s from the file at offset 0; SEND and RECV carry the wire messages
+ * above (SEND with CSE_DEV_MSG_CHUNK hands the chunk over with HELLO);
+ * WAIT and WAKE sleep on and wake a 32-bit word of the chunk by offset,
+ * since a futex in user space cannot reach a kernel waiter; SHUTDOWN makes
+ * a blocked RECV return end-of-file; closing the file is the client's
+ * death as far as the server is concerned.
+ */
+#if defined(__KERNEL__) || defined(__linux__)
+#include <linux/ioctl.h>
+
+#define CSE_DEV_PATH		"/dev/cse"
+#define CSE_DEV_MSG_CHUNK	(1U << 0)
+#define CSE_DEV_MSG_LAST	(1U << 1)
+
+struct cse_dev_connect {
+	char server_id[64];	/* NUL-terminated */
+	__u32 flags;		/* must be zero */
+	__u32 resv[3];
+};
+CSE_ABI_OFFSET(struct cse_dev_connect, flags, 64);
+CSE_ABI_SIZE(struct cse_dev_connect, 80);
+
+struct cse_dev_chunk {
+	__u32 size;		/* bytes, at most CSE_MAX_CHUNK */
+	__u32 flags;		/* must be zero */
+	__u32 resv[2];
+};
+CSE_ABI_SIZE(struct cse_dev_chunk, 16);
+
+struct cse_dev_msg {
+	__u64 buf;		/* user address of the message */
+	__u32 len;		/* SEND: its length; RECV: the buffer's size */
+	__u32 flags;		/* CSE_DEV_MSG_* */
+	__u32 resv[2];
+};
+CSE_ABI_OFFSET(struct cse_dev_msg, len, 8);
+CSE_ABI_OFFSET(struct cse_dev_msg, flags, 12);
+CSE_ABI_SIZE(struct cse_dev_msg, 24);
+
+struct cse_dev_word {
+	__u32 offset;		/* of a 4-byte aligned word in the chunk */
+	__u32 expected;		/* WAIT: sleep while the word holds this */
+	__u64 timeout_ns;	/* WAIT: 0 is no limit */
+	__u32 flags;		/* must be zero */
+	__u32 resv[3];
+};
+CSE_ABI_OFFSET(struct cse_dev_word, timeout_ns, 8);
+CSE_ABI_SIZE(struct cse_dev_word, 32);
+
+#define CSE_DEV_IOC_MAGIC	0xCE
+#define CSE_DEV_CONNECT		_IOW(CSE_DEV_IOC_MAGIC, 1, struct cse_dev_connect)
+#define CSE_DEV_CHUNK		_IOW(CSE_DEV_IOC_MAGIC, 2, struct cse_dev_chunk)
+#define CSE_DEV_SEND		_IOW(CSE_DEV_IOC_MAGIC, 3, struct cse_dev_msg)
+#define CSE_DEV_RECV		_IOW(CSE_DEV_IOC_MAGIC, 4, struct cse_dev_msg)
+#define CSE_DEV_SHUTDOWN	_IO(CSE_DEV_IOC_MAGIC, 5)
+#define CSE_DEV_WAIT		_IOW(CSE_DEV_IOC_MAGIC, 6, struct cse_dev_word)
+#define CSE_DEV_WAKE		_IOW(CSE_DEV_IOC_MAGIC, 7, struct cse_dev_word)
+#endif
+
 #endif /* CSE_ABI_H */

@@ -77,9 +77,16 @@ void cse_os_wake(void *sync, __u32 *word);
 /* ---- shared memory ---- */
 
 struct cse_os_shm;
+struct cse_os_ctl;
 
-/* Create a zeroed region of @size bytes that can be handed to a peer. */
-int cse_os_shm_create(size_t size, struct cse_os_shm **out);
+/*
+ * Create a zeroed region of @size bytes to hand to the peer at the other
+ * end of @ctl (or to nobody yet, when @ctl is NULL).  The channel matters
+ * when the peer is the kernel: then the kernel allocates the region and
+ * this side maps it.
+ */
+int cse_os_shm_create(struct cse_os_ctl *ctl, size_t size,
+		      struct cse_os_shm **out);
 void *cse_os_shm_addr(const struct cse_os_shm *shm);
 size_t cse_os_shm_size(const struct cse_os_shm *shm);
 /* Unmap and release; the region lives on while the peer maps it. */
@@ -113,9 +120,7 @@ int cse_os_pool_submit(struct cse_os_pool *p, void (*fn)(void *arg), void *arg);
 /* Run everything queued, then stop and free the pool. */
 void cse_os_pool_destroy(struct cse_os_pool *p);
 
-/* ---- control channel (U-U: a SEQPACKET Unix socket) ---- */
-
-struct cse_os_ctl;
+/* ---- control channel (U-U: a SEQPACKET Unix socket; U-K: /dev/cse) ---- */
 
 /* Largest message cse_os_ctl_send()/recv() carry (header + data). */
 #define CSE_OS_CTL_MSG_MAX (CSE_WIRE_FRAG + 256U)

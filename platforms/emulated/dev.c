@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The emulated backend has no kernel peer: only user-space servers exist.
+ * (It is meant for systems without Linux's primitives, /dev/cse among them.)
+ */
+#include "posix.h"
+
+int cse_os_dev_connect(const char *server_id, int *fd)
+{
+	(void)server_id;
+	(void)fd;
+	return -ENOENT;
+}
+
+int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
+		    size_t b_len, bool with_chunk)
+{
+	(void)fd;
+	(void)a;
+	(void)a_len;
+	(void)b;
+	(void)b_len;
+	(void)with_chunk;
+	return -EOPNOTSUPP;
+}
+
+long cse_os_dev_recv(int fd, void *buf, size_t cap)
+{
+	(void)fd;
+	(void)buf;
+	(void)cap;
+	return -EOPNOTSUPP;
+}
+
+void cse_os_dev_shutdown(int fd)
+{
+	(void)fd;
+}

@@ -1,0 +1,75 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The route to kernel servers: /dev/cse (kernel/linux/cse_dev.c).  Each
+ * connection is one open device file; messages go through ioctls, and the
+ * chunk is allocated by the kernel and mapped from the file (shm.c).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "posix.h"
+
+int cse_os_dev_connect(const char *server_id, int *out)
+{
+	struct cse_dev_connect req;
+	int fd, ret;
+
+	fd = open(CSE_DEV_PATH, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		/* No module loaded: no kernel server either. */
+		if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
+			return -ENOENT;
+		return -errno;
+	}
+	memset(&req, 0, sizeof(req));
+	strncpy(req.server_id, server_id, sizeof(req.server_id) - 1);
+	if (ioctl(fd, CSE_DEV_CONNECT, &req)) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return 0;
+}
+
+int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
+		    size_t b_len, bool with_chunk)
+{
+	char buf[CSE_OS_CTL_MSG_MAX];
+	struct cse_dev_msg m = {
+		.buf = (uintptr_t)buf,
+		.len = (__u32)(a_len + b_len),
+		.flags = with_chunk ? CSE_DEV_MSG_CHUNK : 0,
+	};
+
+	/* The caller checked a_len + b_len <= CSE_OS_CTL_MSG_MAX. */
+	memcpy(buf, a, a_len);
+	memcpy(buf + a_len, b, b_len);
+	if (ioctl(fd, CSE_DEV_SEND, &m))
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	return 0;
+}
+
+long cse_os_dev_recv(int fd, void *buf, size_t cap)
+{
+	struct cse_dev_msg m = {
+		.buf = (uintptr_t)buf,
+		.len = cap > UINT32_MAX ? UINT32_MAX : (__u32)cap,
+	};
+	int n;
+
+	do {
+		n = ioctl(fd, CSE_DEV_RECV, &m);
+	} while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+void cse_os_dev_shutdown(int fd)
+{
+	ioctl(fd, CSE_DEV_SHUTDOWN);
+}
