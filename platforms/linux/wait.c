@@ -85,11 +85,12 @@ void cse_os_shm_forget(void *addr)
 /* The device behind @sync's chunk and @word's offset in it, if any. */
 static bool dev_word(const void *sync, const __u32 *word, int *fd, __u32 *off)
 {
-	const char *base = (const char *)sync - offsetof(struct cse_chunk_hdr, os_area);
+	const char *base;
 	int i;
 
 	if (!sync || !cse_load(&dev_chunk_count))
 		return false;
+	base = (const char *)sync - offsetof(struct cse_chunk_hdr, os_area);
 	for (i = 0; i < DEV_CHUNKS_MAX; i++) {
 		if (__atomic_load_n(&dev_chunks[i].base, __ATOMIC_ACQUIRE) == base &&
 		    (const char *)word >= base &&
