@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,6 @@ import pytest
 from testbed import ktap, runonce
 from testbed.builds import FLAVOURS
 from testbed.kbuild import build_modules, module_dir
-from testbed.suites import list_cases
 from testbed.vm import Kernel, VmResult, debian_kernels, run_in_vm
 
 VM_TIMEOUT_S = 900
@@ -38,15 +38,26 @@ def _kernels() -> list[Kernel]:
     return debian_kernels()
 
 
-def _scenarios() -> list[str]:
+def _cases(run: str) -> list[str]:
+    """The KTAP case names of a run, from its binary's --list."""
+    fl, binary, _ = UK_RUNS.get(run, UK_RUNS["uk"])
     try:
-        return list_cases(FLAVOURS["linux"], "conformance")
-    except OSError:
+        out = subprocess.run([str(FLAVOURS[fl].builddir / binary), "--list"],
+                             capture_output=True, text=True, timeout=30, check=True)
+    except (OSError, subprocess.SubprocessError):
         return ["BUILD-MISSING"]
+    return out.stdout.split()
 
 
-#: user-space clients run against the kernel servers: direction -> build flavour
-UK_CLIENTS = {"uk": "linux", "uk32": "m32"}
+#: user-space programs run against the kernel servers, each printing KTAP:
+#: name -> (build flavour, binary, arguments)
+UK_RUNS = {
+    "uk": ("linux", "tests/cse-conformance", "--servers kconf-inline kconf-worker"),
+    "uk32": ("m32", "tests/cse-conformance", "--servers kconf-inline kconf-worker"),
+    # hostile user space: a client scribbling its chunk, and bad or random ioctls
+    "uk-hostile": ("linux", "tests/unit/test-hostile", "--server kconf-inline"),
+    "uk-fuzz": ("linux", "tests/unit/test-dev-fuzz", "--server kconf-inline"),
+}
 
 
 def _section(name: str, command: str) -> str:
@@ -57,10 +68,8 @@ def _section(name: str, command: str) -> str:
 def _script(moddir: Path) -> str:
     # Results come back on the console between markers: the console is what
     # the host always gets, even when the guest cannot write files.
-    uk = "".join(
-        _section(d, f"timeout 600 {FLAVOURS[fl].builddir}/tests/cse-conformance "
-                    "--servers kconf-inline kconf-worker")
-        for d, fl in UK_CLIENTS.items())
+    uk = "".join(_section(name, f"timeout 600 {FLAVOURS[fl].builddir / binary} {args}")
+                 for name, (fl, binary, args) in UK_RUNS.items())
     return f"""
 dmesg -C
 insmod {moddir}/cse.ko || echo CSE-STEP-FAILED insmod cse
@@ -112,8 +121,8 @@ def _params() -> list:
         group = pytest.mark.xdist_group(f"kernel-{k.release}")
         params.append(pytest.param(k, "", marks=[group, pytest.mark.vm],
                                    id=f"{k.release}/load-run-unload"))
-        for direction in ("kk", *UK_CLIENTS):
-            for name in _scenarios():
+        for direction in ("kk", *UK_RUNS):
+            for name in _cases(direction):
                 params.append(pytest.param(k, f"{direction}/{name}",
                                            marks=[group, pytest.mark.vm],
                                            id=f"{k.release}/{direction}/{name}"))

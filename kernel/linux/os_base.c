@@ -27,15 +27,16 @@ void cse_os_log(int level, const char *fmt, ...)
 	va_start(ap, fmt);
 	vaf.fmt = fmt;
 	vaf.va = &ap;
+	/* Rate-limited: a hostile user process must not flood the log. */
 	switch (level) {
 	case CSE_LOG_ERR:
-		pr_err("cse: %pV\n", &vaf);
+		pr_err_ratelimited("cse: %pV\n", &vaf);
 		break;
 	case CSE_LOG_WARN:
-		pr_warn("cse: %pV\n", &vaf);
+		pr_warn_ratelimited("cse: %pV\n", &vaf);
 		break;
 	case CSE_LOG_INFO:
-		pr_info("cse: %pV\n", &vaf);
+		pr_info_ratelimited("cse: %pV\n", &vaf);
 		break;
 	default:
 		pr_debug("cse: %pV\n", &vaf);

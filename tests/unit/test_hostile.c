@@ -15,14 +15,19 @@
 
 static const char *argv0;
 static char id[64];
-static int server_pid;
+static int server_pid;		/* 0: a server we did not start (--server) */
+static const char *external_id;
 static struct cse_client *good, *bad;
 
 static int setup(void)
 {
-	snprintf(id, sizeof(id), "hostile-%d", (int)getpid());
-	if (peer_server(argv0, id, &server_pid))
-		return -1;
+	if (external_id) {
+		snprintf(id, sizeof(id), "%s", external_id);
+	} else {
+		snprintf(id, sizeof(id), "hostile-%d", (int)getpid());
+		if (peer_server(argv0, id, &server_pid))
+			return -1;
+	}
 	if (peer_connect(id, NULL, &good) || peer_connect(id, NULL, &bad))
 		return -1;
 	return echo_once(good, 0, 1) || echo_once(bad, 0, 2) ? -1 : 0;
@@ -36,8 +41,14 @@ static int server_unharmed(const char *what)
 	for (i = 0; i < 50; i++)
 		KTAP_CHECK(!echo_once(good, i % 2 ? CSE_EXEC_WORKER : 0, (__u32)i + 10),
 			   "%s: honest client broken", what);
-	KTAP_CHECK(kill(server_pid, 0) == 0, "%s: server process died", what);
+	KTAP_CHECK(!server_pid || kill(server_pid, 0) == 0, "%s: server process died", what);
 	return 0;
+}
+
+static void server_done(void)
+{
+	if (server_pid)
+		peer_kill(server_pid);
 }
 
 /* The bad client must end up disconnected; the good one keeps working. */
@@ -58,7 +69,7 @@ static int verdict(const char *what)
 		return 1;
 	cse_client_deinit(bad);
 	cse_client_deinit(good);
-	peer_kill(server_pid);
+	server_done();
 	return 0;
 }
 
@@ -172,7 +183,7 @@ static int test_random_scribble(const struct ktap_case *tc)
 	if (server_unharmed("random scribble, bad client gone"))
 		return 1;
 	cse_client_deinit(good);
-	peer_kill(server_pid);
+	server_done();
 	return 0;
 }
 
@@ -222,6 +233,8 @@ static int test_unsealed_chunk(const struct ktap_case *tc)
 	(void)tc;
 	if (!CSE_TEST_PLATFORM_LINUX)
 		return ktap_skip("the emulated backend cannot seal shared memory");
+	if (external_id)
+		return ktap_skip("a kernel server allocates the chunk itself");
 	KTAP_CHECK(!setup(), "setup");
 	KTAP_CHECK(!cse_geom_compute(4, 64, 64, &g), "geometry");
 	fd = memfd_create("cse-unsealed", MFD_CLOEXEC);
@@ -259,8 +272,15 @@ static const struct ktap_case cases[] = {
 	{ "unsealed_chunk", test_unsealed_chunk, 30, NULL },
 };
 
+/* test-hostile [--server ID] [CASE...]: --server attacks a running server. */
 int main(int argc, char **argv)
 {
 	argv0 = argv[0];
+	if (argc > 2 && !strcmp(argv[1], "--server")) {
+		external_id = argv[2];
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }

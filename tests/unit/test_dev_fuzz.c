@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: MIT
+/*
+ * Hostile user space against /dev/cse: invalid and random ioctls, bad
+ * pointers, bad offsets, bad mmaps.  Every call must fail cleanly (the VM
+ * test then checks the kernel log for any Oops, BUG or WARN), and an honest
+ * client must still be served afterwards.
+ *   test-dev-fuzz [--server ID] [CASE...]   (default ID: kconf-inline)
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cse/os.h>
+
+#include "../ktap.h"
+#include "peer.h"
+
+static const char *server_id = "kconf-inline";
+
+static int dev_open(void)
+{
+	return open(CSE_DEV_PATH, O_RDWR | O_CLOEXEC);
+}
+
+/* ioctl() must fail, with @want if nonzero. */
+#define FAILS(fd, cmd, arg, want)						\
+	do {									\
+		int r_ = ioctl(fd, cmd, arg);					\
+		KTAP_CHECK(r_ < 0 && (!(want) || errno == (want)),		\
+			   "%s: got %d errno %d, want errno %d", #cmd, r_,	\
+			   r_ < 0 ? errno : 0, (int)(want));			\
+	} while (0)
+
+static int connected(int *fd)
+{
+	struct cse_dev_connect c = { 0 };
+
+	*fd = dev_open();
+	if (*fd < 0)
+		return -errno;
+	strcpy(c.server_id, server_id);
+	return ioctl(*fd, CSE_DEV_CONNECT, &c) ? -errno : 0;
+}
+
+static int test_invalid_ioctls(const struct ktap_case *tc)
+{
+	struct cse_dev_connect c = { 0 };
+	struct cse_dev_chunk ch = { 0 };
+	struct cse_dev_msg m = { 0 };
+	struct cse_dev_word w = { 0 };
+	char buf[64];
+	void *p;
+	int fd;
+
+	(void)tc;
+	fd = dev_open();
+	if (fd < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	/* Nothing works before CONNECT. */
+	m.buf = (uintptr_t)buf;
+	m.len = 16;
+	FAILS(fd, CSE_DEV_SEND, &m, ENOTCONN);
+	FAILS(fd, CSE_DEV_RECV, &m, ENOTCONN);
+	ch.size = 4096;
+	FAILS(fd, CSE_DEV_CHUNK, &ch, ENOTCONN);
+	FAILS(fd, CSE_DEV_WAIT, &w, EINVAL);
+	FAILS(fd, CSE_DEV_WAKE, &w, EINVAL);
+	FAILS(fd, CSE_DEV_SHUTDOWN, NULL, ENOTCONN);
+	KTAP_CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED,
+		   "mmap without a chunk");
+	/* Bad pointers and bad structs. */
+	FAILS(fd, CSE_DEV_CONNECT, NULL, EFAULT);
+	FAILS(fd, CSE_DEV_CONNECT, (void *)1, EFAULT);
+	FAILS(fd, CSE_DEV_CONNECT, (void *)(uintptr_t)0xffffffff81000000ULL, EFAULT);
+	memset(c.server_id, 'x', sizeof(c.server_id));	/* no NUL */
+	FAILS(fd, CSE_DEV_CONNECT, &c, EINVAL);
+	memset(&c, 0, sizeof(c));
+	strcpy(c.server_id, server_id);
+	c.resv[1] = 1;
+	FAILS(fd, CSE_DEV_CONNECT, &c, EINVAL);
+	c.resv[1] = 0;
+	c.flags = 0x80;
+	FAILS(fd, CSE_DEV_CONNECT, &c, EINVAL);
+	c.flags = 0;
+	strcpy(c.server_id, "no-such-kernel-server");
+	FAILS(fd, CSE_DEV_CONNECT, &c, ENOENT);
+	strcpy(c.server_id, "bad/name");
+	FAILS(fd, CSE_DEV_CONNECT, &c, EINVAL);
+	FAILS(fd, _IOW(CSE_DEV_IOC_MAGIC, 99, int), buf, ENOTTY);
+	FAILS(fd, 0x12345678, buf, ENOTTY);
+	close(fd);
+
+	KTAP_CHECK(!connected(&fd), "connect to %s", server_id);
+	FAILS(fd, CSE_DEV_CONNECT, &c, EISCONN);
+	ch.size = 0;
+	FAILS(fd, CSE_DEV_CHUNK, &ch, EINVAL);
+	ch.size = CSE_MAX_CHUNK + 1;
+	FAILS(fd, CSE_DEV_CHUNK, &ch, EINVAL);
+	ch.size = 8192;
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_CHUNK, &ch), "chunk");
+	FAILS(fd, CSE_DEV_CHUNK, &ch, EEXIST);
+	KTAP_CHECK(mmap(NULL, 3 * 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED,
+		   "mmap larger than the chunk");
+	KTAP_CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 4096) == MAP_FAILED,
+		   "mmap at an offset");
+	p = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	KTAP_CHECK(p != MAP_FAILED, "mmap of the chunk");
+	m.len = 0;
+	FAILS(fd, CSE_DEV_SEND, &m, EINVAL);
+	m.len = CSE_OS_CTL_MSG_MAX + 1;
+	FAILS(fd, CSE_DEV_SEND, &m, EMSGSIZE);
+	m.len = 16;
+	m.buf = 1;
+	FAILS(fd, CSE_DEV_SEND, &m, EFAULT);
+	m.buf = (uintptr_t)buf;
+	m.flags = 0x4;
+	FAILS(fd, CSE_DEV_SEND, &m, EINVAL);
+	w.offset = 2;
+	FAILS(fd, CSE_DEV_WAIT, &w, EINVAL);
+	w.offset = 8192;
+	FAILS(fd, CSE_DEV_WAKE, &w, EINVAL);
+	w.offset = 0xfffffffc;
+	FAILS(fd, CSE_DEV_WAIT, &w, EINVAL);
+	w.offset = 0;
+	w.expected = 0x12345;	/* differs from the word: returns at once */
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_WAIT, &w), "wait on a changed word");
+	w.expected = *(volatile __u32 *)p;
+	w.timeout_ns = 1000000;
+	FAILS(fd, CSE_DEV_WAIT, &w, ETIMEDOUT);
+	/* A garbage HELLO with the chunk: refused, then the server hangs up. */
+	memset(buf, 0x5a, sizeof(buf));
+	m.flags = CSE_DEV_MSG_CHUNK;
+	m.len = 48;
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_SEND, &m), "send garbage hello");
+	m.flags = 0;
+	m.len = sizeof(buf);
+	{
+		struct cse_wire_welcome wl;
+		int n = ioctl(fd, CSE_DEV_RECV, &m);
+
+		memcpy(&wl, buf, sizeof(wl));
+		KTAP_CHECK(n == 0 || (n == (int)sizeof(wl) && wl.status < 0),
+			   "garbage hello accepted (%d, status %d)", n, wl.status);
+		KTAP_CHECK(ioctl(fd, CSE_DEV_RECV, &m) == 0, "server did not hang up");
+	}
+	munmap(p, 8192);
+	close(fd);
+	return 0;
+}
+
+static int test_random_ioctls(const struct ktap_case *tc)
+{
+	static const unsigned long cmds[] = {
+		CSE_DEV_CONNECT, CSE_DEV_CHUNK, CSE_DEV_SEND, CSE_DEV_RECV,
+		CSE_DEV_SHUTDOWN, CSE_DEV_WAIT, CSE_DEV_WAKE,
+	};
+	__u8 arg[128], junk[256];
+	struct cse_client *c;
+	int fd, i, k;
+
+	(void)tc;
+	fd = dev_open();
+	if (fd < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	close(fd);
+	srandom(1234);
+	for (k = 0; k < 50; k++) {
+		KTAP_CHECK(!connected(&fd), "connect");
+		for (i = 0; i < 400; i++) {
+			unsigned long cmd = cmds[random() % 7];
+			size_t j;
+
+			for (j = 0; j < sizeof(arg); j++)
+				arg[j] = (__u8)random();
+			for (j = 0; j < sizeof(junk); j++)
+				junk[j] = (__u8)random();
+			if (cmd == CSE_DEV_SEND || cmd == CSE_DEV_RECV) {
+				struct cse_dev_msg *m = (void *)arg;
+
+				/* Half the time a real buffer, so the kernel goes deeper. */
+				if (random() & 1)
+					m->buf = (uintptr_t)junk;
+				m->len %= sizeof(junk);
+				if (cmd == CSE_DEV_RECV)
+					continue;	/* would wait for a reply that never comes */
+			}
+			if (cmd == CSE_DEV_WAIT) {
+				struct cse_dev_word *w = (void *)arg;
+
+				w->timeout_ns = 1000;	/* never block the test */
+			}
+			if (cmd == CSE_DEV_SHUTDOWN)
+				continue;
+			ioctl(fd, cmd, random() % 16 ? (void *)arg : (void *)(uintptr_t)random());
+		}
+		close(fd);
+	}
+	/* The kernel server still serves an honest client. */
+	KTAP_CHECK(!peer_connect(server_id, NULL, &c), "honest connect");
+	for (i = 0; i < 20; i++)
+		KTAP_CHECK(!echo_once(c, i % 2 ? CSE_EXEC_WORKER : 0, (__u32)i), "echo %d", i);
+	cse_client_deinit(c);
+	return 0;
+}
+
+static const struct ktap_case cases[] = {
+	{ "invalid_ioctls", test_invalid_ioctls, 60, NULL },
+	{ "random_ioctls", test_random_ioctls, 120, NULL },
+};
+
+int main(int argc, char **argv)
+{
+	if (argc > 2 && !strcmp(argv[1], "--server")) {
+		server_id = argv[2];
+		argv[2] = argv[0];
+		argc -= 2;
+		argv += 2;
+	}
+	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
+}
