@@ -32,9 +32,9 @@ test: deps vm-deps
 	mkdir -p report
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=report/tests.xml
 
-bench: deps
+bench: deps vm-deps
 	$(PY) -m testbed build linux
-	$(PY) bench/run.py --build build/linux
+	$(PY) bench/run.py --build build/linux --vm
 
 lint: deps
 	$(PY) -m ruff check testbed tests bench

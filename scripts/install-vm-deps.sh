@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 # packages.
 # Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.
 pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
-	linux-headers-6.12-amd64 dkms busybox-static kmod udev
+	linux-headers-6.12-amd64 dkms liburing-dev busybox-static kmod udev
 	file iproute2 procps python3-venv)
 need_apt=()
 for p in "${pkgs[@]}"; do

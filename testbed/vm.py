@@ -208,3 +208,15 @@ def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
         with log.open("a") as f:
             f.write(f"\ncse: {error}\n")
     return VmResult(returncode, output, log, duration, timed_out, error)
+
+
+def section(name: str, command: str) -> str:
+    """Guest script lines that run @command with its output between markers."""
+    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
+
+
+def between(output: str, name: str) -> str:
+    """What a section() printed, from a VM's output ("" if it never ended)."""
+    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
+    b, e = output.rfind(begin), output.rfind(end)
+    return output[b + len(begin):e] if 0 <= b < e else ""

@@ -32,3 +32,18 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
     assert tput == {(m, n) for m in ("cse_spin", "cse_nospin") for n in (1, 8, 32)}
     assert all(r["ops_per_s"] > 0 for r in records)
     assert "Targets" in proc.stdout
+
+
+def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench/run.py"), "--quick", "--vm",
+         "--mechanisms", "cse_spin", "--build", str(FLAVOURS["linux"].builddir),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    uk = [r for r in json.loads(out.read_text()) if r["case"] == "uk_sync_rtt"]
+    assert {r["mechanism"] for r in uk} == {"ioctl", "io_uring_nop", "cse_uk_spin",
+                                           "cse_uk_nospin"}
+    assert all(r["p50_ns"] > 0 for r in uk)
+    assert "p50 / bare ioctl" in proc.stdout

@@ -25,7 +25,7 @@ import pytest
 from testbed import ktap, runonce
 from testbed.builds import FLAVOURS
 from testbed.kbuild import build_modules, module_dir
-from testbed.vm import Kernel, VmResult, debian_kernels, run_in_vm
+from testbed.vm import Kernel, VmResult, between, debian_kernels, run_in_vm, section
 
 VM_TIMEOUT_S = 900
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
@@ -60,15 +60,10 @@ UK_RUNS = {
 }
 
 
-def _section(name: str, command: str) -> str:
-    """Run @command in the guest with its output between markers."""
-    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
-
-
 def _script(moddir: Path) -> str:
     # Results come back on the console between markers: the console is what
     # the host always gets, even when the guest cannot write files.
-    uk = "".join(_section(name, f"timeout 600 {FLAVOURS[fl].builddir / binary} {args}")
+    uk = "".join(section(name, f"timeout 600 {FLAVOURS[fl].builddir / binary} {args}")
                  for name, (fl, binary, args) in UK_RUNS.items())
     return f"""
 dmesg -C
@@ -78,13 +73,7 @@ rmmod cse_conformance || echo CSE-STEP-FAILED rmmod cse_conformance
 insmod {moddir}/cse_conformance.ko run_kk=0 || echo CSE-STEP-FAILED insmod servers
 {uk}rmmod cse_conformance || echo CSE-STEP-FAILED rmmod servers
 rmmod cse || echo CSE-STEP-FAILED rmmod cse
-{_section("dmesg", "dmesg")}"""
-
-
-def _between(out: str, name: str) -> str:
-    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
-    b, e = out.rfind(begin), out.rfind(end)
-    return out[b + len(begin):e] if 0 <= b < e else ""
+{section("dmesg", "dmesg")}"""
 
 
 def _boot(kernel: Kernel) -> dict:
@@ -93,7 +82,7 @@ def _boot(kernel: Kernel) -> dict:
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     res = run_in_vm(kernel, _script(moddir), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
-    dmesg = _between(res.output, "dmesg")
+    dmesg = between(res.output, "dmesg")
     (logdir / "dmesg.txt").write_text(dmesg)
     return {"returncode": res.returncode, "output": res.output,
             "console_log": str(res.console_log), "duration_s": res.duration_s,
@@ -152,7 +141,7 @@ def test_kernel(kernel: Kernel | None, scenario: str) -> None:
     if direction == "kk":
         text = log[log.find("KTAP version 1"):] if "KTAP version 1" in log else ""
     else:
-        text = _between(res.output, direction)
+        text = between(res.output, direction)
     run = ktap.parse(text)
     assert run.complete, f"{direction} conformance did not finish:\n{(text or log)[-3000:]}"
     case = run.by_name().get(name)

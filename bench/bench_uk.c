@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: MIT
+/*
+ * bench-uk: user-to-kernel round trips, inside a VM with cse.ko and a
+ * kernel conformance server loaded.  Side by side, in one run:
+ *   ioctl         a bare ioctl into cse.ko (CSE_DEV_WAKE on a word)
+ *   io_uring_nop  an io_uring NOP submitted and reaped (liburing)
+ *   cse_uk_spin   a synchronous 64 B CSE command to the kernel server
+ *   cse_uk_nospin the same, never spinning (sleep/wake through ioctls)
+ * One JSON record per line, the schema of bench-baselines.
+ *   bench-uk SERVER_ID ITERS
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#ifdef CSE_HAVE_LIBURING
+#include <liburing.h>
+#endif
+
+#include <cse/cse.h>
+
+#include "bench_util.h"
+
+#define CODE_ECHO 1	/* the conformance server's echo */
+
+static void emit(const char *cas, const char *mech, uint64_t *lat, unsigned long n)
+{
+	uint64_t total = 0;
+	unsigned long i;
+
+	for (i = 0; i < n; i++)
+		total += lat[i];
+	qsort(lat, n, sizeof(*lat), cmp_u64);
+	printf("{\"case\":\"%s\",\"mechanism\":\"%s\",\"payload\":64,\"inflight\":1,"
+	       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"ops_per_s\":%.0f}\n", cas, mech,
+	       (unsigned long long)percentile(lat, n, 0.5),
+	       (unsigned long long)percentile(lat, n, 0.99),
+	       total ? 1e9 * (double)n / (double)total : 0.0);
+	fflush(stdout);
+}
+
+static int bench_ioctl(const char *id, uint64_t *lat, unsigned long n)
+{
+	struct cse_dev_connect c = { 0 };
+	struct cse_dev_chunk ch = { .size = 4096 };
+	struct cse_dev_word w = { 0 };
+	unsigned long i;
+	uint64_t t0;
+	int fd = open(CSE_DEV_PATH, O_RDWR | O_CLOEXEC);
+
+	snprintf(c.server_id, sizeof(c.server_id), "%s", id);
+	if (fd < 0 || ioctl(fd, CSE_DEV_CONNECT, &c) || ioctl(fd, CSE_DEV_CHUNK, &ch)) {
+		perror("bench-uk: /dev/cse");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		t0 = now_ns();
+		ioctl(fd, CSE_DEV_WAKE, &w);
+		lat[i] = now_ns() - t0;
+	}
+	close(fd);
+	emit("uk_sync_rtt", "ioctl", lat, n);
+	return 0;
+}
+
+static int bench_uring(uint64_t *lat, unsigned long n)
+{
+#ifdef CSE_HAVE_LIBURING
+	struct io_uring ring;
+	struct io_uring_cqe *cqe;
+	unsigned long i;
+	uint64_t t0;
+
+	if (io_uring_queue_init(8, &ring, 0)) {
+		fprintf(stderr, "bench-uk: io_uring unavailable\n");
+		return 0;
+	}
+	for (i = 0; i < n; i++) {
+		t0 = now_ns();
+		io_uring_prep_nop(io_uring_get_sqe(&ring));
+		io_uring_submit_and_wait(&ring, 1);
+		io_uring_wait_cqe(&ring, &cqe);
+		io_uring_cqe_seen(&ring, cqe);
+		lat[i] = now_ns() - t0;
+	}
+	io_uring_queue_exit(&ring);
+	emit("uk_sync_rtt", "io_uring_nop", lat, n);
+#else
+	(void)lat;
+	(void)n;
+	fprintf(stderr, "bench-uk: built without liburing\n");
+#endif
+	return 0;
+}
+
+static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
+{
+	struct cse_client_opts o = { .spin_ns = spin ? 0 : -1 };
+	char in[64], out[64];
+	struct cse_client *c;
+	struct cse_exec x;
+	unsigned long i;
+	uint64_t t0;
+	int ret;
+
+	ret = cse_client_init(&c, id, &o);
+	if (ret) {
+		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
+		return -1;
+	}
+	memset(in, 7, sizeof(in));
+	for (i = 0; i < n; i++) {
+		memset(&x, 0, sizeof(x));
+		x.input_code = CODE_ECHO;
+		x.input_buffer_base = in;
+		x.input_buffer_len = sizeof(in);
+		x.output_buffer_base = out;
+		x.output_buffer_len = sizeof(out);
+		t0 = now_ns();
+		ret = cse_execute(c, &x);
+		lat[i] = now_ns() - t0;
+		if (ret || x.output_buffer_len_actual != sizeof(in) || memcmp(in, out, sizeof(in))) {
+			fprintf(stderr, "bench-uk: bad echo: %s\n", cse_strerror(ret));
+			return -1;
+		}
+	}
+	cse_client_deinit(c);
+	emit("uk_sync_rtt", spin ? "cse_uk_spin" : "cse_uk_nospin", lat, n);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	unsigned long n;
+	uint64_t *lat;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: bench-uk SERVER_ID ITERS\n");
+		return 2;
+	}
+	n = parse_ul("bench-uk", argv[2], "iters");
+	lat = calloc(n ? n : 1, sizeof(*lat));
+	if (!lat || !n)
+		return 2;
+	if (bench_ioctl(argv[1], lat, n) || bench_uring(lat, n) ||
+	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n))
+		return 1;
+	free(lat);
+	return 0;
+}
