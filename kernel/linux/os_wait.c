@@ -6,6 +6,7 @@
  * hung-task detector; callers re-check their condition after any return.
  */
 #include <linux/jiffies.h>
+#include <linux/minmax.h>
 #include <linux/sched/signal.h>
 #include <linux/wait_bit.h>
 
@@ -26,8 +27,11 @@ int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns)
 {
 	struct wait_queue_head *wq = __var_waitqueue(word);
 	struct wait_bit_queue_entry wbq;
-	long left = timeout_ns ? (long)nsecs_to_jiffies(timeout_ns) + 1 :
-				 MAX_SCHEDULE_TIMEOUT;
+	/* Clamped: a huge timeout from user space must not wrap negative. */
+	long left = timeout_ns ?
+		    (long)min_t(u64, nsecs_to_jiffies(timeout_ns) + 1,
+				MAX_SCHEDULE_TIMEOUT - 1) :
+		    MAX_SCHEDULE_TIMEOUT;
 	int ret = 0;
 
 	(void)sync;
