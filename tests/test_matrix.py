@@ -1,0 +1,176 @@
+"""ci/matrix.yaml and the `cse` command's first slice: list and matrix --github."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from testbed import cli
+from testbed.matrix import MatrixError, github_matrix, load_matrix, select
+
+DEFAULT = cli.DEFAULT_MATRIX
+
+GOOD = """\
+cells:
+  - id: local-linux-x86_64
+    provisioner: local
+    arch: x86_64
+    libc: glibc
+    backend: linux
+    suites: [uu]
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "m.yaml"
+    path.write_text(text)
+    return path
+
+
+def _cell(**over: object) -> str:
+    """A one-cell matrix: a qemu cell with keys replaced (None drops a key)."""
+    keys: dict[str, object] = {
+        "id": "qemu-x", "provisioner": "qemu", "image": "debian:bookworm", "kernel": "'6.1'",
+        "arch": "x86_64", "libc": "glibc", "backend": "linux", "suites": "[kk, uk]",
+    }
+    keys.update(over)
+    body = "\n".join(f"    {k}: {v}" for k, v in keys.items() if v is not None)
+    return "cells:\n  -\n" + body + "\n"
+
+
+def test_default_matrix_has_the_cells() -> None:
+    cells = {c.id: c for c in load_matrix(DEFAULT)}
+    assert {c.backend for c in cells.values() if c.provisioner == "local"} == {"linux", "emulated"}
+    assert cells["local-linux-i386"].arch == "i386"
+    docker = [c for c in cells.values() if c.provisioner == "docker"]
+    assert sorted(c.image for c in docker) == ["debian:bookworm", "debian:bullseye",
+                                               "debian:trixie"]
+    assert all(c.skip_reason for c in docker)
+    qemu = [c for c in cells.values() if c.provisioner == "qemu"]
+    assert sorted(c.kernel for c in qemu) == ["6.1", "6.12"]
+    assert all(set(c.suites) == {"kk", "uk", "ku"} and not c.skip_reason for c in qemu)
+    others = [c for c in cells.values() if c.provisioner in ("ssh", "vagrant")]
+    assert {c.arch for c in others} >= {"arm64"} and len(others) == 2
+    assert all(c.skip_reason for c in others)
+    assert all(not c.skip_reason for c in cells.values() if c.provisioner == "local")
+
+
+@pytest.mark.parametrize(("text", "cell", "key", "why"), [
+    (_cell(colour="red"), "'qemu-x'", "colour", "unknown key"),
+    (_cell(arch=None), "'qemu-x'", "arch", "missing"),
+    (_cell(id=None), "cells[0]", "id", "missing"),
+    (_cell(provisioner="lxc"), "'qemu-x'", "provisioner", "unknown value 'lxc'"),
+    (_cell(kernel="'5.10'"), "'qemu-x'", "kernel", "unknown value '5.10'"),
+    (_cell(kernel="6.10"), "'qemu-x'", "kernel", "quoted string"),
+    (_cell(kernel=None), "'qemu-x'", "kernel", "missing"),
+    (_cell(provisioner="local", image=None, kernel="'6.1'"), "'qemu-x'", "kernel",
+     "only qemu"),
+    (_cell(image=None), "'qemu-x'", "image", "need an image"),
+    (_cell(arch="riscv64"), "'qemu-x'", "arch", "unknown value"),
+    (_cell(libc="uclibc"), "'qemu-x'", "libc", "unknown value"),
+    (_cell(backend="windows"), "'qemu-x'", "backend", "unknown value"),
+    (_cell(suites="[]"), "'qemu-x'", "suites", "at least one"),
+    (_cell(suites="[uu, xx]"), "'qemu-x'", "suites", "unknown value 'xx'"),
+    (_cell(suites="uu"), "'qemu-x'", "suites", "must be a list"),
+    (_cell(suites="[uu, uu]"), "'qemu-x'", "suites", "twice"),
+    (_cell(id="[a]"), "cells[0]", "id", "must be a non-empty string"),
+    (_cell(skip_reason="''"), "'qemu-x'", "skip_reason", "non-empty"),
+    (GOOD + GOOD.removeprefix("cells:\n"), "'local-linux-x86_64'", "id", "duplicate"),
+])
+def test_validation_error_names_file_cell_and_key(tmp_path: Path, text: str, cell: str,
+                                                  key: str, why: str) -> None:
+    with pytest.raises(MatrixError) as err:
+        load_matrix(_write(tmp_path, text))
+    msg = str(err.value)
+    assert "m.yaml" in msg and f"cell {cell}" in msg and f"key {key!r}" in msg and why in msg
+
+
+def test_error_gives_the_line_of_the_key(tmp_path: Path) -> None:
+    text = GOOD + GOOD.removeprefix("cells:\n").replace("linux-x86", "emulated-x86") \
+        .replace("arch: x86_64", "arch: sparc")
+    with pytest.raises(MatrixError, match=r"m\.yaml:10: cell 'local-emulated-x86_64': key 'arch'"):
+        load_matrix(_write(tmp_path, text))
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("cells: [\n  {id: a,\n", "m.yaml:3: YAML syntax error"),
+    ("- a\n", "exactly one key, 'cells'"),
+    ("cells: []\n", "non-empty list"),
+    ("cells:\n  - just-a-string\n", "cell cells[0] (no id): must be a mapping"),
+])
+def test_file_level_errors(tmp_path: Path, text: str, why: str) -> None:
+    with pytest.raises(MatrixError) as err:
+        load_matrix(_write(tmp_path, text))
+    assert why in str(err.value) and "m.yaml" in str(err.value)
+
+
+def test_select() -> None:
+    cells = load_matrix(DEFAULT)
+    assert select(cells, []) == cells
+    assert [c.id for c in select(cells, ["qemu-*"])] == ["qemu-debian12-6.1-x86_64",
+                                                         "qemu-debian12-6.12-x86_64"]
+    both = select(cells, ["local-linux-x86_64", "local-*"])
+    assert [c.id for c in both] == [c.id for c in cells if c.id.startswith("local-")]
+    with pytest.raises(MatrixError, match=re.escape("no cell matches 'qemu-debian99-*'")):
+        select(cells, ["local-*", "qemu-debian99-*"])
+
+
+def test_github_matrix_shape() -> None:
+    cells = load_matrix(DEFAULT)
+    include = github_matrix(cells)["include"]
+    assert [e["cell"] for e in include] == [c.id for c in cells]
+    keys = {"cell", "provisioner", "image", "kernel", "arch", "libc", "backend", "suites",
+            "skip_reason"}
+    assert all(set(e) == keys and all(isinstance(v, str) for v in e.values()) for e in include)
+    qemu = next(e for e in include if e["cell"] == "qemu-debian12-6.1-x86_64")
+    assert qemu["suites"] == "kk uk ku" and qemu["kernel"] == "6.1" and qemu["skip_reason"] == ""
+    docker = next(e for e in include if e["provisioner"] == "docker")
+    assert docker["skip_reason"] == "docker provisioner not built yet"
+
+
+def test_cli_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+                  tmp_path: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    report = tmp_path / "matrix.json"
+    report.write_text(json.dumps({"cells": {"local-linux-x86_64": {"status": "pass"}}}))
+    monkeypatch.setattr(cli, "REPORT_JSON", report)
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for c in load_matrix(DEFAULT):
+        assert c.id in out
+    assert "PASS" in out and "never run" in out and "docker provisioner not built yet" in out
+
+
+def test_cli_list_without_report(capsys: pytest.CaptureFixture[str],
+                                 monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("COLUMNS", "250")
+    monkeypatch.setattr(cli, "REPORT_JSON", tmp_path / "none.json")
+    assert cli.main(["list", "--matrix", str(_write(tmp_path, GOOD))]) == 0
+    out = capsys.readouterr().out
+    assert "local-linux-x86_64" in out and "never run" in out and "qemu" not in out
+
+
+def test_cli_matrix_github(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["matrix", "--github"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1  # one line, for $GITHUB_OUTPUT
+    assert json.loads(out) == github_matrix(load_matrix(DEFAULT))
+
+
+def test_cli_matrix_error_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = _write(tmp_path, _cell(arch="sparc"))
+    assert cli.main(["--matrix", str(bad), "matrix", "--github"]) == 2
+    err = capsys.readouterr().err
+    assert "m.yaml" in err and "'arch'" in err
+    assert cli.main(["list", "no-such-cell"]) == 2
+    assert "no cell matches 'no-such-cell'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "report", "shell"])
+def test_cli_stubs_exit_2(capsys: pytest.CaptureFixture[str], command: str) -> None:
+    assert cli.main([command]) == 2
+    captured = capsys.readouterr()
+    assert "not implemented yet" in captured.err and captured.out == ""
