@@ -15,6 +15,7 @@ SUITES: dict[str, str] = {
     "conformance": "tests/cse-conformance",
     "core": "tests/unit/test-core",
     "hostile": "tests/unit/test-hostile",
+    "hostile-server": "tests/unit/test-hostile-server",
     "leaks": "tests/unit/test-leaks",
 }
 
