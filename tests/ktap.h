@@ -169,4 +169,18 @@ static inline int ktap_main(int argc, char **argv, const struct ktap_case *cases
 
 #define KTAP_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Take "NAME VALUE" off the front of the arguments; VALUE, or NULL. */
+static inline const char *ktap_option(int *argc, char ***argv, const char *name)
+{
+	const char *v;
+
+	if (*argc < 3 || strcmp((*argv)[1], name))
+		return NULL;
+	v = (*argv)[2];
+	(*argv)[2] = (*argv)[0];	/* keep the program name first */
+	*argc -= 2;
+	*argv += 2;
+	return v;
+}
+
 #endif /* CSE_TESTS_KTAP_H */

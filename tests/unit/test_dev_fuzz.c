@@ -212,11 +212,9 @@ static const struct ktap_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	if (argc > 2 && !strcmp(argv[1], "--server")) {
-		server_id = argv[2];
-		argv[2] = argv[0];
-		argc -= 2;
-		argv += 2;
-	}
+	const char *id = ktap_option(&argc, &argv, "--server");
+
+	if (id)
+		server_id = id;
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }

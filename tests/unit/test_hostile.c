@@ -276,11 +276,6 @@ static const struct ktap_case cases[] = {
 int main(int argc, char **argv)
 {
 	argv0 = argv[0];
-	if (argc > 2 && !strcmp(argv[1], "--server")) {
-		external_id = argv[2];
-		argv[2] = argv[0];
-		argc -= 2;
-		argv += 2;
-	}
+	external_id = ktap_option(&argc, &argv, "--server");
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }
