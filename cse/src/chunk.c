@@ -21,7 +21,6 @@ int cse_geom_compute(__u32 nslots, __u32 in_size, __u32 out_size,
 {
 	__u64 slot, fifo, total;
 
-	/* FIFO lap tags need 2^32 / capacity to be a multiple of 4. */
 	if (!nslots || nslots > CSE_MAX_SLOTS ||
 	    in_size > CSE_MAX_SLOT_AREA || out_size > CSE_MAX_SLOT_AREA)
 		return -EINVAL;

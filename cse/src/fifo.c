@@ -22,6 +22,9 @@
 
 CSE_STATIC_ASSERT(CSE_MAX_CHUNK <= CSE_FIFO_OFF_MASK + 1,
 		  "chunk offsets must leave the tag bits free");
+/* Lap tags (fifo_tag) need 2^32 / capacity to be a multiple of 4. */
+CSE_STATIC_ASSERT(CSE_MAX_SLOTS <= (1U << 30),
+		  "FIFO capacity must divide 2^32 at least four times");
 
 void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
 		     const struct cse_geom *g)

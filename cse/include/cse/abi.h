@@ -94,9 +94,10 @@ CSE_ABI_SIZE(struct cse_chunk_hdr, 256);
  * claim a position with an atomic increment of wpos and publish the offset
  * into that entry.  The single reader keeps its own read position and only
  * mirrors it into rpos for observers (when it goes to sleep), so a peer
- * scribbling over rpos cannot steer it.  wake_seq is the futex word a sleeping reader waits on; writers
- * bump it only while sleepers is nonzero, so the fast path makes no system
- * call.  The writer and reader halves live on separate cache lines.
+ * scribbling over rpos cannot steer it.  wake_seq is the futex word a
+ * sleeping reader waits on; writers bump it only while sleepers is nonzero,
+ * so the fast path makes no system call.  The writer and reader halves
+ * live on separate cache lines.
  */
 struct cse_fifo_hdr {
 	__u32 wpos;
