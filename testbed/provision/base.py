@@ -1,0 +1,113 @@
+"""The provisioner interface: one place (host, container, VM, remote machine)
+where the runner stages the source, runs shell scripts and collects logs.
+
+Like pytest-testinfra's backends: one small module per provisioner on this
+tiny base class.  The lifecycle, driven by testbed.runner:
+
+    p = provisioner_for(cell, logdir)
+    if (why := p.unavailable()) is not None: -> the cell is SKIP, why
+    p.prepare()     images, kernels, builds the cell needs (cached; may be slow)
+    p.start()       the container / connection; a VM may boot per run()
+    p.put(...)      / p.run(script, timeout_s=...) / p.get(...)
+    p.stop(keep=...)
+
+Anything that fails *around* the code under test (no daemon, image build,
+boot timeout, ssh exit 255, a lost connection) raises ProvisionError: the
+runner reports it as ERROR with its culprit, never as a test FAIL.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from testbed.matrix import Cell
+
+#: who is to blame for a cell that did not pass: the code under test, a tool
+#: (docker, QEMU, ssh, debootstrap, the compiler), or the testbed itself
+Culprit = Literal["code", "tool", "harness"]
+
+
+class ProvisionError(RuntimeError):
+    """The cell could not be set up, reached or torn down (ERROR, not FAIL)."""
+
+    def __init__(self, message: str, *, culprit: Culprit = "tool",
+                 log: Path | None = None) -> None:
+        super().__init__(message)
+        self.culprit: Culprit = culprit
+        self.log = log
+
+
+@dataclass
+class CommandResult:
+    """One script run in a cell.
+
+    returncode is the script's exit status, or None when it never finished
+    (killed at its timeout, connection lost, VM died); error then says why.
+    output is stdout and stderr interleaved, as the cell printed them.
+    """
+
+    returncode: int | None
+    output: str
+    duration_s: float
+    timed_out: bool = False
+    error: str = ""
+
+
+class Provisioner(abc.ABC):
+    """One cell's place to run things.  Subclasses set `name` to the matrix's
+    provisioner value and implement the abstract methods."""
+
+    name: ClassVar[str]
+    #: The cell sees this host's files at the same paths (local; qemu through
+    #: virtme-ng's shared root): the runner builds on the host and stages nothing.
+    shares_host_fs: ClassVar[bool] = False
+
+    def __init__(self, cell: Cell, logdir: Path) -> None:
+        self.cell = cell
+        self.logdir = logdir
+        self.logdir.mkdir(parents=True, exist_ok=True)
+        #: log name -> saved file (console, dmesg, image build, ...), for reports
+        self.logs: dict[str, Path] = {}
+
+    def unavailable(self) -> str | None:
+        """Why this cell cannot run on this machine (reported SKIP), or None.
+        Must be cheap and must not change the machine."""
+        return None
+
+    def prepare(self) -> None:  # noqa: B027 - optional hook, nothing by default
+        """Fetch or build what the cell needs (images, kernels); cached."""
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Bring the cell up (container, connection)."""
+
+    @abc.abstractmethod
+    def run(self, script: str, *, timeout_s: float) -> CommandResult:
+        """Run @script with POSIX sh in the cell, as root, killed at @timeout_s."""
+
+    @abc.abstractmethod
+    def put(self, src: Path, dest: str) -> None:
+        """Copy the host file or directory @src to @dest in the cell."""
+
+    @abc.abstractmethod
+    def get(self, src: str, dest: Path) -> None:
+        """Copy the cell's file @src to @dest on the host."""
+
+    @abc.abstractmethod
+    def stop(self, *, keep: bool = False) -> None:
+        """Tear the cell down; @keep leaves it up for `cse shell` and says how
+        to reach it.  Safe to call twice and after a failed start()."""
+
+    @abc.abstractmethod
+    def shell_argv(self) -> list[str]:
+        """The host command that opens an interactive shell in the cell."""
+
+    def __enter__(self) -> Provisioner:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
