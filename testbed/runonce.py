@@ -12,6 +12,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -43,16 +45,28 @@ def once(key: str, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         return value
 
 
+#: A run directory untouched this long belongs to no live test run.
+STALE_AFTER_S = 6 * 3600
+
+
 def clean_old(keep: str) -> None:
-    """Remove the results of earlier runs (called by the controller)."""
+    """Remove the results of earlier runs (called by the controller).
+
+    Only stale ones: another test run may be going on in this checkout at
+    the same time (a developer's and a `cse run`'s, say), and its results
+    must not vanish under it.
+    """
     root = BUILD_ROOT / "run-once"
     if not root.is_dir():
         return
+    now = time.time()
     for d in root.iterdir():
-        if d.name != keep:
-            for f in d.iterdir():
-                f.unlink(missing_ok=True)
-            d.rmdir()
+        try:
+            stale = now - max(f.stat().st_mtime for f in [d, *d.iterdir()]) > STALE_AFTER_S
+        except (OSError, ValueError):
+            continue  # vanished meanwhile: another run cleaned it
+        if d.name != keep and stale:
+            shutil.rmtree(d, ignore_errors=True)
 
 
 __all__ = ["run_id", "once", "clean_old", "Path"]

@@ -4,16 +4,26 @@
  * compiled unchanged, run in the kernel.  Loading it starts two kernel
  * conformance servers ("kconf-inline", "kconf-worker"), which serve until
  * the module is removed (U-K: user clients reach them through /dev/cse),
- * and, unless run_kk=0, runs every scenario as a kernel client against
- * them (K-K), printing KTAP to the kernel log.  Scenarios that need a peer
- * that can be killed abruptly report SKIP with the reason.
+ * and then, printing KTAP to the kernel log:
+ *   - unless run_kk=0, runs every scenario as a kernel client against them
+ *     (K-K);
+ *   - with ku_inline=ID ku_worker=ID, runs every scenario as a kernel
+ *     client against those user-space conformance servers (K-U), which the
+ *     caller started (cse-conf-helper server ID [--worker]).  With
+ *     helper=PATH (cse-conf-helper), server_death starts its own user
+ *     server through the usermode helper API and kills it with SIGKILL.
+ * A kernel client cannot be killed abruptly, so client_death reports SKIP
+ * with the reason, as does server_death against kernel servers.
  */
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/module.h>
 #include <linux/sched.h>
+#include <linux/pid.h>
+#include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/umh.h>
 
 #include "compat.h"
 #include "conformance.h"
@@ -24,6 +34,13 @@ static struct cse_server *inl, *wrk;
 static bool run_kk = true;
 module_param(run_kk, bool, 0444);
 MODULE_PARM_DESC(run_kk, "run the scenarios as a kernel client at load (default: yes)");
+static char *ku_inline, *ku_worker, *helper;
+module_param(ku_inline, charp, 0444);
+MODULE_PARM_DESC(ku_inline, "K-U: server_id of a user conformance server (inline)");
+module_param(ku_worker, charp, 0444);
+MODULE_PARM_DESC(ku_worker, "K-U: server_id of a user conformance server (worker)");
+module_param(helper, charp, 0444);
+MODULE_PARM_DESC(helper, "K-U: path of cse-conf-helper, to start servers that die");
 
 static void k_sleep_ms(unsigned int ms)
 {
@@ -60,6 +77,52 @@ static int k_no_doomed_client(struct conf_env *env, const char *id,
 	(void)sleep_ms;
 	(void)kill_after_ms;
 	return -EOPNOTSUPP;
+}
+
+/*
+ * K-U's servers that die: cse-conf-helper started through the usermode
+ * helper API.  Its init hook runs in the new process before exec, which is
+ * where we learn its pid to kill it later.
+ */
+static struct pid *ku_spare_pid;
+
+static int ku_umh_init(struct subprocess_info *info, struct cred *new)
+{
+	(void)new;
+	*(struct pid **)info->data = get_pid(task_pid(current));
+	return 0;
+}
+
+static int ku_spawn_server(struct conf_env *env, const char *id)
+{
+	char *argv[] = { helper, "server", (char *)id, NULL };
+	static char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	struct subprocess_info *info;
+
+	(void)env;
+	if (!helper)
+		return -EOPNOTSUPP;
+	if (ku_spare_pid)
+		return -EBUSY;
+	info = call_usermodehelper_setup(helper, argv, envp, GFP_KERNEL, ku_umh_init,
+					 NULL, &ku_spare_pid);
+	if (!info)
+		return -ENOMEM;
+	return call_usermodehelper_exec(info, UMH_WAIT_EXEC);
+}
+
+static int ku_kill_server(struct conf_env *env, const char *id)
+{
+	int ret;
+
+	(void)env;
+	(void)id;
+	if (!ku_spare_pid)
+		return -ENOENT;
+	ret = kill_pid(ku_spare_pid, SIGKILL, 1);
+	put_pid(ku_spare_pid);
+	ku_spare_pid = NULL;
+	return ret;
 }
 
 struct k_thread {
@@ -119,6 +182,29 @@ static void k_skip(const char *why)
 	strscpy(skip_reason, why, sizeof(skip_reason));
 }
 
+/* One KTAP stream per direction; the comment line names it. */
+static void run_scenarios(const char *direction, struct conf_env *env)
+{
+	unsigned int i;
+	int ret;
+
+	pr_info("KTAP version 1\n");
+	pr_info("# cse_conformance: %s\n", direction);
+	pr_info("1..%u\n", conf_nscenarios);
+	for (i = 0; i < conf_nscenarios; i++) {
+		const struct conf_scenario *s = &conf_scenarios[i];
+
+		skip_reason[0] = '\0';
+		ret = s->run(env);
+		if (ret == CONF_PASS)
+			pr_info("ok %u %s\n", i + 1, s->name);
+		else if (ret == CONF_SKIP)
+			pr_info("ok %u %s # SKIP %s\n", i + 1, s->name, skip_reason);
+		else
+			pr_info("not ok %u %s\n", i + 1, s->name);
+	}
+}
+
 static int __init conformance_init(void)
 {
 	struct cse_server_opts wopts = { .default_exec = CSE_EXEC_WORKER, .nworkers = 3 };
@@ -136,7 +222,6 @@ static int __init conformance_init(void)
 		.log = k_log,
 		.skip = k_skip,
 	};
-	unsigned int i;
 	int ret;
 
 	conf_server_setup(&k_host);
@@ -149,22 +234,16 @@ static int __init conformance_init(void)
 		pr_err("cse_conformance: cannot start servers: %s\n", cse_strerror(ret));
 		goto err;
 	}
-	if (!run_kk)
-		return 0;
-
-	pr_info("KTAP version 1\n");
-	pr_info("1..%u\n", conf_nscenarios);
-	for (i = 0; i < conf_nscenarios; i++) {
-		const struct conf_scenario *s = &conf_scenarios[i];
-
-		skip_reason[0] = '\0';
-		ret = s->run(&env);
-		if (ret == CONF_PASS)
-			pr_info("ok %u %s\n", i + 1, s->name);
-		else if (ret == CONF_SKIP)
-			pr_info("ok %u %s # SKIP %s\n", i + 1, s->name, skip_reason);
-		else
-			pr_info("not ok %u %s\n", i + 1, s->name);
+	if (run_kk)
+		run_scenarios("K-K", &env);
+	if (ku_inline && ku_worker) {
+		env.server_id = ku_inline;
+		env.worker_server_id = ku_worker;
+		env.spare_server_id = "uconf-spare-from-kernel";
+		env.spawn_server = ku_spawn_server;
+		env.kill_server = ku_kill_server;
+		run_scenarios("K-U", &env);
+		ku_kill_server(&env, NULL);	/* a server_death that failed early */
 	}
 	return 0;
 err:
@@ -184,4 +263,4 @@ static void __exit conformance_exit(void)
 module_init(conformance_init);
 module_exit(conformance_exit);
 MODULE_LICENSE("Dual MIT/GPL");
-MODULE_DESCRIPTION("CSE conformance scenarios, run in the kernel (K-K)");
+MODULE_DESCRIPTION("CSE conformance scenarios, run in the kernel (K-K, K-U)");

@@ -1,20 +1,30 @@
 // SPDX-License-Identifier: MIT
 /*
- * /dev/cse: user processes reaching kernel servers (U-K).  One open file is
- * one connection: its end of an in-kernel control channel (os_ctl.c) and
- * the chunk the kernel allocated for it, which the process mmap()s.
+ * /dev/cse: user processes and the kernel's CSE channels.  An open file is
+ * one of (chosen once, by its first setup ioctl):
+ *   - a user client's connection to a kernel server (U-K): CONNECT, then
+ *     CHUNK allocates the chunk the client mmap()s;
+ *   - a user server's listener (K-U): LISTEN registers a server_id kernel
+ *     clients connect to, poll() says when one waits, ACCEPT returns an
+ *     anonymous file for the connection;
+ *   - such a connection (the server's end): RECV hands over the kernel
+ *     client's chunk, which the server then mmap()s from this file.
+ * Either way the file holds its end of an in-kernel control channel
+ * (os_ctl.c), and its release is its process's death to the other end.
  *
  * Nothing from user space is trusted: every ioctl struct is copied in once,
  * reserved fields and unknown flags are refused, lengths and offsets are
  * bounds-checked, and the chunk itself is read by the core as hostile
  * memory, like any peer's.
  */
+#include <linux/anon_inodes.h>
 #include <linux/compat.h>
 #include <linux/fs.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/uaccess.h>
 #include <linux/vmalloc.h>
@@ -23,25 +33,44 @@
 #include <cse/os.h>
 
 #include "cse_dev.h"
+#include "os_kernel.h"
+
+enum dev_role {
+	DEV_NEW,		/* no setup ioctl yet */
+	DEV_CLIENT,		/* U-K: a user client's connection */
+	DEV_LISTENER,		/* K-U: a user server's registration */
+	DEV_SERVER_END,		/* K-U: a user server's accepted connection */
+};
 
 struct cse_dev_file {
-	struct mutex setup;		/* CONNECT and CHUNK, once each */
+	struct mutex setup;		/* setup ioctls; publishing the chunk */
+	enum dev_role role;		/* written before ctl is published */
 	struct cse_os_ctl *ctl;		/* published once, then read-only */
 	struct cse_os_shm *chunk;	/* published once, then read-only */
 };
 
-static int dev_open(struct inode *inode, struct file *file)
+static const struct file_operations dev_fops;
+
+static struct cse_dev_file *dev_file_alloc(void)
 {
 	struct cse_dev_file *f = kzalloc(sizeof(*f), GFP_KERNEL);
 
+	if (f)
+		mutex_init(&f->setup);
+	return f;
+}
+
+static int dev_open(struct inode *inode, struct file *file)
+{
+	struct cse_dev_file *f = dev_file_alloc();
+
 	if (!f)
 		return -ENOMEM;
-	mutex_init(&f->setup);
 	file->private_data = f;
 	return 0;
 }
 
-/* The last reference is gone: to the server this is the client's death. */
+/* The last reference is gone: to the other end this is our process's death. */
 static int dev_release(struct inode *inode, struct file *file)
 {
 	struct cse_dev_file *f = file->private_data;
@@ -53,6 +82,17 @@ static int dev_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
+/* The file's channel if it has @role, else NULL (and ctl is then unusable). */
+static struct cse_os_ctl *dev_ctl(struct cse_dev_file *f, unsigned int roles)
+{
+	struct cse_os_ctl *ctl = smp_load_acquire(&f->ctl);
+
+	return ctl && (roles & (1U << f->role)) ? ctl : NULL;
+}
+
+#define ROLE(r)		(1U << (r))
+#define CONNECTED	(ROLE(DEV_CLIENT) | ROLE(DEV_SERVER_END))
+
 static bool resv_zero(const __u32 *resv, unsigned int n)
 {
 	while (n--)
@@ -61,7 +101,8 @@ static bool resv_zero(const __u32 *resv, unsigned int n)
 	return true;
 }
 
-static long dev_connect(struct cse_dev_file *f, void __user *arg)
+/* CONNECT (U-K client) or LISTEN (K-U server): the file's one setup. */
+static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 {
 	struct cse_dev_connect req;
 	struct cse_os_ctl *ctl;
@@ -76,12 +117,46 @@ static long dev_connect(struct cse_dev_file *f, void __user *arg)
 	if (f->ctl) {
 		ret = -EISCONN;
 	} else {
-		ret = cse_os_ctl_connect(req.server_id, &ctl);
-		if (!ret)
+		ret = listen ? cse_os_ctl_listen(req.server_id, &ctl) :
+			       cse_os_ctl_connect(req.server_id, &ctl);
+		if (!ret) {
+			f->role = listen ? DEV_LISTENER : DEV_CLIENT;
 			smp_store_release(&f->ctl, ctl);
+		}
 	}
 	mutex_unlock(&f->setup);
 	return ret;
+}
+
+/* ACCEPT: the next waiting kernel client, as a new file; -EAGAIN if none. */
+static long dev_accept(struct cse_dev_file *f)
+{
+	struct cse_os_ctl *listener = dev_ctl(f, ROLE(DEV_LISTENER));
+	struct cse_dev_file *nf;
+	struct cse_os_ctl *ctl;
+	int fd, ret;
+
+	if (!listener)
+		return -EINVAL;
+	nf = dev_file_alloc();
+	if (!nf)
+		return -ENOMEM;
+	ret = cse_os_ctl_accept(listener, &ctl);
+	if (ret) {
+		mutex_destroy(&nf->setup);
+		kfree(nf);
+		return ret;
+	}
+	nf->role = DEV_SERVER_END;
+	nf->ctl = ctl;
+	/* Takes a module reference through dev_fops.owner, like open() does. */
+	fd = anon_inode_getfd("[cse-conn]", &dev_fops, nf, O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		cse_os_ctl_close(ctl);	/* the kernel client sees end-of-file */
+		mutex_destroy(&nf->setup);
+		kfree(nf);
+	}
+	return fd;
 }
 
 static long dev_chunk(struct cse_dev_file *f, void __user *arg)
@@ -98,6 +173,8 @@ static long dev_chunk(struct cse_dev_file *f, void __user *arg)
 	mutex_lock(&f->setup);
 	if (!f->ctl) {
 		ret = -ENOTCONN;
+	} else if (f->role != DEV_CLIENT) {
+		ret = -EINVAL;		/* a server end maps its client's chunk */
 	} else if (f->chunk) {
 		ret = -EEXIST;
 	} else {
@@ -113,15 +190,20 @@ static int dev_msg_in(void __user *arg, struct cse_dev_msg *m, __u32 ok_flags)
 {
 	if (copy_from_user(m, arg, sizeof(*m)))
 		return -EFAULT;
-	if (m->flags & ~ok_flags || !resv_zero(m->resv, ARRAY_SIZE(m->resv)) ||
-	    !m->len)
+	if (m->flags & ~ok_flags || m->chunk_size || m->resv || !m->len)
 		return -EINVAL;
 	return 0;
 }
 
+/* Before its role is known, an unset file is "not connected". */
+static long dev_unconnected(struct cse_dev_file *f)
+{
+	return smp_load_acquire(&f->ctl) ? -EINVAL : -ENOTCONN;
+}
+
 static long dev_send(struct cse_dev_file *f, void __user *arg)
 {
-	struct cse_os_ctl *ctl = smp_load_acquire(&f->ctl);
+	struct cse_os_ctl *ctl = dev_ctl(f, CONNECTED);
 	struct cse_os_shm *chunk = smp_load_acquire(&f->chunk);
 	struct cse_dev_msg m;
 	void *buf;
@@ -131,10 +213,11 @@ static long dev_send(struct cse_dev_file *f, void __user *arg)
 	if (ret)
 		return ret;
 	if (!ctl)
-		return -ENOTCONN;
+		return dev_unconnected(f);
 	if (m.len > CSE_OS_CTL_MSG_MAX)
 		return -EMSGSIZE;
-	if ((m.flags & CSE_DEV_MSG_CHUNK) && !chunk)
+	/* Only a client hands its chunk over; a server end has its client's. */
+	if ((m.flags & CSE_DEV_MSG_CHUNK) && (!chunk || f->role != DEV_CLIENT))
 		return -EINVAL;
 	buf = memdup_user(u64_to_user_ptr(m.buf), m.len);
 	if (IS_ERR(buf))
@@ -145,9 +228,26 @@ static long dev_send(struct cse_dev_file *f, void __user *arg)
 	return ret;
 }
 
+/* A server end received its kernel client's chunk: keep the first only. */
+static int dev_adopt_chunk(struct cse_dev_file *f, struct cse_os_shm *shm)
+{
+	int ret = 0;
+
+	mutex_lock(&f->setup);
+	if (f->chunk)
+		ret = -EPROTO;
+	else
+		smp_store_release(&f->chunk, shm);
+	mutex_unlock(&f->setup);
+	if (ret)
+		cse_os_shm_destroy(shm);
+	return ret;
+}
+
 static long dev_recv(struct cse_dev_file *f, void __user *arg)
 {
-	struct cse_os_ctl *ctl = smp_load_acquire(&f->ctl);
+	struct cse_os_ctl *ctl = dev_ctl(f, CONNECTED);
+	struct cse_os_shm *shm = NULL;
 	struct cse_dev_msg m;
 	size_t cap;
 	void *buf;
@@ -157,13 +257,21 @@ static long dev_recv(struct cse_dev_file *f, void __user *arg)
 	if (n)
 		return n;
 	if (!ctl)
-		return -ENOTCONN;
+		return dev_unconnected(f);
 	cap = min_t(size_t, m.len, CSE_OS_CTL_MSG_MAX);
 	buf = kmalloc(cap, GFP_KERNEL);
 	if (!buf)
 		return -ENOMEM;
-	n = cse_os_ctl_recv(ctl, buf, cap, NULL);
+	/* Kernel servers send no regions; a kernel client sends its chunk. */
+	n = cse_os_ctl_recv(ctl, buf, cap, f->role == DEV_SERVER_END ? &shm : NULL);
+	if (n > 0 && shm) {
+		m.chunk_size = (__u32)cse_os_shm_size(shm);
+		n = dev_adopt_chunk(f, shm) ?: n;
+		m.flags = n > 0 ? CSE_DEV_MSG_CHUNK : 0;
+	}
 	if (n > 0 && copy_to_user(u64_to_user_ptr(m.buf), buf, n))
+		n = -EFAULT;
+	if (n > 0 && copy_to_user(arg, &m, sizeof(m)))
 		n = -EFAULT;
 	kfree(buf);
 	return n;
@@ -206,7 +314,11 @@ static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 	switch (cmd) {
 	case CSE_DEV_CONNECT:
-		return dev_connect(f, uarg);
+		return dev_setup(f, uarg, false);
+	case CSE_DEV_LISTEN:
+		return dev_setup(f, uarg, true);
+	case CSE_DEV_ACCEPT:
+		return dev_accept(f);
 	case CSE_DEV_CHUNK:
 		return dev_chunk(f, uarg);
 	case CSE_DEV_SEND:
@@ -214,9 +326,9 @@ static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case CSE_DEV_RECV:
 		return dev_recv(f, uarg);
 	case CSE_DEV_SHUTDOWN:
-		ctl = smp_load_acquire(&f->ctl);
+		ctl = dev_ctl(f, CONNECTED);
 		if (!ctl)
-			return -ENOTCONN;
+			return dev_unconnected(f);
 		cse_os_ctl_shutdown(ctl);
 		return 0;
 	case CSE_DEV_WAIT:
@@ -239,10 +351,20 @@ static int dev_mmap(struct file *file, struct vm_area_struct *vma)
 	return remap_vmalloc_range(vma, cse_os_shm_addr(chunk), 0);
 }
 
+static __poll_t dev_poll(struct file *file, poll_table *pt)
+{
+	struct cse_dev_file *f = file->private_data;
+	struct cse_os_ctl *ctl = smp_load_acquire(&f->ctl);
+
+	/* Nothing to wait for before setup: say so rather than block forever. */
+	return ctl ? cse_kctl_poll(ctl, file, pt) : EPOLLERR;
+}
+
 static const struct file_operations dev_fops = {
 	.owner = THIS_MODULE,
 	.open = dev_open,
 	.release = dev_release,
+	.poll = dev_poll,
 	.unlocked_ioctl = dev_ioctl,
 	/* Every argument is a pointer to a fixed-layout struct. */
 	.compat_ioctl = compat_ptr_ioctl,

@@ -209,6 +209,21 @@ int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 	return ret;
 }
 
+__poll_t cse_kctl_poll(struct cse_os_ctl *c, struct file *file, poll_table *pt)
+{
+	__poll_t mask = 0;
+
+	/* ctl_notify() wakes c->wq on every change that matters here. */
+	poll_wait(file, &c->wq, pt);
+	spin_lock(&ctl_lock);
+	if (ctl_ready(c))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (c->shut || (!c->listener && (!c->peer || c->peer->shut)))
+		mask |= EPOLLHUP | EPOLLRDHUP;
+	spin_unlock(&ctl_lock);
+	return mask;
+}
+
 static bool ctl_ready_locked(struct cse_os_ctl *c)
 {
 	bool r;

@@ -3,9 +3,17 @@
 #ifndef CSE_OS_KERNEL_H
 #define CSE_OS_KERNEL_H
 
+#include <linux/poll.h>
+
 #include <cse/os.h>
 
 /* Take another reference on a shared region (for a channel's receiver). */
 struct cse_os_shm *cse_kshm_get(struct cse_os_shm *shm);
+
+/*
+ * poll() on a channel end or listener behind a /dev/cse file: readable with
+ * input or a connection to accept, hung up once either end is shut or gone.
+ */
+__poll_t cse_kctl_poll(struct cse_os_ctl *c, struct file *file, poll_table *pt);
 
 #endif /* CSE_OS_KERNEL_H */

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * The emulated backend has no kernel peer: only user-space servers exist.
+ * The emulated backend has no kernel peer: only user-space servers exist,
+ * and they have no kernel clients (so listeners never get a device fd and
+ * the poller here need not watch one).
  * (It is meant for systems without Linux's primitives, /dev/cse among them.)
  */
 #include "posix.h"
@@ -10,6 +12,20 @@ int cse_os_dev_connect(const char *server_id, int *fd)
 	(void)server_id;
 	(void)fd;
 	return -ENOENT;
+}
+
+int cse_os_dev_listen(const char *server_id, int *fd)
+{
+	(void)server_id;
+	(void)fd;
+	return -ENOENT;
+}
+
+int cse_os_dev_accept(int listen_fd, int *fd)
+{
+	(void)listen_fd;
+	(void)fd;
+	return -EOPNOTSUPP;
 }
 
 int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
@@ -24,11 +40,13 @@ int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
 	return -EOPNOTSUPP;
 }
 
-long cse_os_dev_recv(int fd, void *buf, size_t cap)
+long cse_os_dev_recv(int fd, void *buf, size_t cap, struct cse_os_shm **shm)
 {
 	(void)fd;
 	(void)buf;
 	(void)cap;
+	if (shm)
+		*shm = NULL;
 	return -EOPNOTSUPP;
 }
 

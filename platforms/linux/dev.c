@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /*
- * The route to kernel servers: /dev/cse (kernel/linux/cse_dev.c).  Each
- * connection is one open device file; messages go through ioctls, and the
- * chunk is allocated by the kernel and mapped from the file (shm.c).
+ * The routes to and from the kernel: /dev/cse (kernel/linux/cse_dev.c).
+ * Each connection is one open device file (a user client's, or one a user
+ * server accepted from its listener file); messages go through ioctls, and
+ * the chunk is allocated by the kernel and mapped from the file (shm.c).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -14,25 +15,49 @@
 
 #include "posix.h"
 
-int cse_os_dev_connect(const char *server_id, int *out)
+/* Open the device and CONNECT or LISTEN as @server_id. */
+static int dev_setup(const char *server_id, unsigned long cmd, int *out)
 {
 	struct cse_dev_connect req;
 	int fd, ret;
 
 	fd = open(CSE_DEV_PATH, O_RDWR | O_CLOEXEC);
 	if (fd < 0) {
-		/* No module loaded: no kernel server either. */
+		/* No module loaded: no kernel peer either. */
 		if (errno == ENOENT || errno == ENODEV || errno == ENXIO)
 			return -ENOENT;
 		return -errno;
 	}
 	memset(&req, 0, sizeof(req));
 	strncpy(req.server_id, server_id, sizeof(req.server_id) - 1);
-	if (ioctl(fd, CSE_DEV_CONNECT, &req)) {
+	if (ioctl(fd, cmd, &req)) {
 		ret = -errno;
 		close(fd);
 		return ret;
 	}
+	*out = fd;
+	return 0;
+}
+
+int cse_os_dev_connect(const char *server_id, int *out)
+{
+	return dev_setup(server_id, CSE_DEV_CONNECT, out);
+}
+
+int cse_os_dev_listen(const char *server_id, int *out)
+{
+	return dev_setup(server_id, CSE_DEV_LISTEN, out);
+}
+
+int cse_os_dev_accept(int listen_fd, int *out)
+{
+	int fd;
+
+	do {
+		fd = ioctl(listen_fd, CSE_DEV_ACCEPT);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -errno;
 	*out = fd;
 	return 0;
 }
@@ -55,18 +80,27 @@ int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
 	return 0;
 }
 
-long cse_os_dev_recv(int fd, void *buf, size_t cap)
+long cse_os_dev_recv(int fd, void *buf, size_t cap, struct cse_os_shm **shm)
 {
 	struct cse_dev_msg m = {
 		.buf = (uintptr_t)buf,
 		.len = cap > UINT32_MAX ? UINT32_MAX : (__u32)cap,
 	};
-	int n;
+	int n, ret;
 
+	if (shm)
+		*shm = NULL;
 	do {
 		n = ioctl(fd, CSE_DEV_RECV, &m);
 	} while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
+	if (n < 0)
+		return -errno;
+	if (n > 0 && (m.flags & CSE_DEV_MSG_CHUNK) && shm) {
+		ret = cse_linux_dev_chunk_map(fd, m.chunk_size, shm);
+		if (ret)
+			return ret;
+	}
+	return n;
 }
 
 void cse_os_dev_shutdown(int fd)

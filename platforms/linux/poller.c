@@ -64,6 +64,7 @@ void cse_os_poller_destroy(struct cse_os_poller *p)
 	cse_os_free(p);
 }
 
+/* A listener registered with the kernel is two descriptors, one cookie. */
 int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c,
 		      void *cookie)
 {
@@ -71,14 +72,24 @@ int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c,
 		.events = EPOLLIN | EPOLLRDHUP | EPOLLHUP,
 		.data.ptr = cookie,
 	};
+	int dev_fd = cse_os_ctl_dev_fd(c), ret;
 
 	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, cse_os_ctl_fd(c), &ev))
 		return -errno;
+	if (dev_fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, dev_fd, &ev)) {
+		ret = -errno;
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, cse_os_ctl_fd(c), NULL);
+		return ret;
+	}
 	return 0;
 }
 
 int cse_os_poller_del(struct cse_os_poller *p, struct cse_os_ctl *c)
 {
+	int dev_fd = cse_os_ctl_dev_fd(c);
+
+	if (dev_fd >= 0)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, dev_fd, NULL);
 	if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, cse_os_ctl_fd(c), NULL))
 		return -errno;
 	return 0;

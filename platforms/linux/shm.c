@@ -17,19 +17,17 @@
 #define SHM_SEALS_REQUIRED	(F_SEAL_SHRINK | F_SEAL_GROW)
 
 /*
- * A chunk for a kernel server: the kernel allocates it and we map it from
- * the connection's device file.  The region keeps its own descriptor of
- * that file (for the wait and wake ioctls) and is registered with wait.c.
+ * A chunk shared with the kernel is allocated there and mapped from the
+ * connection's device file.  The region keeps its own descriptor of that
+ * file (for the wait and wake ioctls) and is registered with wait.c.
  */
-static int dev_chunk_create(struct cse_os_ctl *ctl, size_t size,
-			    struct cse_os_shm **out)
+int cse_linux_dev_chunk_map(int conn_fd, size_t size, struct cse_os_shm **out)
 {
-	struct cse_dev_chunk req = { .size = (__u32)size };
 	int fd, ret;
 
-	if (ioctl(cse_os_ctl_fd(ctl), CSE_DEV_CHUNK, &req))
-		return -errno;
-	fd = fcntl(cse_os_ctl_fd(ctl), F_DUPFD_CLOEXEC, 0);
+	if (!size || size > CSE_MAX_CHUNK)
+		return -EINVAL;
+	fd = fcntl(conn_fd, F_DUPFD_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	ret = cse_posix_shm_map(fd, size, out);
@@ -41,6 +39,17 @@ static int dev_chunk_create(struct cse_os_ctl *ctl, size_t size,
 		*out = NULL;
 	}
 	return ret;
+}
+
+/* A chunk for a kernel server (U-K): the kernel allocates it on request. */
+static int dev_chunk_create(struct cse_os_ctl *ctl, size_t size,
+			    struct cse_os_shm **out)
+{
+	struct cse_dev_chunk req = { .size = (__u32)size };
+
+	if (ioctl(cse_os_ctl_fd(ctl), CSE_DEV_CHUNK, &req))
+		return -errno;
+	return cse_linux_dev_chunk_map(cse_os_ctl_fd(ctl), size, out);
 }
 
 int cse_os_shm_create(struct cse_os_ctl *ctl, size_t size,

@@ -31,7 +31,8 @@
 
 struct cse_os_ctl {
 	int fd;
-	bool kernel_peer;	/* fd is /dev/cse: the peer is a kernel server */
+	int dev_fd;		/* listener: its /dev/cse registration, or -1 */
+	bool kernel_peer;	/* fd is /dev/cse: the peer is in the kernel */
 	bool unlink_path;	/* a listener that owns a socket file */
 	dev_t dev;		/* that file, so close() removes only ours */
 	ino_t ino;
@@ -41,6 +42,11 @@ struct cse_os_ctl {
 int cse_os_ctl_fd(const struct cse_os_ctl *c)
 {
 	return c->fd;
+}
+
+int cse_os_ctl_dev_fd(const struct cse_os_ctl *c)
+{
+	return c->dev_fd;
 }
 
 bool cse_os_ctl_is_dev(const struct cse_os_ctl *c)
@@ -119,8 +125,26 @@ static int ctl_new(int fd, struct cse_os_ctl **out)
 		return -ENOMEM;
 	}
 	c->fd = fd;
+	c->dev_fd = -1;
 	*out = c;
 	return 0;
+}
+
+/*
+ * Let kernel clients reach the listener too (K-U), when the kernel has CSE.
+ * No device, or one we may not open (it is 0600 by default), means user
+ * clients only.  An id the kernel already has (a kernel server's) is a
+ * real conflict: fail rather than serve half the callers.
+ */
+static int ctl_listen_kernel(struct cse_os_ctl *c, const char *server_id)
+{
+	int ret = cse_os_dev_listen(server_id, &c->dev_fd);
+
+	if (ret == -ENOENT || ret == -EACCES || ret == -EPERM) {
+		c->dev_fd = -1;
+		return 0;
+	}
+	return ret;
 }
 
 /*
@@ -170,7 +194,8 @@ int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out)
 	ret = ctl_addr(server_id, &sa, &len);
 	if (ret)
 		return ret;
-	fd = ctl_socket(0);
+	/* Non-blocking: a wakeup may be for the device's accept queue. */
+	fd = ctl_socket(SOCK_NONBLOCK);
 	if (fd < 0)
 		return fd;
 
@@ -200,6 +225,11 @@ int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out)
 		c->ino = st.st_ino;
 		memcpy(c->path, sa.sun_path, sizeof(sa.sun_path));
 	}
+	ret = ctl_listen_kernel(c, server_id);
+	if (ret) {
+		cse_os_ctl_close(c);	/* removes the socket file */
+		return ret;
+	}
 	*out = c;
 	return 0;
 
@@ -212,17 +242,27 @@ err_close:
 	return ret;
 }
 
+/* A user client first, else a kernel client; -EAGAIN when neither waits. */
 int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 {
-	int fd;
+	int fd, ret;
 
 	do {
 		fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
 	} while (fd < 0 && (errno == EINTR || errno == ECONNABORTED));
-	if (fd < 0)
+	if (fd >= 0) {
+		ctl_size_buffers(fd);
+		return ctl_new(fd, out);
+	}
+	if ((errno != EAGAIN && errno != EWOULDBLOCK) || listener->dev_fd < 0)
 		return -errno;
-	ctl_size_buffers(fd);
-	return ctl_new(fd, out);
+	ret = cse_os_dev_accept(listener->dev_fd, &fd);
+	if (ret)
+		return ret;
+	ret = ctl_new(fd, out);
+	if (!ret)
+		(*out)->kernel_peer = true;
+	return ret;
 }
 
 int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
@@ -334,8 +374,8 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 
 	if (shm)
 		*shm = NULL;
-	if (c->kernel_peer)
-		return cse_os_dev_recv(c->fd, buf, cap);	/* kernels send no regions */
+	if (c->kernel_peer)	/* a kernel client's HELLO brings its chunk */
+		return cse_os_dev_recv(c->fd, buf, cap, shm);
 	do {
 		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
@@ -399,6 +439,8 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 	if (c->unlink_path && !stat(c->path, &st) && st.st_dev == c->dev &&
 	    st.st_ino == c->ino)
 		unlink(c->path);
+	if (c->dev_fd >= 0)
+		close(c->dev_fd);	/* kernel clients waiting see end-of-file */
 	close(c->fd);
 	cse_os_free(c);
 }

@@ -21,18 +21,31 @@ int cse_os_ctl_address(const char *server_id, struct sockaddr_un *sa,
 
 /* The socket (or /dev/cse file) behind a control channel. */
 int cse_os_ctl_fd(const struct cse_os_ctl *c);
+/*
+ * A listener's registration with the kernel (a /dev/cse file that polls
+ * readable when a kernel client waits), or -1.  A poller watches it too,
+ * with the listener's cookie.  Only backends whose dev.c can listen have one.
+ */
+int cse_os_ctl_dev_fd(const struct cse_os_ctl *c);
 /* Whether the channel goes to a kernel server through /dev/cse. */
 bool cse_os_ctl_is_dev(const struct cse_os_ctl *c);
 
 /*
- * The route to kernel servers (per backend, dev.c).  Linux goes through
- * /dev/cse; a backend without a kernel peer returns -ENOENT from connect.
- * @fd is the open device file of one connection.
+ * The routes to and from the kernel (per backend, dev.c).  Linux goes
+ * through /dev/cse; a backend without a kernel peer returns -ENOENT from
+ * connect and listen.  @fd is the open device file of one connection.
+ *
+ * connect: a user client of a kernel server (U-K).  listen: register
+ * @server_id for kernel clients (K-U); accept: one of them, -EAGAIN if none
+ * waits.  recv: when the message brought the kernel client's chunk and
+ * @shm is not NULL, the chunk is mapped into *@shm (else *@shm is NULL).
  */
 int cse_os_dev_connect(const char *server_id, int *fd);
+int cse_os_dev_listen(const char *server_id, int *fd);
+int cse_os_dev_accept(int listen_fd, int *fd);
 int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
 		    size_t b_len, bool with_chunk);
-long cse_os_dev_recv(int fd, void *buf, size_t cap);
+long cse_os_dev_recv(int fd, void *buf, size_t cap, struct cse_os_shm **shm);
 void cse_os_dev_shutdown(int fd);
 
 /* The descriptor ctl.c passes to the peer with SCM_RIGHTS. */
@@ -54,6 +67,11 @@ int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
 void cse_os_shm_forget(void *addr);
 /* linux: record a chunk shared with the kernel through device file @fd. */
 int cse_linux_dev_chunk_add(char *base, size_t size, int fd);
+/*
+ * linux: map the @size-byte chunk behind connection file @conn_fd (a
+ * duplicate of it is kept for the wait and wake ioctls) and record it.
+ */
+int cse_linux_dev_chunk_map(int conn_fd, size_t size, struct cse_os_shm **out);
 /*
  * Size of a region a peer sent: a regular file of 1..CSE_MAX_CHUNK bytes,
  * else -EINVAL.  Does not close @fd.

@@ -7,6 +7,7 @@
  *   test-dev-fuzz [--server ID] [CASE...]   (default ID: kconf-inline)
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -150,11 +151,83 @@ static int test_invalid_ioctls(const struct ktap_case *tc)
 	return 0;
 }
 
+static short poll_now(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, 10) == 1 ? p.revents : 0;
+}
+
+/* K-U: a user server's listener file, misused every way but the right one. */
+static int test_listener_ioctls(const struct ktap_case *tc)
+{
+	struct cse_dev_connect c = { 0 };
+	struct cse_dev_chunk ch = { .size = 4096 };
+	struct cse_dev_msg m = { 0 };
+	char buf[64];
+	int fd, fd2;
+
+	(void)tc;
+	fd = dev_open();
+	if (fd < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	FAILS(fd, CSE_DEV_ACCEPT, NULL, EINVAL);	/* not a listener */
+	KTAP_CHECK(poll_now(fd) & POLLERR, "poll before setup: %#x", poll_now(fd));
+	FAILS(fd, CSE_DEV_LISTEN, NULL, EFAULT);
+	memset(c.server_id, 'y', sizeof(c.server_id));
+	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
+	memset(&c, 0, sizeof(c));
+	strcpy(c.server_id, "fuzz-listener");
+	c.resv[2] = 7;
+	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
+	c.resv[2] = 0;
+	c.flags = 1;
+	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
+	c.flags = 0;
+	strcpy(c.server_id, server_id);	/* a kernel server has it */
+	FAILS(fd, CSE_DEV_LISTEN, &c, EADDRINUSE);
+	strcpy(c.server_id, "fuzz-listener");
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_LISTEN, &c), "listen: %s", strerror(errno));
+	FAILS(fd, CSE_DEV_LISTEN, &c, EISCONN);
+	FAILS(fd, CSE_DEV_CONNECT, &c, EISCONN);
+	fd2 = dev_open();
+	FAILS(fd2, CSE_DEV_LISTEN, &c, EADDRINUSE);	/* one listener per id */
+	close(fd2);
+	FAILS(fd, CSE_DEV_ACCEPT, NULL, EAGAIN);	/* nobody waits */
+	KTAP_CHECK(poll_now(fd) == 0, "idle listener polls %#x", poll_now(fd));
+	m.buf = (uintptr_t)buf;
+	m.len = sizeof(buf);
+	FAILS(fd, CSE_DEV_SEND, &m, EINVAL);
+	FAILS(fd, CSE_DEV_RECV, &m, EINVAL);
+	FAILS(fd, CSE_DEV_SHUTDOWN, NULL, EINVAL);
+	FAILS(fd, CSE_DEV_CHUNK, &ch, EINVAL);
+	KTAP_CHECK(mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED,
+		   "mmap of a listener");
+	close(fd);
+	/* Closing unregistered the id: it can be listened on again. */
+	fd = dev_open();
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_LISTEN, &c), "listen again: %s", strerror(errno));
+	close(fd);
+
+	/* A client file: no ACCEPT, and RECV's out-only fields must come in zero. */
+	KTAP_CHECK(!connected(&fd), "connect to %s", server_id);
+	FAILS(fd, CSE_DEV_ACCEPT, NULL, EINVAL);
+	FAILS(fd, CSE_DEV_LISTEN, &c, EISCONN);
+	m.chunk_size = 4096;
+	FAILS(fd, CSE_DEV_RECV, &m, EINVAL);
+	m.chunk_size = 0;
+	m.resv = 1;
+	FAILS(fd, CSE_DEV_RECV, &m, EINVAL);
+	close(fd);
+	return 0;
+}
+
 static int test_random_ioctls(const struct ktap_case *tc)
 {
 	static const unsigned long cmds[] = {
 		CSE_DEV_CONNECT, CSE_DEV_CHUNK, CSE_DEV_SEND, CSE_DEV_RECV,
-		CSE_DEV_SHUTDOWN, CSE_DEV_WAIT, CSE_DEV_WAKE,
+		CSE_DEV_SHUTDOWN, CSE_DEV_WAIT, CSE_DEV_WAKE, CSE_DEV_LISTEN,
+		CSE_DEV_ACCEPT,
 	};
 	__u8 arg[128], junk[256];
 	struct cse_client *c;
@@ -169,7 +242,7 @@ static int test_random_ioctls(const struct ktap_case *tc)
 	for (k = 0; k < 50; k++) {
 		KTAP_CHECK(!connected(&fd), "connect");
 		for (i = 0; i < 400; i++) {
-			unsigned long cmd = cmds[random() % 7];
+			unsigned long cmd = cmds[random() % (sizeof(cmds) / sizeof(cmds[0]))];
 			size_t j;
 
 			for (j = 0; j < sizeof(arg); j++)
@@ -207,6 +280,7 @@ static int test_random_ioctls(const struct ktap_case *tc)
 
 static const struct ktap_case cases[] = {
 	{ "invalid_ioctls", test_invalid_ioctls, 60, NULL },
+	{ "listener_ioctls", test_listener_ioctls, 60, NULL },
 	{ "random_ioctls", test_random_ioctls, 120, NULL },
 };
 

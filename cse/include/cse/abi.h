@@ -247,18 +247,28 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
 
 /*
  * /dev/cse (Linux): the control channel between a user process and the
- * kernel.  One open file is one connection.  Every struct has fixed-width
- * fields only (user pointers travel as __u64), so 32-bit callers use the
- * same layout; reserved fields and unknown flags must be zero.
+ * kernel.  One open file is one connection or one listener.  Every struct
+ * has fixed-width fields only (user pointers travel as __u64), so 32-bit
+ * callers use the same layout; reserved fields and unknown flags must be
+ * zero.
  *
- * A user client reaching a kernel server: CONNECT names the server, CHUNK
- * has the kernel allocate the connection's chunk, which the client then
- * mmap()s from the file at offset 0; SEND and RECV carry the wire messages
- * above (SEND with CSE_DEV_MSG_CHUNK hands the chunk over with HELLO);
- * WAIT and WAKE sleep on and wake a 32-bit word of the chunk by offset,
- * since a futex in user space cannot reach a kernel waiter; SHUTDOWN makes
- * a blocked RECV return end-of-file; closing the file is the client's
- * death as far as the server is concerned.
+ * A user client reaching a kernel server (U-K): CONNECT names the server,
+ * CHUNK has the kernel allocate the connection's chunk, which the client
+ * then mmap()s from the file at offset 0; SEND and RECV carry the wire
+ * messages above (SEND with CSE_DEV_MSG_CHUNK hands the chunk over with
+ * HELLO); WAIT and WAKE sleep on and wake a 32-bit word of the chunk by
+ * offset, since a futex in user space cannot reach a kernel waiter;
+ * SHUTDOWN makes a blocked RECV return end-of-file; closing the file is the
+ * client's death as far as the server is concerned.
+ *
+ * A user server of kernel clients (K-U): LISTEN registers a server_id on a
+ * fresh file, which then poll()s readable while kernel clients wait to be
+ * accepted; ACCEPT returns a new file descriptor for one connection (or
+ * fails with EAGAIN).  On that file RECV reports, with CSE_DEV_MSG_CHUNK and
+ * chunk_size, that the message brought the kernel client's chunk, which is
+ * then mmap()ed from the connection file; SEND, WAIT, WAKE and SHUTDOWN
+ * work as above, poll() is readable on input or end-of-file, and closing it
+ * is the server's death to the kernel client.
  */
 #if defined(__KERNEL__) || defined(__linux__)
 #include <linux/ioctl.h>
@@ -285,11 +295,13 @@ CSE_ABI_SIZE(struct cse_dev_chunk, 16);
 struct cse_dev_msg {
 	__u64 buf;		/* user address of the message */
 	__u32 len;		/* SEND: its length; RECV: the buffer's size */
-	__u32 flags;		/* CSE_DEV_MSG_* */
-	__u32 resv[2];
+	__u32 flags;		/* CSE_DEV_MSG_*; RECV: zero in, set out */
+	__u32 chunk_size;	/* RECV: zero in; out: size of a chunk received */
+	__u32 resv;
 };
 CSE_ABI_OFFSET(struct cse_dev_msg, len, 8);
 CSE_ABI_OFFSET(struct cse_dev_msg, flags, 12);
+CSE_ABI_OFFSET(struct cse_dev_msg, chunk_size, 16);
 CSE_ABI_SIZE(struct cse_dev_msg, 24);
 
 struct cse_dev_word {
@@ -306,10 +318,12 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
 #define CSE_DEV_CONNECT		_IOW(CSE_DEV_IOC_MAGIC, 1, struct cse_dev_connect)
 #define CSE_DEV_CHUNK		_IOW(CSE_DEV_IOC_MAGIC, 2, struct cse_dev_chunk)
 #define CSE_DEV_SEND		_IOW(CSE_DEV_IOC_MAGIC, 3, struct cse_dev_msg)
-#define CSE_DEV_RECV		_IOW(CSE_DEV_IOC_MAGIC, 4, struct cse_dev_msg)
+#define CSE_DEV_RECV		_IOWR(CSE_DEV_IOC_MAGIC, 4, struct cse_dev_msg)
 #define CSE_DEV_SHUTDOWN	_IO(CSE_DEV_IOC_MAGIC, 5)
 #define CSE_DEV_WAIT		_IOW(CSE_DEV_IOC_MAGIC, 6, struct cse_dev_word)
 #define CSE_DEV_WAKE		_IOW(CSE_DEV_IOC_MAGIC, 7, struct cse_dev_word)
+#define CSE_DEV_LISTEN		_IOW(CSE_DEV_IOC_MAGIC, 8, struct cse_dev_connect)
+#define CSE_DEV_ACCEPT		_IO(CSE_DEV_IOC_MAGIC, 9)
 #endif
 
 #endif /* CSE_ABI_H */
