@@ -14,6 +14,13 @@ key, `cells`, a list of mappings:
         backend: linux           # linux, emulated
         suites: [kk, uk, ku]     # non-empty subset of uu, uk, ku, kk
         skip_reason: "..."       # optional: listed and reported SKIP, never dropped
+        ssh:                     # ssh cells only: where to connect (see SshTarget)
+          host: arm64-board.lan  # required unless the cell has a skip_reason
+          user: root             # default root
+          port: 22               # default 22
+          key: ~/.ssh/id_cse     # optional; relative paths are relative to this file
+          known_hosts: ...       # optional; default ~/.ssh/known_hosts
+          insecure_accept_new: false  # true: trust a host key never seen before
 
 Every error is a MatrixError naming the file (and line), the cell and the key.
 """
@@ -40,11 +47,35 @@ BACKENDS = ("linux", "emulated")
 SUITES = ("uu", "uk", "ku", "kk")
 
 REQUIRED = ("id", "provisioner", "arch", "libc", "backend", "suites")
-OPTIONAL = ("image", "kernel", "skip_reason")
+OPTIONAL = ("image", "kernel", "skip_reason", "ssh")
+SSH_KEYS = ("host", "user", "port", "key", "known_hosts", "insecure_accept_new")
 
 
 class MatrixError(ValueError):
     """ci/matrix.yaml is unreadable or invalid; the message says where and why."""
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """Where an ssh cell connects, and how it trusts the host.
+
+    Unknown host keys are rejected unless insecure_accept_new is set: the
+    runner copies code to the host and runs it as root, so connecting to an
+    impostor (a re-used address, a DNS or DHCP mix-up) must fail loudly, not
+    run there.  insecure_accept_new trusts a key never seen before and records
+    it in known_hosts (OpenSSH's StrictHostKeyChecking=accept-new); a key that
+    differs from a recorded one is refused either way.  Fit for throw-away VMs
+    whose keys are new on every boot; not for a machine on a shared network.
+    """
+
+    host: str
+    user: str = "root"
+    port: int = 22
+    #: private key file; None: paramiko's defaults (agent, ~/.ssh/id_*)
+    key: Path | None = None
+    #: None: the user's ~/.ssh/known_hosts (resolved when connecting)
+    known_hosts: Path | None = None
+    insecure_accept_new: bool = False
 
 
 @dataclass(frozen=True)
@@ -60,6 +91,7 @@ class Cell:
     image: str | None = None
     kernel: str = HOST_KERNEL
     skip_reason: str | None = None
+    ssh: SshTarget | None = None
 
 
 def _key_lines(text: str) -> list[dict[str, int]]:
@@ -74,6 +106,10 @@ def _key_lines(text: str) -> list[dict[str, int]]:
                 where = {"": item.start_mark.line + 1}
                 if isinstance(item, yaml.MappingNode):
                     where |= {str(k.value): k.start_mark.line + 1 for k, _ in item.value}
+                    # nested keys ("ssh.port") get their own line too
+                    where |= {f"{k.value}.{sk.value}": sk.start_mark.line + 1
+                              for k, v in item.value if isinstance(v, yaml.MappingNode)
+                              for sk, _ in v.value}
                 lines.append(where)
     return lines
 
@@ -89,7 +125,9 @@ class _Checker:
               key: str = "") -> MatrixError:
         line = None
         if index is not None and index < len(self.lines):
-            line = self.lines[index].get(key) or self.lines[index][""]
+            keys = self.lines[index]
+            # a missing nested key ("ssh.host") points at its parent ("ssh")
+            line = keys.get(key) or keys.get(key.partition(".")[0]) or keys[""]
         where = f"{self.path}:{line}" if line else f"{self.path}"
         cell = f" cell {label}:" if label else ""
         return MatrixError(f"{where}:{cell}{f' key {key!r}:' if key else ''} {msg}")
@@ -104,8 +142,57 @@ def _one_of(value: object, allowed: tuple[str, ...]) -> str | None:
     return None
 
 
-def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError]) -> Cell:
-    """Check one cell's mapping; fail(key, msg) builds the MatrixError."""
+def _path(value: object, base: Path) -> Path | None:
+    """A path from the matrix: ~ expanded, relative to @base (the matrix's
+    folder); None if value is not a non-empty string."""
+    if not (isinstance(value, str) and value):
+        return None
+    return base.absolute() / Path(value).expanduser()
+
+
+def _ssh(raw: object, prov: str, skip: str | None, base: Path,
+         fail: Callable[[str, str], MatrixError]) -> SshTarget | None:
+    """Check a cell's `ssh` mapping (None if absent)."""
+    if raw is None:
+        if prov == "ssh" and skip is None:
+            raise fail("ssh.host", "missing: ssh cells need ssh: {host: ...}, the machine to "
+                                   "connect to (or a skip_reason saying why there is none)")
+        return None
+    if prov != "ssh":
+        raise fail("ssh", f"only ssh cells say where to connect; {prov} cells find their "
+                          f"own host")
+    if not isinstance(raw, dict):
+        raise fail("ssh", f"must be a mapping such as {{host: board.lan, user: root}}, "
+                          f"not {type(raw).__name__}")
+    for key in raw:
+        if key not in SSH_KEYS:
+            raise fail(f"ssh.{key}", f"unknown key; known: {', '.join(SSH_KEYS)}")
+    host = raw.get("host")
+    if host is None:
+        raise fail("ssh.host", "missing: the host name or address to connect to")
+    for key in ("host", "user"):
+        if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
+            raise fail(f"ssh.{key}", f"must be a non-empty string, not {raw[key]!r}")
+    port = raw.get("port", 22)
+    # bool is an int in Python, but `port: yes` is a mistake, not port 1
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise fail("ssh.port", f"must be a port number 1..65535, not {port!r}")
+    paths: dict[str, Path | None] = {}
+    for key in ("key", "known_hosts"):
+        paths[key] = _path(raw.get(key), base)
+        if key in raw and paths[key] is None:
+            raise fail(f"ssh.{key}", f"must be a non-empty path string, not {raw[key]!r}")
+    accept_new = raw.get("insecure_accept_new", False)
+    if not isinstance(accept_new, bool):
+        raise fail("ssh.insecure_accept_new", f"must be true or false, not {accept_new!r}")
+    return SshTarget(host=host, user=raw.get("user", "root"), port=port, key=paths["key"],
+                     known_hosts=paths["known_hosts"], insecure_accept_new=accept_new)
+
+
+def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
+          base: Path = Path(".")) -> Cell:
+    """Check one cell's mapping; fail(key, msg) builds the MatrixError.
+    @base is the matrix file's folder (relative paths in the cell start there)."""
     for key in raw:
         if key not in REQUIRED + OPTIONAL:
             raise fail(key, f"unknown key; known: {', '.join(REQUIRED + OPTIONAL)}")
@@ -151,10 +238,11 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError]) -> Cell:
     skip = raw.get("skip_reason")
     if skip is not None and not (isinstance(skip, str) and skip.strip()):
         raise fail("skip_reason", "must be a non-empty string saying why the cell cannot run")
+    ssh = _ssh(raw.get("ssh"), prov, skip, base, fail)
 
     return Cell(id=raw["id"], provisioner=prov, arch=raw["arch"], libc=raw["libc"],
                 backend=raw["backend"], suites=tuple(suites), image=image,
-                kernel=kernel or HOST_KERNEL, skip_reason=skip)
+                kernel=kernel or HOST_KERNEL, skip_reason=skip, ssh=ssh)
 
 
 def load_matrix(path: Path) -> list[Cell]:
@@ -191,7 +279,7 @@ def load_matrix(path: Path) -> list[Cell]:
             raise fail("", f"must be a mapping of keys, not {type(raw).__name__}")
         if "id" in raw and not (isinstance(cid, str) and cid):
             raise fail("id", f"must be a non-empty string, not {cid!r}")
-        cell = _cell(raw, fail)
+        cell = _cell(raw, fail, path.parent)
         if cell.id in seen:
             raise fail("id", f"duplicate id (also cells[{seen[cell.id]}])")
         seen[cell.id] = index

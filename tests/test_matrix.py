@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import FrozenInstanceError, replace
 from pathlib import Path
 
 import pytest
 
 from testbed import cli
-from testbed.matrix import MatrixError, github_matrix, load_matrix, select
+from testbed.matrix import MatrixError, SshTarget, github_matrix, load_matrix, select
 
 DEFAULT = cli.DEFAULT_MATRIX
 
@@ -174,3 +175,92 @@ def test_cli_stubs_exit_2(capsys: pytest.CaptureFixture[str], command: str) -> N
     assert cli.main([command]) == 2
     captured = capsys.readouterr()
     assert "not implemented yet" in captured.err and captured.out == ""
+
+
+# -- ssh cells: where to connect ------------------------------------------------
+
+#: an ssh cell for _cell(): no image, no kernel choice
+SSH = {"provisioner": "ssh", "image": None, "kernel": None}
+#: back to _cell()'s qemu cell
+QEMU = {"provisioner": "qemu", "image": "debian:bookworm", "kernel": "'6.1'"}
+
+
+@pytest.mark.parametrize(("over", "key", "why"), [
+    ({}, "ssh.host", "missing: ssh cells need ssh"),
+    ({"ssh": "{user: root}"}, "ssh.host", "missing: the host"),
+    ({"ssh": "{host: ''}"}, "ssh.host", "non-empty string"),
+    ({"ssh": "{host: [a]}"}, "ssh.host", "non-empty string"),
+    ({"ssh": "{host: b, user: 5}"}, "ssh.user", "non-empty string"),
+    ({"ssh": "{host: b, port: 0}"}, "ssh.port", "1..65535, not 0"),
+    ({"ssh": "{host: b, port: 65536}"}, "ssh.port", "1..65535"),
+    ({"ssh": "{host: b, port: '22'}"}, "ssh.port", "not '22'"),
+    ({"ssh": "{host: b, port: yes}"}, "ssh.port", "not True"),
+    ({"ssh": "{host: b, key: ''}"}, "ssh.key", "non-empty path"),
+    ({"ssh": "{host: b, known_hosts: 7}"}, "ssh.known_hosts", "non-empty path"),
+    ({"ssh": "{host: b, insecure_accept_new: 'yes'}"}, "ssh.insecure_accept_new",
+     "true or false"),
+    ({"ssh": "{host: b, colour: red}"}, "ssh.colour", "unknown key; known: host, user"),
+    ({"ssh": "board.lan"}, "ssh", "must be a mapping"),
+    ({"ssh": "{host: b}", **QEMU}, "ssh", "only ssh cells say where to connect; qemu"),
+    ({"ssh": "{user: root}", "skip_reason": "'no board'"}, "ssh.host", "missing"),
+])
+def test_ssh_validation_error_names_file_cell_and_key(tmp_path: Path, over: dict[str, str],
+                                                      key: str, why: str) -> None:
+    with pytest.raises(MatrixError) as err:
+        load_matrix(_write(tmp_path, _cell(**(SSH | over))))
+    msg = str(err.value)
+    assert "m.yaml" in msg and "cell 'qemu-x'" in msg and f"key {key!r}" in msg and why in msg
+
+
+SSH_CELL = """\
+cells:
+  - id: ssh-board
+    provisioner: ssh
+    arch: arm64
+    libc: glibc
+    backend: linux
+    suites: [uu]
+"""
+
+
+@pytest.mark.parametrize(("ssh", "line", "key"), [
+    ("    ssh:\n      host: board\n      port: 0\n", 10, "ssh.port"),  # the nested key's line
+    ("    ssh:\n      user: root\n", 8, "ssh.host"),  # missing: the line of `ssh:`
+    ("", 2, "ssh.host"),                             # no ssh at all: the cell's line
+])
+def test_ssh_error_gives_the_line(tmp_path: Path, ssh: str, line: int, key: str) -> None:
+    with pytest.raises(MatrixError, match=rf"m\.yaml:{line}: cell 'ssh-board': key '{key}':"):
+        load_matrix(_write(tmp_path, SSH_CELL + ssh))
+
+
+def test_ssh_target_defaults_and_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (cell,) = load_matrix(_write(tmp_path, SSH_CELL + "    ssh: {host: board.lan}\n"))
+    assert cell.ssh == SshTarget(host="board.lan", user="root", port=22, key=None,
+                                 known_hosts=None, insecure_accept_new=False)
+    text = SSH_CELL + ("    ssh:\n      host: 10.0.0.7\n      user: ci\n      port: 2222\n"
+                       "      key: ~/.ssh/id_board\n      known_hosts: keys/known\n"
+                       "      insecure_accept_new: true\n")
+    (cell,) = load_matrix(_write(tmp_path, text))
+    assert cell.ssh == SshTarget(host="10.0.0.7", user="ci", port=2222,
+                                 key=tmp_path / "home" / ".ssh" / "id_board",
+                                 known_hosts=tmp_path / "keys" / "known",  # beside m.yaml
+                                 insecure_accept_new=True)
+    assert hash(cell) == hash(replace(cell))  # still a frozen, hashable value
+    with pytest.raises(FrozenInstanceError):
+        cell.ssh.port = 22  # type: ignore[misc]
+
+
+def test_ssh_cell_may_skip_without_a_host() -> None:
+    arm = next(c for c in load_matrix(DEFAULT) if c.id == "ssh-debian12-arm64")
+    assert arm.ssh is None and arm.skip_reason
+
+
+def test_github_matrix_keeps_its_shape_with_ssh_cells(tmp_path: Path) -> None:
+    text = GOOD + SSH_CELL.removeprefix("cells:\n") + "    ssh: {host: board, port: 2222}\n"
+    local, board = github_matrix(load_matrix(_write(tmp_path, text)))["include"]
+    assert local == {"cell": "local-linux-x86_64", "provisioner": "local", "image": "",
+                     "kernel": "host", "arch": "x86_64", "libc": "glibc", "backend": "linux",
+                     "suites": "uu", "skip_reason": ""}
+    # the job reads where to connect from the matrix file, not from the CI matrix
+    assert set(board) == set(local) and board["provisioner"] == "ssh"
