@@ -432,13 +432,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
     """Run the VM part, print its ratios, add its records; return failures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from vm_part import ratio_rows, run_vm_part
+    from vm_part import ku_vs_uk, ratio_rows, run_vm_part
 
     print("bench: VM part (boots a kernel under QEMU; minutes under TCG)",
           file=sys.stderr, flush=True)
     uk, log = run_vm_part(args.build, 500 if args.quick else 20000)
     head = ["mechanism", "p50 ns (TCG)", "p50 / bare ioctl", "p50 / io_uring NOP"]
-    title = "User -> kernel sync round trip, 64 B (in one VM; ratios are the result)"
+    title = "User <-> kernel sync round trip, 64 B (in one VM; ratios are the result)"
     if Table is None or Console is None:
         print_plain(title, head, ratio_rows(uk))
     else:
@@ -448,7 +448,7 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
         for row in ratio_rows(uk):
             table.add_row(*row)
         Console().print(table)
-    print("K-U round trip: not measured yet (kernel clients of user servers are not built)")
+    print(ku_vs_uk(uk))
     records.extend(uk)
     if not uk:
         print(f"bench: the VM part produced no records; console: {log}", file=sys.stderr)

@@ -1,20 +1,25 @@
-"""The VM part of `make bench`: user-to-kernel round trips, measured inside a
-QEMU VM (this machine's kernel cannot load modules) with cse.ko and a kernel
-conformance server loaded: a bare ioctl into cse.ko, an io_uring NOP, and a
-synchronous CSE command to the kernel server, spinning and not.  Under TCG
-absolute times mean little; the ratios, measured side by side in one VM,
-are the result."""
+"""The VM part of `make bench`: round trips between user space and the
+kernel, measured inside a QEMU VM (this machine's kernel cannot load
+modules) with cse.ko loaded: a bare ioctl into cse.ko, an io_uring NOP, a
+synchronous CSE command from a user client to a kernel server (U-K),
+spinning and not, and one from a kernel client to a user server (K-U,
+timed by cse_conformance.ko's bench_server).  Under TCG absolute times mean
+little; the ratios, measured side by side in one VM, are the result."""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from testbed.kbuild import build_modules, module_dir
 from testbed.vm import between, default_kernel, run_in_vm, section
 
-UK_MECHS = ("ioctl", "io_uring_nop", "cse_uk_spin", "cse_uk_nospin")
+UK_MECHS = ("ioctl", "io_uring_nop", "cse_uk_spin", "cse_uk_nospin", "cse_ku_spin")
+#: the user server the kernel client times (started in the guest)
+KU_SERVER = "ubench-inline"
+_KU_RECORD = re.compile(r"cse_bench: (\{.*\})")
 
 
 def run_vm_part(build: Path, iters: int) -> tuple[list[dict[str, Any]], str]:
@@ -22,19 +27,38 @@ def run_vm_part(build: Path, iters: int) -> tuple[list[dict[str, Any]], str]:
     kernel = default_kernel()
     moddir = build_modules(kernel.release, kernel.headers)
     bench = build.resolve() / "bench" / "bench-uk"
+    helper = build.resolve() / "tests" / "cse-conf-helper"
+    # The user server starts after cse.ko, so it registers for kernel clients.
     script = (f"insmod {moddir}/cse.ko\n"
               f"insmod {moddir}/cse_conformance.ko run_kk=0\n"
               + section("bench", f"{bench} kconf-inline {iters}")
-              + "rmmod cse_conformance\nrmmod cse\n")
+              + "rmmod cse_conformance\n"
+              + f"{helper} server {KU_SERVER} & server=$!\n"
+              + f"insmod {moddir}/cse_conformance.ko run_kk=0 bench_server={KU_SERVER} "
+                f"bench_iters={iters}\n"
+              + section("bench-ku", "dmesg | grep cse_bench:")
+              + "kill $server; wait\nrmmod cse_conformance\nrmmod cse\n")
     logdir = module_dir(kernel.release) / "bench-vm"
     res = run_in_vm(kernel, script, timeout_s=1800, log_dir=logdir)
+    lines = between(res.output, "bench").splitlines()
+    # The console echoes kernel messages too: the record may appear twice.
+    lines += _KU_RECORD.findall(between(res.output, "bench-ku"))[-1:]
     records = []
-    for line in between(res.output, "bench").splitlines():
+    for line in lines:
         if line.startswith("{"):
             rec = json.loads(line)
             rec["kernel"] = kernel.release
             records.append(rec)
     return records, str(res.console_log)
+
+
+def ku_vs_uk(records: list[dict[str, Any]]) -> str:
+    """K-U sync round trip over U-K's (both spinning), as printed."""
+    p50 = {r["mechanism"]: r["p50_ns"] for r in records}
+    if not (p50.get("cse_ku_spin") and p50.get("cse_uk_spin")):
+        return "K-U / U-K sync round trip: not measured (see the console log)"
+    return (f"K-U / U-K sync round trip, 64 B, spinning: "
+            f"{p50['cse_ku_spin'] / p50['cse_uk_spin']:.2f}x")
 
 
 def ratio_rows(records: list[dict[str, Any]]) -> list[list[str]]:

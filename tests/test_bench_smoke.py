@@ -47,3 +47,8 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
                                            "cse_uk_nospin"}
     assert all(r["p50_ns"] > 0 for r in uk)
     assert "p50 / bare ioctl" in proc.stdout
+    # K-U: a kernel client timing round trips to a user server.
+    ku = [r for r in json.loads(out.read_text()) if r["case"] == "ku_sync_rtt"]
+    assert [r["mechanism"] for r in ku] == ["cse_ku_spin"], proc.stdout[-2000:]
+    assert ku[0]["p50_ns"] > 0
+    assert "K-U / U-K sync round trip, 64 B, spinning:" in proc.stdout

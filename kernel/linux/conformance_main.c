@@ -14,6 +14,10 @@
  *     server through the usermode helper API and kills it with SIGKILL.
  * A kernel client cannot be killed abruptly, so client_death reports SKIP
  * with the reason, as does server_death against kernel servers.
+ *
+ * bench_server=ID bench_iters=N (make bench): time N synchronous 64-byte
+ * echo round trips from a kernel client to the (user) conformance server
+ * ID and print one JSON record, prefixed "cse_bench: ", to the kernel log.
  */
 #include <linux/delay.h>
 #include <linux/kthread.h>
@@ -23,6 +27,7 @@
 #include <linux/pid.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
+#include <linux/sort.h>
 #include <linux/umh.h>
 
 #include "compat.h"
@@ -41,6 +46,12 @@ module_param(ku_worker, charp, 0444);
 MODULE_PARM_DESC(ku_worker, "K-U: server_id of a user conformance server (worker)");
 module_param(helper, charp, 0444);
 MODULE_PARM_DESC(helper, "K-U: path of cse-conf-helper, to start servers that die");
+static char *bench_server;
+static unsigned int bench_iters = 20000;
+module_param(bench_server, charp, 0444);
+MODULE_PARM_DESC(bench_server, "time sync 64 B echoes to this conformance server");
+module_param(bench_iters, uint, 0444);
+MODULE_PARM_DESC(bench_iters, "round trips bench_server times (default 20000)");
 
 static void k_sleep_ms(unsigned int ms)
 {
@@ -182,6 +193,56 @@ static void k_skip(const char *why)
 	strscpy(skip_reason, why, sizeof(skip_reason));
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The same record bench/bench_uk.c prints, so ratios line up. */
+static void bench_sync(const char *id, unsigned int n)
+{
+	struct cse_exec x;
+	u8 in[64], out[64];
+	struct cse_client *c;
+	u64 *lat, t0, total = 0;
+	unsigned int i;
+	int ret = -ENOMEM;
+
+	lat = kvmalloc_array(n, sizeof(*lat), GFP_KERNEL);
+	if (!lat || !n)
+		goto out;
+	memset(in, 0x5a, sizeof(in));
+	ret = cse_client_init(&c, id, NULL);
+	if (ret)
+		goto out;
+	for (i = 0; i < n && !ret; i++) {
+		memset(&x, 0, sizeof(x));
+		x.input_code = CONF_ECHO;
+		x.input_buffer_base = in;
+		x.input_buffer_len = sizeof(in);
+		x.output_buffer_base = out;
+		x.output_buffer_len = sizeof(out);
+		t0 = ktime_get_ns();
+		ret = cse_execute(c, &x) ?: x.result;
+		lat[i] = ktime_get_ns() - t0;
+		total += lat[i];
+	}
+	cse_client_deinit(c);
+	if (ret)
+		goto out;
+	sort(lat, n, sizeof(*lat), cmp_u64, NULL);
+	pr_info("cse_bench: {\"case\":\"ku_sync_rtt\",\"mechanism\":\"cse_ku_spin\","
+		"\"payload\":64,\"inflight\":1,\"p50_ns\":%llu,\"p99_ns\":%llu,"
+		"\"ops_per_s\":%llu}\n", lat[n / 2], lat[(u64)n * 99 / 100],
+		total ? div64_u64((u64)n * NSEC_PER_SEC, total) : 0);
+out:
+	if (ret)
+		pr_err("cse_bench: %s: %s\n", id, cse_strerror(ret));
+	kvfree(lat);
+}
+
 /* One KTAP stream per direction; the comment line names it. */
 static void run_scenarios(const char *direction, struct conf_env *env)
 {
@@ -245,6 +306,8 @@ static int __init conformance_init(void)
 		run_scenarios("K-U", &env);
 		ku_kill_server(&env, NULL);	/* a server_death that failed early */
 	}
+	if (bench_server)
+		bench_sync(bench_server, bench_iters);
 	return 0;
 err:
 	cse_server_destroy(wrk);
