@@ -1,0 +1,214 @@
+"""ci/github-actions.yml, the workflow template a user copies to .github/workflows/.
+
+GitHub itself does not run here, so the test checks the job graph and then
+runs the shell of the steps that matter as GitHub would (bash --noprofile
+--norc -eo pipefail, $GITHUB_OUTPUT / $GITHUB_STEP_SUMMARY files), with a
+`cse` on PATH: the matrix step's output must be what fromJSON() and
+strategy.matrix accept, and the report job must merge real cell reports laid
+out as actions/download-artifact lays them out (one dir per artifact).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from test_report_data import save_results
+
+from testbed.builds import ROOT
+from testbed.matrix import github_matrix, load_matrix
+from testbed.report import write_all
+from testbed.results import CellResult, SuiteResult
+from testbed.results import TestResult as Case
+
+WORKFLOW = ROOT / "ci" / "github-actions.yml"
+MATRIX = ROOT / "ci" / "matrix.yaml"
+
+
+@pytest.fixture(scope="module")
+def workflow() -> dict[str, Any]:
+    data = yaml.safe_load(WORKFLOW.read_text())
+    assert isinstance(data, dict)
+    return data
+
+
+def _step(job: dict[str, Any], needle: str) -> dict[str, Any]:
+    """The one step of @job whose `run` or `uses` contains @needle."""
+    steps = [s for s in job["steps"] if needle in s.get("run", "") + s.get("uses", "")]
+    assert len(steps) == 1, f"{len(steps)} steps contain {needle!r}"
+    return steps[0]
+
+
+def _needs(job: dict[str, Any]) -> list[str]:
+    needs = job.get("needs", [])
+    return [needs] if isinstance(needs, str) else list(needs)
+
+
+def test_triggers_and_shell(workflow: dict[str, Any]) -> None:
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
+    assert {"push", "pull_request", "workflow_dispatch"} <= set(on)
+    assert workflow["defaults"]["run"]["shell"] == "bash"
+    for job in workflow["jobs"].values():
+        for step in job["steps"]:
+            assert ("run" in step) != ("uses" in step), step
+            if "uses" in step:
+                assert "@v" in step["uses"], f"unpinned action {step['uses']}"
+
+
+def test_job_graph(workflow: dict[str, Any]) -> None:
+    jobs = workflow["jobs"]
+    assert set(jobs) == {"matrix", "cell", "report"}
+    matrix, cell, report = jobs["matrix"], jobs["cell"], jobs["report"]
+
+    emit = _step(matrix, "cse matrix --github")
+    assert emit["id"] == "cells" and "$GITHUB_OUTPUT" in emit["run"]
+    assert matrix["outputs"]["cells"] == "${{ steps.cells.outputs.cells }}"
+
+    assert _needs(cell) == ["matrix"]
+    assert cell["strategy"] == {"fail-fast": False,
+                                "matrix": "${{ fromJSON(needs.matrix.outputs.cells) }}"}
+    assert "if" not in cell, "cells with a skip_reason must run too (cse run records SKIP)"
+    steps = [s.get("run", "") + s.get("uses", "") for s in cell["steps"]]
+    deps = next(i for i, s in enumerate(steps) if "make deps" in s)
+    run = next(i for i, s in enumerate(steps) if 'cse run "${{ matrix.cell }}"' in s)
+    assert deps < run
+    upload = _step(cell, "actions/upload-artifact")
+    assert upload["if"] == "always()" and upload["with"]["path"] == "report/"
+    assert "${{ matrix.cell }}" in upload["with"]["name"]
+
+    assert _needs(report) == ["cell"] and report["if"] == "always()"
+    download = _step(report, "actions/download-artifact")
+    assert download["with"]["path"] == "artifacts"
+    assert not download["with"].get("merge-multiple"), "each artifact needs its own dir"
+    for cid in (c.id for c in load_matrix(MATRIX)):  # every cell's artifact is fetched
+        name = upload["with"]["name"].replace("${{ matrix.cell }}", cid)
+        assert fnmatch.fnmatchcase(name, download["with"]["pattern"]), name
+    merged = _step(report, "actions/upload-artifact")
+    assert merged["if"] == "always()" and merged["with"]["path"] == "report/"
+    assert not fnmatch.fnmatchcase(merged["with"]["name"], download["with"]["pattern"])
+    assert "cse report merge" in _step(report, "cse report merge")["run"]
+    assert _step(report, "GITHUB_STEP_SUMMARY")["if"] == "always()"
+
+
+# --- running the steps' shell ----------------------------------------------
+
+@pytest.fixture(scope="module")
+def cse_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bin dir with `cse` as `make deps` installs it (`cse report` goes
+    straight to testbed.report, the module testbed/cli.py forwards it to)."""
+    bindir = tmp_path_factory.mktemp("bin")
+    cse = bindir / "cse"
+    cse.write_text(f"""#!/bin/sh
+if [ "$1" = report ]; then shift; exec "{sys.executable}" -m testbed.report "$@"; fi
+exec "{sys.executable}" -m testbed.cli "$@"
+""")
+    cse.chmod(0o755)
+    return bindir
+
+
+def _run_step(step: dict[str, Any], cwd: Path, bindir: Path, scratch: Path,
+              **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one step's `run` script as GitHub does with `shell: bash` (the
+    script file goes to @scratch)."""
+    script = step["run"]
+    assert "${{" not in script, "expressions are GitHub's to expand; this test cannot"
+    path = scratch / f"step-{len(list(scratch.glob('step-*')))}.sh"
+    path.write_text(script)
+    full_env = {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}",
+                "PYTHONPATH": str(ROOT), **env}
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(path)],
+                          cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120)
+
+
+def _outputs(path: Path) -> dict[str, str]:
+    """$GITHUB_OUTPUT's name=value lines (the form the step writes)."""
+    lines = path.read_text().splitlines()
+    assert all("=" in ln and "<<" not in ln for ln in lines), lines
+    return dict(ln.split("=", 1) for ln in lines)
+
+
+def test_matrix_step_output_feeds_fromjson(workflow: dict[str, Any], cse_on_path: Path,
+                                           tmp_path: Path) -> None:
+    out = tmp_path / "github_output"
+    out.touch()
+    proc = _run_step(_step(workflow["jobs"]["matrix"], "cse matrix --github"), ROOT,
+                     cse_on_path, tmp_path, GITHUB_OUTPUT=str(out))
+    assert proc.returncode == 0, proc.stderr
+    outputs = _outputs(out)
+    assert set(outputs) == {"cells"}
+    value = json.loads(outputs["cells"])  # what fromJSON() parses
+    # what strategy.matrix accepts: include entries of scalars, at most 256 jobs
+    assert set(value) == {"include"} and 0 < len(value["include"]) <= 256
+    assert all(isinstance(v, str) for e in value["include"] for v in e.values())
+    assert value == github_matrix(load_matrix(MATRIX))
+    assert [e["cell"] for e in value["include"]] == [c.id for c in load_matrix(MATRIX)]
+
+
+def _artifact(artifacts: Path, result: CellResult) -> None:
+    """What one cell job uploads: its report/ after `cse run CELL`."""
+    report = artifacts / f"cell-{result.cell}"
+    report.mkdir(parents=True)
+    save_results(report, [result])
+    write_all(report)
+
+
+def test_report_job_merges_cell_artifacts(workflow: dict[str, Any], cse_on_path: Path,
+                                          tmp_path: Path) -> None:
+    work = tmp_path / "workspace"
+    artifacts = work / "artifacts"
+    ok = CellResult("local-linux-x86_64", "PASS", duration_s=4.0,
+                    started="2024-05-01T10:00:00+00:00",
+                    suites={"uu": SuiteResult("uu", "PASS", 3.0, [Case("echo", "PASS")],
+                                              log="cells/local-linux-x86_64/uu.log")})
+    bad = CellResult("qemu-debian12-6.1-x86_64", "FAIL", culprit="code", reason="uk failed",
+                     duration_s=90.0, started="2024-05-01T10:01:00+00:00",
+                     suites={"uk": SuiteResult("uk", "FAIL", 80.0,
+                                               [Case("echo", "FAIL", "wrong output")],
+                                               log="cells/qemu-debian12-6.1-x86_64/uk.log")})
+    _artifact(artifacts, ok)
+    _artifact(artifacts, bad)
+    summary = tmp_path / "step_summary"
+    summary.touch()
+    report = workflow["jobs"]["report"]
+
+    proc = _run_step(_step(report, "cse report merge"), work, cse_on_path, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    proc = _run_step(_step(report, "GITHUB_STEP_SUMMARY"), work, cse_on_path, tmp_path,
+                     GITHUB_STEP_SUMMARY=str(summary))
+    assert proc.returncode == 0, proc.stderr
+
+    merged = work / "report"
+    data = json.loads((merged / "matrix.json").read_text())
+    assert {c: CellResult.from_json(r) for c, r in data["cells"].items()} == \
+        {ok.cell: ok, bad.cell: bad}
+    assert (merged / "cells" / ok.cell / "uu.log").is_file()
+    assert (merged / "cells" / bad.cell / "uk.log").is_file()
+    assert sorted(p.name for p in (merged / "junit").iterdir()) == \
+        sorted(f"{c}.xml" for c in (ok.cell, bad.cell))
+    text = summary.read_text()
+    assert text == (merged / "matrix.md").read_text()
+    for c in load_matrix(MATRIX):  # every cell of the matrix has its row
+        assert f"| `{c.id}` |" in text
+    assert f"| `{ok.cell}` | ✅ PASS |" in text and f"| `{bad.cell}` | ❌ FAIL |" in text
+    assert "- uk/echo FAIL: wrong output" in text
+
+
+def test_report_job_without_artifacts(workflow: dict[str, Any], cse_on_path: Path,
+                                      tmp_path: Path) -> None:
+    work = tmp_path / "workspace"
+    work.mkdir()
+    summary = tmp_path / "step_summary"
+    summary.touch()
+    report = workflow["jobs"]["report"]
+    proc = _run_step(_step(report, "cse report merge"), work, cse_on_path, tmp_path)
+    assert proc.returncode == 1 and "no cell job uploaded a report" in proc.stderr
+    proc = _run_step(_step(report, "GITHUB_STEP_SUMMARY"), work, cse_on_path, tmp_path,
+                     GITHUB_STEP_SUMMARY=str(summary))
+    assert proc.returncode == 0 and "No report was rendered" in summary.read_text()
