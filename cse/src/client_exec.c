@@ -223,10 +223,15 @@ void cse_client_fail_slots(struct cse_client *c)
 	for (i = 0; i < c->g.nslots; i++) {
 		struct cse_slot_hdr *h = cse_client_slot(c, i);
 
-		if (cse_load_acquire(&c->cmds[i].busy) && c->cmds[i].sync &&
-		    cse_cmpxchg(&h->state, CSE_SLOT_SUBMITTED,
-				CSE_SLOT_PEER_DEAD) == CSE_SLOT_SUBMITTED)
-			cse_os_wake(c->cs.sync, &h->state);
+		if (!cse_load_acquire(&c->cmds[i].busy) || !c->cmds[i].sync)
+			continue;
+		cse_cmpxchg(&h->state, CSE_SLOT_SUBMITTED, CSE_SLOT_PEER_DEAD);
+		/*
+		 * Wake even when the swap failed: a hostile server may have
+		 * changed the state without a wake, and the caller sleeps
+		 * until someone wakes it to see that (and return -EPROTO).
+		 */
+		cse_os_wake(c->cs.sync, &h->state);
 	}
 	cse_store_release(&c->scm_stop, 1);
 	cse_fifo_kick(&c->sc);

@@ -15,6 +15,12 @@
  * A kernel client cannot be killed abruptly, so client_death reports SKIP
  * with the reason, as does server_death against kernel servers.
  *
+ * hostile_server=ID hostile_rounds=N: K-U against a user server that
+ * abuses its kernel clients (tests/unit/test_ku_hostile_server.c, started
+ * by the caller with the same N): per kind of abuse, N connections, each
+ * with asynchronous and synchronous commands that must all complete exactly
+ * once, with an error, in bounded time.  One KTAP case per kind.
+ *
  * bench_server=ID bench_iters=N (make bench): time N synchronous 64-byte
  * echo round trips from a kernel client to the (user) conformance server
  * ID and print one JSON record, prefixed "cse_bench: ", to the kernel log.
@@ -46,6 +52,12 @@ module_param(ku_worker, charp, 0444);
 MODULE_PARM_DESC(ku_worker, "K-U: server_id of a user conformance server (worker)");
 module_param(helper, charp, 0444);
 MODULE_PARM_DESC(helper, "K-U: path of cse-conf-helper, to start servers that die");
+static char *hostile_server;
+static unsigned int hostile_rounds = 3;
+module_param(hostile_server, charp, 0444);
+MODULE_PARM_DESC(hostile_server, "K-U: server_id of test-ku-hostile-server");
+module_param(hostile_rounds, uint, 0444);
+MODULE_PARM_DESC(hostile_rounds, "connections per kind of abuse (default 3)");
 static char *bench_server;
 static unsigned int bench_iters = 20000;
 module_param(bench_server, charp, 0444);
@@ -193,6 +205,107 @@ static void k_skip(const char *why)
 	strscpy(skip_reason, why, sizeof(skip_reason));
 }
 
+/* Same order as test_ku_hostile_server.c's enum kind. */
+static const char *const hostile_kinds[] = { "silent", "garbage", "scribble", "fifo" };
+#define HOSTILE_ASYNC 4
+
+static void hostile_completion(struct cse_exec *x, void *ctx)
+{
+	atomic_inc(ctx);
+	(void)x;
+}
+
+/* One connection to the hostile server; 0 if it behaved as required. */
+static int hostile_round(const char *id, const char *kind)
+{
+	struct cse_exec ax[HOSTILE_ASYNC], x;
+	atomic_t done[HOSTILE_ASYNC];
+	u8 in[64], out[HOSTILE_ASYNC + 1][64];
+	struct cse_client *c;
+	u64 deadline;
+	int i, ret, issued = 0;
+
+	memset(in, 0x33, sizeof(in));
+	deadline = k_now_ms() + 10000;
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && k_now_ms() < deadline)
+		msleep(10);
+	if (ret)	/* refused at the handshake: the right outcome too */
+		return ret == -ENOENT || ret == -ETIMEDOUT ? ret : 0;
+	for (i = 0; i < HOSTILE_ASYNC; i++) {
+		memset(&ax[i], 0, sizeof(ax[i]));
+		atomic_set(&done[i], 0);
+		ax[i].input_code = CONF_ECHO;
+		ax[i].input_buffer_base = in;
+		ax[i].input_buffer_len = sizeof(in);
+		ax[i].output_buffer_base = out[i];
+		ax[i].output_buffer_len = sizeof(out[i]);
+		ax[i].flags = i == 3 ? CSE_EXEC_FORCE_BACKUP : 0;
+		ax[i].completion = hostile_completion;
+		ax[i].completion_context = &done[i];
+		if (!cse_execute(c, &ax[i]))
+			issued |= 1 << i;
+	}
+	memset(&x, 0, sizeof(x));
+	x.input_code = CONF_ECHO;
+	x.input_buffer_base = in;
+	x.input_buffer_len = sizeof(in);
+	x.output_buffer_base = out[HOSTILE_ASYNC];
+	x.output_buffer_len = sizeof(out[HOSTILE_ASYNC]);
+	ret = cse_execute(c, &x);
+	if (!ret && !x.result) {
+		pr_info("# %s: a command succeeded against a server that serves none\n", kind);
+		ret = -EPROTO;
+	} else {
+		ret = 0;
+	}
+	deadline = k_now_ms() + 10000;
+	for (i = 0; i < HOSTILE_ASYNC; i++) {
+		int want = issued & (1 << i) ? 1 : 0;
+
+		while (atomic_read(&done[i]) < want && k_now_ms() < deadline)
+			msleep(5);
+		if (atomic_read(&done[i]) != want) {
+			pr_info("# %s: command %d completed %d times\n", kind, i,
+				atomic_read(&done[i]));
+			ret = -EPROTO;
+		} else if (want && !ax[i].result) {
+			pr_info("# %s: command %d succeeded\n", kind, i);
+			ret = -EPROTO;
+		}
+	}
+	cse_client_deinit(c);
+	for (i = 0; i < HOSTILE_ASYNC; i++) {
+		if (atomic_read(&done[i]) > 1) {
+			pr_info("# %s: command %d completed again\n", kind, i);
+			ret = -EPROTO;
+		}
+	}
+	return ret;
+}
+
+static void run_hostile(const char *id, unsigned int rounds)
+{
+	unsigned int k, r;
+	int ret;
+
+	pr_info("KTAP version 1\n");
+	pr_info("# cse_conformance: K-U hostile server\n");
+	pr_info("1..%zu\n", ARRAY_SIZE(hostile_kinds));
+	/* Every round runs even after a failure: the server counts them too. */
+	for (k = 0; k < ARRAY_SIZE(hostile_kinds); k++) {
+		for (ret = 0, r = 0; r < rounds; r++) {
+			int rr = hostile_round(id, hostile_kinds[k]);
+
+			if (rr && !ret) {
+				pr_info("# %s round %u: %s\n", hostile_kinds[k], r,
+					cse_strerror(rr));
+				ret = rr;
+			}
+		}
+		pr_info("%s %u %s\n", ret ? "not ok" : "ok", k + 1, hostile_kinds[k]);
+	}
+}
+
 static int cmp_u64(const void *a, const void *b)
 {
 	u64 x = *(const u64 *)a, y = *(const u64 *)b;
@@ -306,6 +419,8 @@ static int __init conformance_init(void)
 		run_scenarios("K-U", &env);
 		ku_kill_server(&env, NULL);	/* a server_death that failed early */
 	}
+	if (hostile_server)
+		run_hostile(hostile_server, hostile_rounds);
 	if (bench_server)
 		bench_sync(bench_server, bench_iters);
 	return 0;
