@@ -23,8 +23,9 @@ static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
 {
 	if (o)
 		c->opts = *o;
-	if (c->opts.resv[0] || c->opts.resv[1] || c->opts.resv[2] ||
-	    c->opts.slot_policy > CSE_SLOTS_WAIT)
+	if (c->opts.resv[0] || c->opts.resv[1] ||
+	    c->opts.slot_policy > CSE_SLOTS_WAIT ||
+	    c->opts.submit > CSE_SUBMIT_CTL)
 		return -EINVAL;
 	if (!c->opts.nslots)
 		c->opts.nslots = CSE_DEFAULT_SLOTS;

@@ -128,6 +128,21 @@ static int slot_wait_sync(struct cse_client *c, __u32 idx)
 	return st == CSE_SLOT_PEER_DEAD ? -ECONNRESET : -EPROTO;
 }
 
+/* CSE_SUBMIT_CTL: the slot's offset as a message (an ioctl to the kernel). */
+static int slot_submit_ctl(struct cse_client *c, __u32 off)
+{
+	struct cse_wire_submit m = {
+		.hdr.type = CSE_WIRE_SUBMIT,
+		.slot_off = off,
+	};
+	int ret;
+
+	cse_os_mutex_lock(c->send_lock);
+	ret = cse_os_ctl_send(c->ctl, &m, sizeof(m), NULL, 0, NULL);
+	cse_os_mutex_unlock(c->send_lock);
+	return ret == -EPIPE ? -ECONNRESET : ret;
+}
+
 int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 {
 	bool sync = !x->completion;
@@ -173,13 +188,18 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 	 * command the compare-and-swap on busy decides who finishes it.
 	 */
 	cse_mb();
-	if (cse_client_is_dead(c)) {
+	ret = cse_client_is_dead(c) ? -ECONNRESET : 0;
+	if (!ret && c->opts.submit == CSE_SUBMIT_CTL)
+		ret = slot_submit_ctl(c, cmd->off);
+	else if (!ret)
+		cse_fifo_push(&c->cs, cmd->off);
+	if (ret) {
+		/* Never reached the server: fail it here, exactly once. */
 		if (!sync && cse_cmpxchg(&cmd->busy, 1, 0) != 1)
 			return 0;	/* the control thread completes it */
 		slot_put(c, idx);
-		return -ECONNRESET;
+		return ret;
 	}
-	cse_fifo_push(&c->cs, cmd->off);
 	if (!sync)
 		return 0;
 

@@ -79,6 +79,12 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 			conn_unpoll(conn);
 		return;
 	}
+	if (n >= (long)sizeof(struct cse_wire_hdr) &&
+	    ((const struct cse_wire_hdr *)msg)->type == CSE_WIRE_SUBMIT) {
+		if (cse_conn_submit(conn, msg, n))
+			conn_unpoll(conn);
+		return;
+	}
 	if (cse_conn_backup_request(conn, msg, n)) {
 		cse_os_log(CSE_LOG_WARN, "server %s: bad backup command, disconnecting client",
 			   s->server_id);

@@ -57,5 +57,7 @@ void cse_conn_exec(struct cse_conn *conn, __u32 code, const void *in,
 
 /* server_backup.c */
 int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len);
+/* A CSE_WIRE_SUBMIT on the control channel; nonzero: drop the client. */
+int cse_conn_submit(struct cse_conn *conn, const void *msg, long len);
 
 #endif /* CSE_SERVER_H */

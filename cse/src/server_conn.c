@@ -159,6 +159,29 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 	return 0;
 }
 
+int cse_conn_submit(struct cse_conn *conn, const void *msg, long len)
+{
+	struct cse_wire_submit m;
+	int ret = 0;
+
+	if (len != (long)sizeof(m))
+		return -EPROTO;
+	memcpy(&m, msg, sizeof(m));	/* read once */
+	if (m.hdr.resv || m.hdr.id || m.resv[0] || m.resv[1] || m.resv[2])
+		return -EPROTO;
+	/*
+	 * Counted in flight before dead is checked, and the reader checks
+	 * in-flight after it saw dead (both with a full barrier): either we
+	 * see the connection stopping, or its close waits for this command.
+	 */
+	cse_fetch_add(&conn->inflight, 1);
+	cse_mb();
+	if (!cse_load_acquire(&conn->dead))
+		ret = conn_command(conn, m.slot_off);
+	cse_conn_inflight_put(conn);
+	return ret;
+}
+
 static void conn_reader_main(void *arg)
 {
 	struct cse_conn *conn = arg;
@@ -181,6 +204,7 @@ static void conn_reader_main(void *arg)
 	}
 
 	/* Let handlers already running finish, then close exactly once. */
+	cse_mb();	/* pairs with cse_conn_submit() */
 	while ((n = cse_load_acquire(&conn->inflight)))
 		cse_os_wait(NULL, &conn->inflight, n, DRAIN_SLICE_NS);
 	if (conn->s->ops.close_handler)

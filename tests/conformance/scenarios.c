@@ -309,7 +309,7 @@ static void async_completion(struct cse_exec *x, void *ctx)
 	__atomic_fetch_or(&as.free_mask, 1U << i, __ATOMIC_RELEASE);
 }
 
-static int scen_async_many_inflight(struct conf_env *env)
+static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 {
 	struct cse_client *c;
 	__u32 seq, i, mask;
@@ -318,7 +318,7 @@ static int scen_async_many_inflight(struct conf_env *env)
 
 	memset(&as, 0, sizeof(as));
 	as.free_mask = 0xffffffffU;
-	ret = conf_connect(env, env->server_id, NULL, &c);
+	ret = conf_connect(env, env->server_id, opts, &c);
 	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
 	deadline = env->now_ms() + 60000;
 	for (seq = 0; seq < ASYNC_TOTAL;) {
@@ -355,6 +355,68 @@ static int scen_async_many_inflight(struct conf_env *env)
 		 ASYNC_WINDOW, as.backups);
 	cse_client_deinit(c);
 	return CONF_PASS;
+}
+
+static int scen_async_many_inflight(struct conf_env *env)
+{
+	return async_many(env, NULL);
+}
+
+/* ---- the slot offset on the control channel (an ioctl, to the kernel) ---- */
+
+/* The thread that ran an inline CONF_THREAD for @c. */
+static __u64 inline_thread(struct cse_client *c)
+{
+	struct cse_exec x;
+	__u64 tid = 0;
+
+	if (sync_exec(c, CONF_THREAD, NULL, 0, &tid, sizeof(tid), CSE_EXEC_INLINE, &x))
+		return 0;
+	return tid;
+}
+
+static int scen_submit_ctl(struct conf_env *env)
+{
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CTL };
+	struct cse_client *c, *cl[4];
+	struct cse_exec x;
+	__u64 tid[4];
+	__u32 in, out, i;
+	int ret;
+
+	/*
+	 * Proof the offsets really took the control channel: inline commands
+	 * run on the thread that reads their submission, which is each
+	 * connection's own FIFO reader, but the server's one control thread
+	 * for every client that submits through the channel.  All four are
+	 * connected at once, so no thread id can be reused among them.
+	 */
+	for (i = 0; i < 4; i++) {
+		ret = conf_connect(env, env->server_id, i < 2 ? NULL : &o, &cl[i]);
+		CHECK(env, !ret, "client %u: %s", i, cse_strerror(ret));
+	}
+	for (i = 0; i < 4; i++)
+		tid[i] = inline_thread(cl[i]);
+	for (i = 0; i < 4; i++)
+		cse_client_deinit(cl[i]);
+	CHECK(env, tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
+	CHECK(env, tid[0] != tid[1], "two FIFO clients ran inline on one thread");
+	CHECK(env, tid[2] == tid[3], "two CTL clients ran inline on different threads");
+
+	ret = conf_connect(env, env->server_id, &o, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	for (i = 0; i < 300; i++) {
+		in = i * 2654435761U;
+		out = 0;
+		ret = sync_exec(c, CONF_ECHO, &in, 4, &out, 4,
+				i % 2 ? CSE_EXEC_WORKER : CSE_EXEC_INLINE, &x);
+		CHECK(env, !ret && x.output_status_code == CONF_STATUS_OK && out == in,
+		      "echo %u: %s status %d", i, cse_strerror(ret), x.output_status_code);
+		CHECK(env, !x.backup, "echo %u went via backup", i);
+	}
+	cse_client_deinit(c);
+	/* Many in flight at once, completed by the SC FIFO as usual. */
+	return async_many(env, &o);
 }
 
 /* ---- several clients, several threads per client ---- */
@@ -751,6 +813,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "callback_order", scen_callback_order, 30 },
 	{ "default_copies", scen_default_copies, 30 },
 	{ "async_many_inflight", scen_async_many_inflight, 90 },
+	{ "submit_ctl", scen_submit_ctl, 90 },
 	{ "multi_client_threads", scen_multi_client_threads, 90 },
 	{ "inline_vs_worker", scen_inline_vs_worker, 30 },
 	{ "large_payload_backup", scen_large_payload_backup, 60 },

@@ -173,7 +173,8 @@ CSE_ABI_SIZE(struct cse_slot_hdr, 64);
 #define CSE_WIRE_WELCOME	2U	/* server -> client */
 #define CSE_WIRE_BACKUP_REQ	3U
 #define CSE_WIRE_BACKUP_RESP	4U
-#define CSE_WIRE_LAST		5U
+#define CSE_WIRE_SUBMIT		5U	/* client -> server: run the slot at an offset */
+#define CSE_WIRE_LAST		6U
 
 #define CSE_WIRE_FRAG		(64U << 10)
 
@@ -211,6 +212,15 @@ struct cse_wire_welcome {
 };
 CSE_ABI_OFFSET(struct cse_wire_welcome, status, 16);
 CSE_ABI_SIZE(struct cse_wire_welcome, 32);
+
+/* CSE_SUBMIT_CTL: the command is in the slot at slot_off, as from the FIFO. */
+struct cse_wire_submit {
+	struct cse_wire_hdr hdr;	/* id must be zero */
+	__u32 slot_off;
+	__u32 resv[3];		/* must be zero */
+};
+CSE_ABI_OFFSET(struct cse_wire_submit, slot_off, 16);
+CSE_ABI_SIZE(struct cse_wire_submit, 32);
 
 /*
  * The data after a request is the input area, followed by the output area

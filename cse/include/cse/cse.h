@@ -108,13 +108,30 @@ enum cse_slot_policy {
 	CSE_SLOTS_WAIT = 1,		/* wait for a slot to become free */
 };
 
+/*
+ * How a command in a slot reaches the server.  Either way the command data
+ * stays in the shared slot and the reply comes back the same way.
+ */
+enum cse_submit {
+	CSE_SUBMIT_FIFO = 0,		/* the slot's offset in the CS FIFO */
+	/*
+	 * The offset in a message on the control channel: to a kernel server
+	 * it is passed in an ioctl (the seed's second U-K mode), to a user
+	 * server it is a socket message.  The server's control thread runs the
+	 * command (inline there, or on a worker).  Costs a system call per
+	 * command, but needs no reader polling the FIFO.
+	 */
+	CSE_SUBMIT_CTL = 1,
+};
+
 struct cse_client_opts {
 	__u32 nslots;			/* 0: 64 */
 	__u32 slot_input_size;		/* 0: 4096 */
 	__u32 slot_output_size;		/* 0: 4096 */
 	__u32 slot_policy;		/* enum cse_slot_policy */
 	__s32 spin_ns;			/* busy-wait before sleeping; <0: never spin, 0: default */
-	__u32 resv[3];			/* must be zero */
+	__u32 submit;			/* enum cse_submit */
+	__u32 resv[2];			/* must be zero */
 };
 
 /**
