@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 JOBS ?= 2
 
-.PHONY: all deps vm-deps build run test bench lint clean
+.PHONY: all deps vm-deps testbed-deps build run test bench lint clean
 
 all: build
 
@@ -17,16 +17,22 @@ deps: .venv/.deps-stamp
 vm-deps: deps
 	scripts/install-vm-deps.sh
 
+# Docker, debootstrap, sshd, Vagrant and Chromium for the testbed (idempotent).
+testbed-deps: deps
+	scripts/install-testbed-deps.sh
+
 build: deps
 	$(PY) -m testbed build linux emulated
 
-# The main job for now: U-U conformance on both backends, as a table.
-run: deps
-	$(PY) -m testbed uu
+# The main job: `cse run` on the default matrix (ci/matrix.yaml): every cell
+# provisioned (this host, Debian containers, QEMU VMs), its suites run, and
+# report/ written (matrix.json, junit/, matrix.md, matrix.html).
+run: deps vm-deps testbed-deps
+	.venv/bin/cse run -j $(JOBS)
 
 # Everything: C tests on linux, emulated, 32-bit, ASan/UBSan and TSan builds, the
 # kernel modules in a VM, the Python tests, lint.  JUnit: report/tests.xml.
-test: deps vm-deps
+test: deps vm-deps testbed-deps
 	$(PY) -m testbed build linux emulated m32 asan tsan
 	$(PY) -m ruff check testbed tests bench
 	mkdir -p report

@@ -2,10 +2,14 @@
 
     cse list [CELL...]             the matrix cells and their last result
     cse matrix --github [CELL...]  the cells as a GitHub Actions matrix (JSON)
-    cse run | report | shell       not implemented yet (exit 2)
+    cse run [CELL...] [-j N] [--keep] [--cell-timeout S] [--suite-timeout S]
+                                   run the cells' suites, then write the reports
+    cse shell CELL [--keep]        an interactive shell inside the cell
+    cse report [ARGS...]           write or merge reports (testbed.report)
 
 CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`); none means all.
-Exit status: 0 ok, 2 usage, matrix error or not implemented.
+Exit status: 0 ok; 1 a cell FAILed or ERRORed (run), or could not be set up
+(shell); 2 usage or matrix error.  `cse shell` exits with the shell's status.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from testbed import cli_run
 from testbed.builds import ROOT
 from testbed.matrix import Cell, MatrixError, github_matrix, load_matrix, select
 
@@ -67,12 +72,6 @@ def _list(cells: list[Cell]) -> int:
     return 0
 
 
-def _not_implemented(args: argparse.Namespace) -> int:
-    print(f"cse {args.command}: not implemented yet; this slice of the testbed has "
-          f"`cse list` and `cse matrix --github`", file=sys.stderr)
-    return 2
-
-
 def _parser() -> argparse.ArgumentParser:
     matrix_opt = argparse.ArgumentParser(add_help=False)
     # SUPPRESS: `cse list --matrix X` sets it, `cse --matrix X list` is not overwritten
@@ -90,23 +89,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--github", action="store_true", required=True,
                    help="print a GitHub Actions strategy.matrix as one line of JSON")
     p.add_argument("cells", nargs="*", metavar="CELL", help="fnmatch patterns on cell ids")
-    for name, what in (("run", "run the suites of cells"),
-                       ("report", "write or merge reports"),
-                       ("shell", "open a shell in a cell")):
-        p = sub.add_parser(name, parents=[matrix_opt], help=f"{what} (not implemented yet)")
-        p.add_argument("args", nargs="*", help=argparse.SUPPRESS)
+    cli_run.add_parsers(sub, matrix_opt)
     return parser
 
 
+def _report_argv(argv: list[str]) -> list[str] | None:
+    """The arguments of `cse [--matrix M] report ARGS...` for testbed.report's
+    own parser (a global --matrix is handed on), or None for other commands.
+    argparse cannot pass options it does not know through a subcommand."""
+    i, lead = 0, []
+    while i < len(argv) and argv[i].startswith("--matrix"):
+        step = 1 if "=" in argv[i] else 2
+        lead, i = lead + argv[i:i + step], i + step
+    return [*lead, *argv[i + 1:]] if argv[i:i + 1] == ["report"] else None
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if (report_args := _report_argv(argv)) is not None:
+        return cli_run.report(report_args)
     args = _parser().parse_args(argv)
-    if args.command in ("run", "report", "shell"):
-        return _not_implemented(args)
     try:
         cells = select(load_matrix(args.matrix), args.cells)
     except MatrixError as e:
         print(f"cse: {e}", file=sys.stderr)
         return 2
+    if args.command == "run":
+        return cli_run.run(cells, args)
+    if args.command == "shell":
+        return cli_run.shell(cells, args)
     if args.command == "list":
         return _list(cells)
     print(json.dumps(github_matrix(cells), separators=(",", ":")))

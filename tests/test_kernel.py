@@ -7,7 +7,11 @@ Per kernel, one VM boot:
        scenario as a kernel client against kernel servers (KTAP in dmesg);
   U-K  reloads cse_conformance.ko with run_kk=0 so its kernel servers stay
        up, and runs the user-space conformance client against them through
-       /dev/cse, 64-bit and 32-bit (the compat ioctl path);
+       /dev/cse, 64-bit and 32-bit (the compat ioctl path), a chunk-scribbling
+       client and an ioctl fuzzer;
+  K-U  starts user conformance servers and reloads the module as their
+       kernel client (KTAP in dmesg), then does the same against a user
+       server that abuses its kernel clients (ku-hostile);
 then unloads both modules and keeps dmesg and the console under
 build/kernel/<release>/vm/.  Each scenario of each direction is one pytest
 result; a VM that cannot start is a failure, never a skip.
@@ -15,23 +19,21 @@ result; a VM that cannot start is a failure, never a skip.
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from testbed import ktap, runonce
+from testbed import kernel_suites, ktap, runonce
 from testbed.builds import FLAVOURS
+from testbed.hostbuild import build_lock
 from testbed.kbuild import build_modules, module_dir
-from testbed.vm import Kernel, VmResult, between, debian_kernels, run_in_vm, section
+from testbed.kernel_suites import UK_RUNS
+from testbed.vm import Kernel, VmResult, between, debian_kernels, run_in_vm
 
 VM_TIMEOUT_S = 900
-_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
-# What the kernel prints when it is unhappy; none may appear.
-_BAD = re.compile(r"WARNING:|BUG:|Oops|Call Trace|general protection|KASAN|UBSAN")
-
+UK_TIMEOUT_S = 600
 
 
 def _kernels() -> list[Kernel]:
@@ -49,40 +51,34 @@ def _cases(run: str) -> list[str]:
     return out.stdout.split()
 
 
-#: user-space programs run against the kernel servers, each printing KTAP:
-#: name -> (build flavour, binary, arguments)
-UK_RUNS = {
-    "uk": ("linux", "tests/cse-conformance", "--servers kconf-inline kconf-worker"),
-    "uk32": ("m32", "tests/cse-conformance", "--servers kconf-inline kconf-worker"),
-    # hostile user space: a client scribbling its chunk, and bad or random ioctls
-    "uk-hostile": ("linux", "tests/unit/test-hostile", "--server kconf-inline"),
-    "uk-fuzz": ("linux", "tests/unit/test-dev-fuzz", "--server kconf-inline"),
-}
+#: K-U runs: name -> guest command; their KTAP is in their dmesg-<name> section
+def _ku_runs(moddir: Path) -> dict[str, str]:
+    build = FLAVOURS["linux"].builddir
+    return {"ku": kernel_suites.ku_command(moddir, build) or "false",
+            "ku-hostile": kernel_suites.ku_hostile_command(moddir, build)}
+
+
+#: KTAP case names of the K-U runs (the module's scenarios are the suite's)
+KU_HOSTILE_CASES = ("silent", "garbage", "scribble", "fifo")
 
 
 def _script(moddir: Path) -> str:
     # Results come back on the console between markers: the console is what
-    # the host always gets, even when the guest cannot write files.
-    uk = "".join(section(name, f"timeout 600 {FLAVOURS[fl].builddir / binary} {args}")
-                 for name, (fl, binary, args) in UK_RUNS.items())
-    return f"""
-dmesg -C
-insmod {moddir}/cse.ko || echo CSE-STEP-FAILED insmod cse
-insmod {moddir}/cse_conformance.ko || echo CSE-STEP-FAILED insmod cse_conformance
-rmmod cse_conformance || echo CSE-STEP-FAILED rmmod cse_conformance
-insmod {moddir}/cse_conformance.ko run_kk=0 || echo CSE-STEP-FAILED insmod servers
-{uk}rmmod cse_conformance || echo CSE-STEP-FAILED rmmod servers
-rmmod cse || echo CSE-STEP-FAILED rmmod cse
-{section("dmesg", "dmesg")}"""
+    # the host always gets, even when the guest cannot write files.  The guest
+    # script is testbed.kernel_suites', shared with the runner's qemu cells.
+    return kernel_suites.guest_script(
+        moddir, kk=True, uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir),
+        timeout_s=UK_TIMEOUT_S)
 
 
 def _boot(kernel: Kernel) -> dict:
-    moddir = build_modules(kernel.release, kernel.headers)
+    with build_lock(f"kernel-{kernel.release}"):  # the runner may build it too
+        moddir = build_modules(kernel.release, kernel.headers)
     logdir = module_dir(kernel.release) / "vm"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
     res = run_in_vm(kernel, _script(moddir), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
-    dmesg = between(res.output, "dmesg")
+    dmesg = kernel_suites.kernel_log(res.output)
     (logdir / "dmesg.txt").write_text(dmesg)
     return {"returncode": res.returncode, "output": res.output,
             "console_log": str(res.console_log), "duration_s": res.duration_s,
@@ -97,10 +93,6 @@ def _kernel_run(kernel: Kernel) -> tuple[VmResult, str]:
     return res, r["dmesg"]
 
 
-def _strip(dmesg: str) -> str:
-    return "\n".join(_TIMESTAMP.sub("", line) for line in dmesg.splitlines())
-
-
 def _params() -> list:
     kernels = _kernels()
     if not kernels:
@@ -110,8 +102,9 @@ def _params() -> list:
         group = pytest.mark.xdist_group(f"kernel-{k.release}")
         params.append(pytest.param(k, "", marks=[group, pytest.mark.vm],
                                    id=f"{k.release}/load-run-unload"))
-        for direction in ("kk", *UK_RUNS):
-            for name in _cases(direction):
+        for direction in ("kk", *UK_RUNS, "ku", "ku-hostile"):
+            names = KU_HOSTILE_CASES if direction == "ku-hostile" else _cases(direction)
+            for name in names:
                 params.append(pytest.param(k, f"{direction}/{name}",
                                            marks=[group, pytest.mark.vm],
                                            id=f"{k.release}/{direction}/{name}"))
@@ -130,16 +123,16 @@ def test_kernel(kernel: Kernel | None, scenario: str) -> None:
         pytest.fail("no Debian kernel with headers installed: run scripts/install-vm-deps.sh")
     res, dmesg = _kernel_run(kernel)
     assert res.returncode == 0 and dmesg, _vm_failure(res)
-    log = _strip(dmesg)
+    log = kernel_suites.strip_timestamps(dmesg)
     if scenario == "":
-        failed_steps = [line for line in res.output.splitlines() if "CSE-STEP-FAILED" in line]
-        assert not failed_steps, "\n".join(failed_steps) + "\n" + log[-3000:]
-        bad = [line for line in log.splitlines() if _BAD.search(line)]
+        steps = kernel_suites.failed_steps(res.output)
+        assert not steps, "\n".join(steps) + "\n" + log[-3000:]
+        bad = kernel_suites.complaints(dmesg)
         assert not bad, "kernel complained:\n" + "\n".join(bad[:40])
         return
     direction, name = scenario.split("/")
-    if direction == "kk":
-        text = log[log.find("KTAP version 1"):] if "KTAP version 1" in log else ""
+    if direction in kernel_suites.KTAP_IN_KERNEL_LOG:
+        text = kernel_suites.kernel_ktap(between(res.output, f"dmesg-{direction}"))
     else:
         text = between(res.output, direction)
     run = ktap.parse(text)

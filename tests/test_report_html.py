@@ -156,7 +156,8 @@ def test_grid_has_a_row_per_cell(grid: Grid) -> None:
     ("ssh-debian12-arm64", "uu", "status-not-run"),
     ("qemu-debian12-6.1-x86_64", "uk", "status-not-run"),   # the VM never booted
     ("qemu-debian12-6.12-x86_64", "ku", "status-skip"),
-    ("qemu-debian12-6.12-x86_64", "uu", "status-none"),     # not a suite of qemu cells
+    ("qemu-debian12-6.12-x86_64", "uu", "status-not-run"),  # a qemu suite, no result
+    ("docker-debian12-x86_64", "kk", "status-none"),        # not a suite of docker cells
     ("local-linux-x86_64", "kk", "status-none"),
 ])
 def test_squares_have_status_classes(grid: Grid, cell: str, suite: str, cls: str) -> None:

@@ -70,6 +70,9 @@ static int doomed_client(const char *id, unsigned int ms)
 	x.input_buffer_len = sizeof(in);
 	x.output_buffer_base = &out;
 	x.output_buffer_len = sizeof(out);
+	/* Tell whoever kills us that the command is on its way (a KTAP comment). */
+	printf("# doomed client connected\n");
+	fflush(stdout);
 	cse_execute(c, &x);
 	/* Still here: the killer was late.  Keep the connection open anyway. */
 	uu_sleep_ms(60000);

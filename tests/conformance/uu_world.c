@@ -6,7 +6,9 @@
  * threads (which ThreadSanitizer cannot follow).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -75,8 +77,10 @@ __u64 uu_thread_id(void)
 	return (__u64)pthread_self();
 }
 
-int uu_spawn_helper(const char *const *args, int *pid)
+/* Spawn the helper; with @stdout_fd >= 0, its stdout goes there. */
+static int spawn_helper(const char *const *args, int *pid, int stdout_fd)
 {
+	posix_spawn_file_actions_t fa;
 	char *argv[8];
 	pid_t p;
 	int i, ret;
@@ -85,11 +89,23 @@ int uu_spawn_helper(const char *const *args, int *pid)
 	for (i = 0; args[i] && i < 6; i++)
 		argv[i + 1] = (char *)args[i];
 	argv[i + 1] = NULL;
-	ret = posix_spawn(&p, uu_helper_path, NULL, NULL, argv, environ);
+	ret = posix_spawn_file_actions_init(&fa);
+	if (ret)
+		return -ret;
+	if (stdout_fd >= 0)
+		ret = posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
+	if (!ret)
+		ret = posix_spawn(&p, uu_helper_path, &fa, NULL, argv, environ);
+	posix_spawn_file_actions_destroy(&fa);
 	if (ret)
 		return -ret;
 	*pid = p;
 	return 0;
+}
+
+int uu_spawn_helper(const char *const *args, int *pid)
+{
+	return spawn_helper(args, pid, -1);
 }
 
 static int env_spawn_server(struct conf_env *env, const char *id)
@@ -133,15 +149,37 @@ static int env_spawn_doomed_client(struct conf_env *env, const char *server_id,
 	const char *args[] = { "doomed-client", server_id, ms, NULL };
 	int pid, ret;
 
+	struct pollfd pfd = { .events = POLLIN };
+	int fds[2];
+	char line[64];
+
 	(void)env;
 	snprintf(ms, sizeof(ms), "%u", sleep_ms);
-	ret = uu_spawn_helper(args, &pid);
-	if (ret)
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	ret = spawn_helper(args, &pid, fds[1]);
+	close(fds[1]);
+	if (ret) {
+		close(fds[0]);
 		return ret;
-	uu_sleep_ms(kill_after_ms);
+	}
+	/*
+	 * Start the clock when it has connected and is about to issue its
+	 * command (it says so on stdout), not at spawn: on a slow machine (a
+	 * VM under TCG) starting and connecting alone can take longer than
+	 * @kill_after_ms, and a client killed before it connected tests nothing.
+	 */
+	pfd.fd = fds[0];
+	if (poll(&pfd, 1, 20000) == 1)
+		ret = read(fds[0], line, sizeof(line)) > 0 ? 0 : -EPIPE;
+	else
+		ret = -ETIMEDOUT;
+	close(fds[0]);
+	if (!ret)
+		uu_sleep_ms(kill_after_ms);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
-	return 0;
+	return ret;
 }
 
 struct thread_arg {

@@ -1,0 +1,142 @@
+"""The POSIX sh script a cell runs, and how to read its output back.
+
+A cell script is plain sh (dash, busybox, FreeBSD sh alike):
+
+    echo CSE-CELL-START
+    [build section]                 staged cells only: meson setup + compile
+    one section per suite           each under `timeout`, KTAP inside
+    echo CSE-CELL-DONE
+
+Each section is delimited by testbed.vm.section() markers and followed by a
+line `CSE-RC-<name>=<exit status> <seconds>`: the exit status of `timeout`
+(124 or 137 when it had to kill the suite) and how long the section took.
+The markers are read from the output the cell printed, so the same parsing
+serves a local shell, a container, an ssh host and a VM console.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from testbed.matrix import Cell
+from testbed.vm import between, section
+
+CELL_START = "CSE-CELL-START"
+CELL_DONE = "CSE-CELL-DONE"
+#: seconds `timeout` waits after SIGTERM before it sends SIGKILL
+KILL_GRACE_S = 10
+#: exit statuses of `timeout` when it killed the command (TERM, then KILL)
+TIMEOUT_EXITS = (124, 137)
+#: where staged cells unpack and build the source (under the cell's /tmp)
+STAGED_WORKDIR = PurePosixPath("/tmp/cse-cell")
+CONFORMANCE = "tests/cse-conformance"
+
+_RC = re.compile(r"^CSE-RC-(?P<name>[\w.+-]+)=(?P<rc>\d+) (?P<secs>-?\d+)\s*$", re.M)
+_NAME = re.compile(r"^[\w.+-]+$")
+
+
+def suite_section(name: str, command: str, timeout_s: int) -> str:
+    """Script lines that run @command (a simple command: program and arguments)
+    under `timeout @timeout_s`, between markers, then print its CSE-RC line.
+
+    The bare `echo` ends a last line the command left unterminated (a suite
+    killed mid-line), so the end marker is always on a line of its own.
+    """
+    if not _NAME.match(name):
+        raise ValueError(f"section name {name!r}: use letters, digits, '.', '+', '-', '_'")
+    if timeout_s <= 0:
+        raise ValueError(f"suite timeout must be positive, not {timeout_s}")
+    body = (f"cse_t0=$(date +%s)\n"
+            f"timeout -k {KILL_GRACE_S} {timeout_s} {command}\n"
+            f"cse_rc=$?\n"
+            f"echo")
+    return (section(name, body) +
+            f'echo "CSE-RC-{name}=$cse_rc $(( $(date +%s) - cse_t0 ))"\n')
+
+
+def env_prefix(env: Mapping[str, str]) -> str:
+    """`env K=V ... ` in front of a command, or "" when there is nothing to set."""
+    if not env:
+        return ""
+    return shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " "
+
+
+def uu_command(builddir: Path | PurePosixPath, env: Mapping[str, str] | None = None) -> str:
+    """The U-U suite: the conformance client starts its own two user servers."""
+    return env_prefix(env or {}) + shlex.quote(str(builddir / CONFORMANCE))
+
+
+def meson_options(cell: Cell) -> list[str]:
+    """Meson options a staged cell configures with (host cells use a flavour)."""
+    opts = [f"-Dplatform={cell.backend}", "-Dbench=false"]
+    if cell.arch == "i386":
+        opts += ["-Dc_args=-m32", "-Dc_link_args=-m32"]
+    return opts
+
+
+def build_section(cell: Cell, workdir: PurePosixPath, timeout_s: int) -> str:
+    """Unpack workdir/src.tar and build it with meson in workdir/build.
+
+    Stops the script (after CSE-CELL-DONE) when the build fails: its suites
+    cannot run, and the runner reports the build's output.
+    """
+    src, bdir = workdir / "src", workdir / "build"
+    steps = " && ".join([
+        f"rm -rf {shlex.quote(str(src))} {shlex.quote(str(bdir))}",
+        f"mkdir -p {shlex.quote(str(src))}",
+        f"tar -xf {shlex.quote(str(workdir / 'src.tar'))} -C {shlex.quote(str(src))}",
+        shlex.join(["meson", "setup", str(bdir), str(src), *meson_options(cell)]),
+        shlex.join(["meson", "compile", "-C", str(bdir)]),
+    ])
+    return (suite_section("build", f"sh -c {shlex.quote(steps)}", timeout_s) +
+            f'[ "$cse_rc" = 0 ] || {{ echo {CELL_DONE}; exit 1; }}\n')
+
+
+def cell_script(sections: list[str], build: str = "") -> str:
+    """The whole script: start marker, optional build, the sections, done marker."""
+    return f"echo {CELL_START}\n{build}{''.join(sections)}echo {CELL_DONE}\n"
+
+
+@dataclass
+class SectionRun:
+    """What one section of a cell script printed.
+
+    begun/ended: its markers were seen; text is what it printed (up to the
+    end of the output when it never ended); returncode and elapsed_s come
+    from its CSE-RC line (None when it never ended).
+    """
+
+    name: str
+    begun: bool
+    ended: bool
+    text: str
+    returncode: int | None = None
+    elapsed_s: int | None = None
+
+
+def read_section(output: str, name: str) -> SectionRun:
+    """The run of section @name in a cell's @output (the last one, if repeated)."""
+    begin = f"CSE-BEGIN-{name}\n"
+    start = output.rfind(begin)
+    if start < 0:
+        return SectionRun(name, False, False, "")
+    text = between(output, name)
+    ended = f"\nCSE-END-{name}\n" in output[start:]
+    if not ended:
+        text = output[start + len(begin):]
+    rc = elapsed = None
+    for m in _RC.finditer(output, start):
+        if m["name"] == name:
+            rc, elapsed = int(m["rc"]), int(m["secs"])
+            break
+    return SectionRun(name, True, ended, text, rc, elapsed)
+
+
+def last_begun(output: str) -> str | None:
+    """The name of the last section that began in @output (for progress)."""
+    found = re.findall(r"^CSE-BEGIN-([\w.+-]+)$", output, re.M)
+    return found[-1] if found else None

@@ -1,0 +1,93 @@
+"""Builds on this host for the cells that share its filesystem (local, qemu).
+
+The runner builds the cell's user-space flavour (testbed.builds) and, for
+kernel suites, the modules for the cell's kernel (testbed.kbuild) before the
+cell script runs; the script then runs the binaries in place.  Every build's
+whole output goes to the cell's build.log, and each build directory is
+locked while it builds: two cells of one `cse run -j 2` (local-linux and a
+qemu cell both use build/linux) must not run ninja in one directory at once.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from testbed.builds import BUILD_ROOT, FLAVOURS, ROOT, BuildError, Flavour
+from testbed.kbuild import build_modules, module_dir
+from testbed.matrix import Cell
+
+#: (arch, backend) of a cell -> the host build flavour that runs it
+_FLAVOUR_OF = {("x86_64", "linux"): "linux", ("x86_64", "emulated"): "emulated",
+               ("i386", "linux"): "m32"}
+
+
+class ToolMissing(RuntimeError):
+    """A build tool is not installed (ERROR culprit tool, not a code FAIL)."""
+
+
+def host_flavour(cell: Cell) -> Flavour:
+    """The build flavour for @cell's arch and backend; ValueError if none."""
+    name = _FLAVOUR_OF.get((cell.arch, cell.backend))
+    if name is None:
+        known = ", ".join(f"{a}/{b}" for a, b in _FLAVOUR_OF)
+        raise ValueError(f"no host build flavour for arch {cell.arch} with backend "
+                         f"{cell.backend} (known: {known})")
+    return FLAVOURS[name]
+
+
+@contextmanager
+def build_lock(name: str) -> Iterator[None]:
+    """Hold an exclusive lock on build/<name>.lock (released on exit)."""
+    BUILD_ROOT.mkdir(parents=True, exist_ok=True)
+    with (BUILD_ROOT / f"{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def _run(cmd: list[str], log: Path, timeout_s: float) -> None:
+    with log.open("a") as f:
+        f.write(f"$ {' '.join(cmd)}\n")
+        f.flush()
+        try:
+            proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
+                                  timeout=timeout_s)
+        except subprocess.TimeoutExpired as e:
+            raise BuildError(f"{' '.join(cmd)} did not finish in {timeout_s:.0f} s "
+                             f"(log: {log})") from e
+    if proc.returncode:
+        tail = "\n".join(log.read_text(errors="replace").strip().splitlines()[-30:])
+        raise BuildError(f"{' '.join(cmd)} failed ({proc.returncode}); log: {log}\n{tail}")
+
+
+def build_flavour(flavour: Flavour, log: Path, timeout_s: float = 1800) -> Path:
+    """Configure (once) and compile @flavour, appending its output to @log."""
+    meson = shutil.which("meson")
+    if meson is None:
+        raise ToolMissing("meson not found: run scripts/install-deps.sh")
+    bdir = flavour.builddir
+    with build_lock(flavour.name):
+        if not (bdir / "build.ninja").exists():
+            _run([meson, "setup", str(bdir), *flavour.meson_options], log, timeout_s)
+        _run([meson, "compile", "-C", str(bdir)], log, timeout_s)
+    return bdir
+
+
+def build_kernel_modules(release: str, headers: Path, log: Path) -> Path:
+    """Build cse.ko and cse_conformance.ko for @release; append its log to @log."""
+    if shutil.which("make") is None:
+        raise ToolMissing("make not found: run scripts/install-deps.sh")
+    with build_lock(f"kernel-{release}"):
+        try:
+            out = build_modules(release, headers)
+        finally:
+            klog = module_dir(release) / "build.log"
+            with log.open("a") as f:
+                f.write(f"$ make -C kernel/linux KVER={release}\n")
+                if klog.is_file():
+                    f.write(klog.read_text(errors="replace"))
+    return out

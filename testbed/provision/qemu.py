@@ -1,0 +1,123 @@
+"""The `qemu` provisioner: a Debian kernel booted with virtme-ng (testbed/vm.py).
+
+The guest shares this host's filesystem (so the runner builds on the host and
+the guest runs the binaries and modules in place), runs the script as root,
+and is gone when the script ends: every run() is one boot (TCG here, KVM
+where the host has a usable /dev/kvm).  A boot that never reaches the script
+is a ProvisionError (culprit tool); a script that starts and then never
+finishes (hang, panic) is a result with returncode None, for the runner to
+blame on the suite that was running.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+from pathlib import Path
+from typing import ClassVar
+
+from testbed.matrix import Cell
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.vm import INSTALL_HINT, Kernel, debian_kernels, kvm_usable, run_in_vm, vng_command
+from testbed.vm import vng_path as _vng_path
+
+#: printed first by every script this provisioner runs: the VM reached it
+STARTED = "CSE-QEMU-SCRIPT-STARTED"
+#: cell arch -> host machines whose QEMU boots the Debian kernels installed here
+_BOOTS_ON = {"x86_64": ("x86_64", "amd64")}
+
+
+def series_kernel(series: str, root: Path = Path("/")) -> Kernel | None:
+    """The newest installed Debian kernel of @series ("6.1") with headers."""
+    found = [k for k in debian_kernels(root) if k.release.startswith(f"{series}.")]
+    return found[-1] if found else None
+
+
+class QemuProvisioner(Provisioner):
+    """One VM boot per run() of the cell's Debian kernel series."""
+
+    name: ClassVar[str] = "qemu"
+    shares_host_fs: ClassVar[bool] = True
+    memory: ClassVar[str] = "1G"
+    cpus: ClassVar[int] = 2
+    #: where the Debian kernels are looked for (/boot, /usr/src, /lib/modules)
+    root: ClassVar[Path] = Path("/")
+
+    def __init__(self, cell: Cell, logdir: Path) -> None:
+        super().__init__(cell, logdir)
+        self._kernel: Kernel | None = None
+
+    @property
+    def kernel(self) -> Kernel:
+        """The kernel this cell boots (set by prepare())."""
+        if self._kernel is None:
+            raise ProvisionError("qemu provisioner: prepare() was not called",
+                                 culprit="harness")
+        return self._kernel
+
+    def unavailable(self) -> str | None:
+        # Only what cannot be fixed by installing packages: a missing kernel
+        # or QEMU is an ERROR (prepare), so CI never skips the VM cells silently.
+        machine = platform.machine()
+        if platform.system() != "Linux":
+            return f"virtme-ng boots Linux kernels on a Linux host; this is {platform.system()}"
+        if machine not in _BOOTS_ON.get(self.cell.arch, ()):
+            return f"this host is {machine}: its Debian kernels are not {self.cell.arch}"
+        return None
+
+    def prepare(self) -> None:
+        kernel = series_kernel(self.cell.kernel, self.root)
+        if kernel is None:
+            raise ProvisionError(f"no {self.cell.kernel} kernel installed: {INSTALL_HINT}",
+                                 culprit="tool")
+        for tool, path in (("vng (virtme-ng)", _vng_path()),
+                           ("qemu-system-x86_64", shutil.which("qemu-system-x86_64"))):
+            if path is None or not Path(path).exists():
+                raise ProvisionError(f"{tool} not found: {INSTALL_HINT}", culprit="tool")
+        self._kernel = kernel
+
+    def start(self) -> None:
+        """Nothing to start: each run() boots the VM."""
+        self.kernel  # noqa: B018 - raises if prepare() was skipped
+
+    def accel(self) -> str:
+        return "kvm" if kvm_usable() else "tcg"
+
+    def run(self, script: str, *, timeout_s: float) -> CommandResult:
+        res = run_in_vm(self.kernel, f"echo {STARTED}\n{script}", timeout_s=int(timeout_s),
+                        log_dir=self.logdir, memory=self.memory, cpus=self.cpus)
+        self.logs["console"] = res.console_log
+        start = res.output.find(f"{STARTED}\n")
+        if start < 0:
+            raise ProvisionError(
+                f"the {self.kernel.release} VM never reached the script "
+                f"({res.error or f'exit {res.returncode}'}; {self.accel()}): "
+                f"see {res.console_log}", culprit="tool", log=res.console_log)
+        output = res.output[start + len(STARTED) + 1:]
+        return CommandResult(res.returncode, output, res.duration_s, res.timed_out, res.error)
+
+    def put(self, src: Path, dest: str) -> None:
+        # The guest sees the host's files: copying on the host is copying into the cell.
+        target = Path(dest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target, dirs_exist_ok=True)
+        else:
+            shutil.copy2(src, target)
+
+    def get(self, src: str, dest: Path) -> None:
+        self.put(Path(src), str(dest))
+
+    def stop(self, *, keep: bool = False) -> None:
+        """Nothing to stop: the VM ended with its script.  `cse shell` boots a
+        new one of the same kernel (@keep has nothing to keep)."""
+
+    def shell_argv(self) -> list[str]:
+        cmd = vng_command(self.kernel, "true", memory=self.memory, cpus=self.cpus)
+        # without --exec vng opens a shell; without --verbose the kernel's
+        # console does not scroll over it
+        cmd = [a for a in cmd[:cmd.index("--exec")] if a != "--verbose"]
+        # vng runs its helpers (virtme-run) from PATH, as run_in_vm arranges
+        path = f"{_vng_path().parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        return ["env", f"PATH={path}", *cmd]

@@ -1,0 +1,322 @@
+"""The vagrant provisioner: a developer VM from vagrant/<os>/Vagrantfile.
+
+The cell's image is a Vagrant box (generic/freebsd14, debian/bookworm64);
+the OS in its name picks the Vagrantfile (vagrant/freebsd, vagrant/debian),
+which reads the box from CSE_VAGRANT_BOX.  Lifecycle: `vagrant up` (its
+provisioning script installs the build dependencies only: the runner builds
+and runs the suites itself), then commands and copies over plain ssh with
+the config `vagrant ssh-config` prints, then `vagrant destroy -f`.  Vagrant's
+machine state lives in build/vagrant/<cell>/, not in the source tree, so
+cells and checkouts never share a machine.
+
+unavailable() says why a cell cannot run: no provider (VirtualBox, or
+libvirt through the vagrant-libvirt plugin), or a box that is neither
+installed nor downloadable.  On this project's CI machine it is both.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from testbed.builds import BUILD_ROOT, ROOT
+from testbed.matrix import Cell
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.docker import LIVE_LOG, pack, unpack
+
+log = logging.getLogger(__name__)
+
+VAGRANT_DIR = ROOT / "vagrant"
+STATE_ROOT = BUILD_ROOT / "vagrant"
+#: OS names looked for in a box name, each with a Vagrantfile in vagrant/<os>/
+OSES = ("debian", "freebsd")
+UP_TIMEOUT_S = 1800         # box download, boot and `pkg`/`apt` installs
+DESTROY_TIMEOUT_S = 600
+SSH_GRACE_S = 60            # past a run()'s timeout before ssh is given up on
+_EXIT_MARK = "__CSE_EXIT="  # the remote exit status, after the script's output
+
+
+def vagrantfile_dir(image: str) -> Path:
+    """vagrant/<os> for a box name; ProvisionError (harness) if none fits."""
+    name = image.lower()
+    for os_name in OSES:
+        if os_name in name and (VAGRANT_DIR / os_name / "Vagrantfile").is_file():
+            return VAGRANT_DIR / os_name
+    raise ProvisionError(f"no Vagrantfile for box {image!r}: the box name must contain one of "
+                         f"{', '.join(OSES)} (vagrant/<os>/Vagrantfile)", culprit="harness")
+
+
+def vagrant_env(vagrantfile: Path, image: str, state: Path,
+                provider: str | None = None) -> dict[str, str]:
+    """The environment every vagrant command of a cell runs with."""
+    env = dict(os.environ, VAGRANT_CWD=str(vagrantfile), VAGRANT_DOTFILE_PATH=str(state),
+               CSE_VAGRANT_BOX=image, CSE_PROVISION_STEPS="deps", VAGRANT_NO_COLOR="1",
+               VAGRANT_CHECKPOINT_DISABLE="1")  # no version check over the network
+    if provider:
+        env["VAGRANT_DEFAULT_PROVIDER"] = provider
+    return env
+
+
+def usable_providers() -> list[str]:
+    """The providers this machine can run boxes with, preferred first."""
+    found = []
+    wanted = os.environ.get("VAGRANT_DEFAULT_PROVIDER")
+    if Path("/var/run/libvirt/libvirt-sock").exists() and _has_plugin("vagrant-libvirt"):
+        found.append("libvirt")
+    if shutil.which("VBoxManage"):
+        found.append("virtualbox")
+    return sorted(found, key=lambda p: p != wanted)
+
+
+def _has_plugin(name: str) -> bool:
+    try:
+        out = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
+                             timeout=60, env=dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1"))
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return any(line.split(" ", 1)[0] == name for line in out.stdout.splitlines())
+
+
+def installed_boxes() -> dict[str, set[str]]:
+    """Box name -> providers it is installed for (`vagrant box list`)."""
+    try:
+        out = subprocess.run(["vagrant", "box", "list", "--machine-readable"],
+                             capture_output=True, text=True, timeout=60,
+                             env=dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1")).stdout
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    boxes: dict[str, set[str]] = {}
+    name = ""
+    for line in out.splitlines():
+        fields = line.split(",")
+        if len(fields) >= 4 and fields[2] == "box-name":
+            name = fields[3]
+            boxes.setdefault(name, set())
+        elif len(fields) >= 4 and fields[2] == "box-provider" and name:
+            boxes[name].add(fields[3])
+    return boxes
+
+
+def box_server() -> str:
+    return os.environ.get("VAGRANT_SERVER_URL", "https://vagrantcloud.com").rstrip("/")
+
+
+def box_downloadable(image: str) -> bool:
+    """Whether the box server answers for @image (a quick probe: no network
+    here fails at name resolution)."""
+    try:
+        with urllib.request.urlopen(f"{box_server()}/api/v2/box/{image}", timeout=10) as r:
+            return r.status < 400
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+class VagrantProvisioner(Provisioner):
+    """A VM from vagrant/<os>/Vagrantfile; see the module docstring."""
+
+    name = "vagrant"
+
+    def __init__(self, cell: Cell, logdir: Path) -> None:
+        super().__init__(cell, logdir)
+        self.image = cell.image or ""
+        self.state = STATE_ROOT / cell.id
+        self.ssh_config = self.state / "ssh_config"
+        self.provider: str | None = None
+        self._up = False
+
+    def unavailable(self) -> str | None:
+        if shutil.which("vagrant") is None:
+            return "vagrant is not installed (scripts/install-testbed-deps.sh installs it)"
+        reasons = []
+        providers = usable_providers()
+        if not providers:
+            reasons.append("no Vagrant provider is usable here: neither VirtualBox (VBoxManage) "
+                           "nor libvirt (the vagrant-libvirt plugin and a running libvirtd) "
+                           "is installed")
+        have = installed_boxes().get(self.image, set())
+        usable = have & set(providers) if providers else have
+        if not usable and not box_downloadable(self.image):
+            reasons.append(f"box {self.image} is not installed (`vagrant box list`) and cannot "
+                           f"be downloaded from {box_server()} (no network access)")
+        return "; ".join(reasons) or None
+
+    # -- vagrant commands -------------------------------------------------
+
+    def _env(self) -> dict[str, str]:
+        return vagrant_env(vagrantfile_dir(self.image), self.image, self.state, self.provider)
+
+    def _vagrant(self, args: list[str], logname: str, timeout_s: float) -> str:
+        """Run `vagrant ARGS`, its output saved to the logdir; ProvisionError
+        (tool, naming the log) when it fails or outlives @timeout_s."""
+        path = self.logdir / f"vagrant-{logname}.log"
+        self.logs[f"vagrant-{logname}"] = path
+        log.info("%s: vagrant %s (log: %s)", self.cell.id, " ".join(args), path)
+        try:
+            proc = subprocess.run(["vagrant", *args], capture_output=True, text=True,
+                                  timeout=timeout_s, env=self._env(), stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as e:
+            out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode()
+            path.write_text(out)
+            raise ProvisionError(f"vagrant {args[0]} did not finish in {timeout_s:.0f} s",
+                                 log=path) from e
+        except OSError as e:
+            raise ProvisionError(f"cannot run vagrant: {e}") from e
+        path.write_text(proc.stdout + proc.stderr)
+        if proc.returncode:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            raise ProvisionError(f"vagrant {args[0]} failed ({proc.returncode}):\n{tail}",
+                                 log=path)
+        return proc.stdout
+
+    def prepare(self) -> None:
+        """The Vagrantfile is valid and a provider is there; the box itself
+        comes with `vagrant up` (downloaded once, kept by Vagrant)."""
+        providers = usable_providers()
+        if not providers:
+            raise ProvisionError("no Vagrant provider (VirtualBox or libvirt) is usable here")
+        self.provider = providers[0]
+        self.state.mkdir(parents=True, exist_ok=True)
+        try:
+            self._vagrant(["validate"], "validate", 120)
+        except ProvisionError as e:  # our Vagrantfile: the testbed's fault
+            e.culprit = "harness"
+            raise
+
+    def start(self) -> None:
+        if self.provider is None:
+            self.prepare()
+        self._up = True  # from here on stop() must destroy, even if up fails half-way
+        self._vagrant(["up", f"--provider={self.provider}", "--provision"], "up",
+                      UP_TIMEOUT_S)
+        self.ssh_config.write_text(self._vagrant(["ssh-config"], "ssh-config", 120))
+
+    def stop(self, *, keep: bool = False) -> None:
+        if not self._up:
+            return
+        if keep:
+            log.warning("%s: VM left running; shell: %s", self.cell.id,
+                        " ".join(shlex.quote(a) for a in self.shell_argv()))
+            return
+        self._vagrant(["destroy", "-f"], "destroy", DESTROY_TIMEOUT_S)
+        self._up = False
+
+    def shell_argv(self) -> list[str]:
+        env = self._env()
+        return ["env", *(f"{k}={env[k]}" for k in ("VAGRANT_CWD", "VAGRANT_DOTFILE_PATH",
+                                                   "CSE_VAGRANT_BOX")), "vagrant", "ssh"]
+
+    # -- commands and files over ssh --------------------------------------
+
+    def _ssh(self, remote: str, *, stdin: int | None = None, timeout_s: float,
+             stderr: int = subprocess.STDOUT) -> subprocess.CompletedProcess[bytes]:
+        """ssh @remote into the VM; stderr joins stdout unless it would
+        corrupt a tar stream there."""
+        if not self.ssh_config.exists():
+            raise ProvisionError("no ssh config: call start() first", culprit="harness")
+        argv = ["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", "default", remote]
+        try:
+            return subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
+                                  timeout=timeout_s)
+        except subprocess.TimeoutExpired as e:
+            raise ProvisionError(f"ssh to {self.cell.id} did not return within "
+                                 f"{timeout_s:.0f} s") from e
+
+    def run(self, script: str, *, timeout_s: float) -> CommandResult:
+        """Run @script as root; its output also goes to <logdir>/cell.log as
+        it comes, as with the other provisioners."""
+        # The script travels on stdin into a file first, so that commands in it
+        # that read stdin cannot eat the rest of it; the exit status comes back
+        # as a last line, which tells a script's 255 from ssh's own.
+        limit = f"{max(timeout_s, 0.001):.3f}"  # 0 would mean "no timeout"
+        remote = "sudo sh -c " + shlex.quote(
+            f't=$(mktemp) && cat >"$t" && timeout -s KILL {limit} sh "$t" </dev/null 2>&1; '
+            f'rc=$?; rm -f "$t"; echo "{_EXIT_MARK}$rc"')
+        t0 = time.monotonic()
+        live = self.logdir / LIVE_LOG
+        with live.open("wb") as f:
+            returncode, text = self._ssh_streamed(remote, script, f, timeout_s + SSH_GRACE_S)
+        self.logs["output"] = live
+        duration = time.monotonic() - t0
+        body, _, status = text.rstrip("\n").rpartition(_EXIT_MARK)
+        if not status.strip().isdigit():
+            raise ProvisionError(f"ssh to {self.cell.id} failed ({returncode}): "
+                                 f"{text.strip()[-1000:]}")
+        code = int(status)
+        if code in (124, 137) and duration >= timeout_s:
+            return CommandResult(None, body, duration, timed_out=True,
+                                 error=f"killed at its {timeout_s:g} s timeout")
+        return CommandResult(code, body, duration)
+
+    def _ssh_streamed(self, remote: str, script: str, live: IO[bytes],
+                      timeout_s: float) -> tuple[int, str]:
+        """ssh @remote with @script on stdin, copying the output to @live as
+        it comes; (ssh's exit status, the output)."""
+        if not self.ssh_config.exists():
+            raise ProvisionError("no ssh config: call start() first", culprit="harness")
+        argv = ["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", "default", remote]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        assert proc.stdin is not None and proc.stdout is not None
+        chunks: list[bytes] = []
+
+        def copy() -> None:
+            assert proc.stdout is not None
+            while chunk := proc.stdout.read1(65536):
+                chunks.append(chunk)
+                live.write(chunk)
+                live.flush()
+
+        reader = threading.Thread(target=copy, daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(script.encode())
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # ssh ended early; its output says why
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired as e:
+            proc.kill()
+            proc.wait()
+            raise ProvisionError(f"ssh to {self.cell.id} did not return within "
+                                 f"{timeout_s:.0f} s (the VM hangs or the connection is "
+                                 f"lost)") from e
+        finally:
+            reader.join(10)
+        return proc.returncode, b"".join(chunks).decode(errors="replace")
+
+    def put(self, src: Path, dest: str) -> None:
+        target = PurePosixPath(dest)
+        if not target.is_absolute() or not src.exists():
+            raise ProvisionError(f"put: need an existing source and an absolute destination, "
+                                 f"not {src} -> {dest!r}", culprit="harness")
+        parent = shlex.quote(str(target.parent))
+        with pack(src, target.name) as buf:
+            proc = self._ssh(f"sudo mkdir -p {parent} && sudo tar -xf - -C {parent}",
+                             stdin=buf.fileno(), timeout_s=UP_TIMEOUT_S)
+        if proc.returncode:
+            raise ProvisionError(f"put {src} -> {dest} failed: "
+                                 f"{proc.stdout.decode(errors='replace')[-1000:]}")
+
+    def get(self, src: str, dest: Path) -> None:
+        path = PurePosixPath(src)
+        proc = self._ssh(f"sudo tar -chf - -C {shlex.quote(str(path.parent))} "
+                         f"{shlex.quote(path.name)}", timeout_s=UP_TIMEOUT_S,
+                         stderr=subprocess.PIPE)
+        if proc.returncode:
+            why = (proc.stderr or b"").decode(errors="replace")[-1000:]
+            raise ProvisionError(f"get {src} failed ({proc.returncode}): {why}")
+        with tempfile.TemporaryFile() as buf:
+            buf.write(proc.stdout)
+            buf.seek(0)
+            unpack(buf, path.name, dest)

@@ -1,0 +1,186 @@
+"""testbed.runner and testbed.parallel: real local cells through the real
+runner (the real build, /bin/sh, `timeout`, pytest-xdist).
+
+Where a test needs a suite that fails or hangs, a LocalProvisioner subclass
+swaps the conformance binary in the cell script for a small program that
+does so; everything else (build, script, timeouts, judging, saving) is real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path, PurePosixPath
+from typing import Any, ClassVar
+
+import pytest
+
+from testbed import cellscript, progress
+from testbed.builds import FLAVOURS
+from testbed.matrix import Cell, load_matrix
+from testbed.parallel import PYTEST_LOG, collect, run_cells
+from testbed.provision import ProvisionError
+from testbed.provision.base import CommandResult
+from testbed.provision.local import LocalProvisioner
+from testbed.results import CellResult
+from testbed.runner import RESULT, RunOptions, cell_dir, run_cell
+
+MATRIX = {c.id: c for c in load_matrix(Path(__file__).parent.parent / "ci/matrix.yaml")}
+LINUX = MATRIX["local-linux-x86_64"]
+CONFORMANCE = str(FLAVOURS["linux"].builddir / cellscript.CONFORMANCE)
+
+
+def _opts(tmp_path: Path, **over: Any) -> RunOptions:
+    return RunOptions(report_dir=tmp_path / "report", token="t-" + tmp_path.name, **over)
+
+
+def _swapping(program: Path) -> type[LocalProvisioner]:
+    """A local provisioner whose cell script runs @program instead of the
+    conformance client (the same path for every suite)."""
+    class Swapped(LocalProvisioner):
+        def run(self, script: str, *, timeout_s: float) -> CommandResult:
+            assert CONFORMANCE in script
+            return super().run(script.replace(CONFORMANCE, str(program)), timeout_s=timeout_s)
+    return Swapped
+
+
+def _program(tmp_path: Path, body: str) -> Path:
+    prog = tmp_path / "suite.sh"
+    prog.write_text(f"#!/bin/sh\n{body}\n")
+    prog.chmod(0o755)
+    return prog
+
+
+def test_local_cell_passes_and_saves_everything(tmp_path: Path) -> None:
+    opts = _opts(tmp_path)
+    r = run_cell(LINUX, opts)
+    assert (r.status, r.culprit, r.reason) == ("PASS", None, ""), r.reason
+    uu = r.suites["uu"]
+    names = [t.name for t in uu.tests]
+    assert "echo" in names and "server_death" in names and uu.status == "PASS"
+    d = cell_dir(opts.report_dir, LINUX.id)
+    assert CellResult.load(d / RESULT) == r
+    assert set(r.logs) >= {"script", "output", "build"}
+    for rel in [*r.logs.values(), uu.log]:
+        assert not Path(rel).is_absolute() and (opts.report_dir / rel).is_file(), rel
+    assert "meson compile" in (d / "build.log").read_text()
+    assert (d / "cell.log").read_text().startswith(cellscript.CELL_START)
+    assert r.info["provisioner"] == "local" and r.info["build"] == str(FLAVOURS["linux"].builddir)
+    state = progress.read(d / progress.FILE, opts.token)
+    assert state is not None and state.done and state.state == "PASS"
+
+
+def test_failing_suite_is_fail_code(tmp_path: Path) -> None:
+    prog = _program(tmp_path, "echo 'KTAP version 1'; echo 1..2; echo 'ok 1 echo'\n"
+                              "echo '# expected 4, got 5'; echo 'not ok 2 zero_length'; exit 1")
+    r = run_cell(LINUX, _opts(tmp_path), _swapping(prog))
+    assert (r.status, r.culprit) == ("FAIL", "code")
+    assert r.reason == "uu: not ok: zero_length"
+    assert r.suites["uu"].tests[1].diagnostics == "expected 4, got 5"
+
+
+def test_hung_suite_is_killed_and_reported(tmp_path: Path) -> None:
+    prog = _program(tmp_path, "echo 'KTAP version 1'; echo 1..2; echo 'ok 1 echo'; sleep 120")
+    r = run_cell(LINUX, _opts(tmp_path, suite_timeout_s=2), _swapping(prog))
+    assert (r.status, r.culprit) == ("FAIL", "code")
+    assert r.reason == "uu: hung: killed after 2 s"
+    assert r.duration_s < 60
+
+
+def test_cell_timeout_blames_the_running_suite(tmp_path: Path) -> None:
+    # A cell timeout shorter than the suite's: the cell's own timeout must
+    # stop the cell and name the suite that was running (the build's no-op
+    # `meson compile` comes out of the same 12 s budget).
+    prog = _program(tmp_path, "echo 'KTAP version 1'; echo 1..1; sleep 120")
+    r = run_cell(LINUX, _opts(tmp_path, cell_timeout_s=12), _swapping(prog))
+    assert (r.status, r.culprit) == ("FAIL", "code")
+    assert r.reason.startswith("uu: hung: the cell was killed at its timeout")
+
+
+def test_provisioning_failure_is_error_not_fail(tmp_path: Path) -> None:
+    class NoDaemon(LocalProvisioner):
+        def prepare(self) -> None:
+            raise ProvisionError("cannot reach the daemon", culprit="tool")
+
+    r = run_cell(LINUX, _opts(tmp_path), NoDaemon)
+    assert (r.status, r.culprit, r.reason) == ("ERROR", "tool", "cannot reach the daemon")
+    assert r.suites["uu"].status == "ERROR"
+
+
+def test_skips_say_why(tmp_path: Path) -> None:
+    skipped = MATRIX["ssh-debian12-arm64"]
+    r = run_cell(skipped, _opts(tmp_path))
+    assert (r.status, r.reason) == ("SKIP", skipped.skip_reason)
+    assert r.suites["uu"].status == "SKIP"
+    arm = Cell("local-arm", "local", "arm64", "glibc", "linux", ("uu",))
+    r = run_cell(arm, _opts(tmp_path))
+    assert r.status == "SKIP" and "arm64" in r.reason
+
+
+def test_misconfigured_cells_are_harness_errors(tmp_path: Path) -> None:
+    kernel_here = Cell("local-k", "local", "x86_64", "glibc", "linux", ("uu", "kk"))
+    r = run_cell(kernel_here, _opts(tmp_path))
+    assert r.suites["uu"].status == "PASS"
+    assert (r.status, r.culprit) == ("ERROR", "harness")
+    assert "only in qemu cells" in r.suites["kk"].error
+    no_flavour = Cell("local-e32", "local", "i386", "glibc", "emulated", ("uu",))
+    r = run_cell(no_flavour, _opts(tmp_path))
+    assert (r.status, r.culprit) == ("ERROR", "harness")
+    assert "no host build flavour for arch i386 with backend emulated" in r.reason
+
+
+class _Staged(LocalProvisioner):
+    """This host as a cell that does not share the checkout: the runner must
+    stage the source and build it in the cell script (as for docker, ssh)."""
+
+    shares_host_fs: ClassVar[bool] = False
+
+
+@pytest.mark.xdist_group("runner-staged")
+def test_staged_cell_builds_in_the_cell(tmp_path: Path) -> None:
+    r = run_cell(LINUX, _opts(tmp_path), _Staged)
+    assert (r.status, r.culprit) == ("PASS", None), r.reason
+    d = cell_dir(tmp_path / "report", LINUX.id)
+    assert "meson setup" in (d / "cell.sh").read_text()
+    assert "Build targets in project" in (d / "build.log").read_text()
+    built = PurePosixPath(cellscript.STAGED_WORKDIR) / "build" / cellscript.CONFORMANCE
+    assert Path(built).is_file()
+    assert [t.name for t in r.suites["uu"].tests][:1] == ["echo"]
+
+
+@pytest.mark.xdist_group("runner-parallel")
+def test_parallel_run_and_rerun_of_one_cell(tmp_path: Path) -> None:
+    """-j 2 through pytest-xdist gives both cells their result; rerunning one
+    cell then rewrites only that cell's files."""
+    cells = [LINUX, MATRIX["local-emulated-x86_64"]]
+    opts = _opts(tmp_path)
+    results = run_cells(cells, opts, jobs=2)
+    assert [r.status for r in results.values()] == ["PASS", "PASS"], \
+        (opts.report_dir / PYTEST_LOG).read_text()[-3000:]
+    log = (opts.report_dir / PYTEST_LOG).read_text()
+    assert "bringing up nodes" in log and "2 passed" in log  # xdist ran both items
+    other = cell_dir(opts.report_dir, cells[1].id) / RESULT
+    before = (other.read_bytes(), other.stat().st_mtime_ns)
+    first = CellResult.load(cell_dir(opts.report_dir, LINUX.id) / RESULT)
+
+    again = run_cells([LINUX], RunOptions(report_dir=opts.report_dir, token="rerun"), jobs=2)
+    assert again[LINUX.id].status == "PASS"
+    assert (other.read_bytes(), other.stat().st_mtime_ns) == before
+    assert json.loads((cell_dir(opts.report_dir, LINUX.id) / RESULT).read_text())["started"] \
+        >= first.started
+
+
+def test_a_cell_without_result_is_a_harness_error(tmp_path: Path) -> None:
+    """What the parent records when a worker died before saving a result."""
+    opts = _opts(tmp_path)
+    results = collect([LINUX], opts, "pytest exit 3")
+    r = results[LINUX.id]
+    assert (r.status, r.culprit) == ("ERROR", "harness")
+    assert "never started" in r.reason and "pytest exit 3" in r.reason
+    assert CellResult.load(cell_dir(opts.report_dir, LINUX.id) / RESULT) == r
+
+
+def test_bad_options() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        RunOptions(report_dir=Path("r"), suite_timeout_s=0)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_cells([LINUX], RunOptions(report_dir=Path("r")), jobs=0)

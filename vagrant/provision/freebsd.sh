@@ -1,0 +1,65 @@
+#!/bin/sh
+# Provision a FreeBSD developer VM for CSE, in steps:
+#   deps   install the build dependencies with pkg (nothing when they are
+#          installed already); the compiler is the base system's clang
+#   build  configure (once) and compile the runtime and its tests with meson
+#   test   run the U-U conformance suite (KTAP on stdout; fails if any fails)
+#
+# FreeBSD has no futex and no memfd sealing: the backend is the emulated
+# (POSIX-only) one.
+#
+# Usage: freebsd.sh [STEP...]           (default: deps build test)
+# Environment:
+#   CSE_SRC       the CSE source tree (default /vagrant, the synced folder)
+#   CSE_PLATFORM  the user-space backend (default emulated)
+#   CSE_BUILD     the meson build dir (default /var/tmp/cse-build-$CSE_PLATFORM)
+set -eu
+
+SRC=${CSE_SRC:-/vagrant}
+PLATFORM=${CSE_PLATFORM:-emulated}
+BUILD=${CSE_BUILD:-/var/tmp/cse-build-$PLATFORM}
+PACKAGES="meson ninja pkgconf"
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'freebsd.sh: %s\n' "$*" >&2; exit 1; }
+
+deps() {
+	missing=""
+	for p in $PACKAGES; do
+		pkg info -e "$p" || missing="$missing $p"
+	done
+	if [ -z "$missing" ]; then
+		say "deps: already installed: $PACKAGES"
+	else
+		[ "$(id -u)" -eq 0 ] || die "deps: installing$missing needs root"
+		say "deps: pkg install$missing"
+		# shellcheck disable=SC2086 # one word per package
+		env ASSUME_ALWAYS_YES=yes pkg install -y $missing
+	fi
+}
+
+build() {
+	[ -f "$SRC/meson.build" ] || die "build: no meson.build in $SRC: set CSE_SRC to the CSE source tree"
+	if [ ! -f "$BUILD/build.ninja" ]; then
+		say "build: meson setup $BUILD -Dplatform=$PLATFORM"
+		meson setup "$BUILD" "$SRC" "-Dplatform=$PLATFORM"
+	fi
+	say "build: meson compile -C $BUILD"
+	meson compile -C "$BUILD"
+}
+
+run_tests() {
+	say "test: $BUILD/tests/cse-conformance"
+	"$BUILD/tests/cse-conformance"
+}
+
+[ $# -gt 0 ] || set -- deps build test
+for step in "$@"; do
+	case $step in
+	deps) deps ;;
+	build) build ;;
+	test) run_tests ;;
+	*) die "unknown step '$step' (known: deps build test)" ;;
+	esac
+done
+say "done: $*"
