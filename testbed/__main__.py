@@ -1,17 +1,15 @@
-"""python -m testbed build [FLAVOUR...] | uu"""
+"""python -m testbed build [FLAVOUR...]   (the testbed command itself is `cse`)"""
 
 from __future__ import annotations
 
 import sys
 
-from testbed import builds, uu
+from testbed import builds
 
 
 def main(argv: list[str]) -> int:
     if argv[:1] == ["build"]:
         return builds.main(argv[1:])
-    if argv[:1] == ["uu"]:
-        return uu.main()
     print(__doc__, file=sys.stderr)
     return 2
 
