@@ -19,6 +19,7 @@ runner reports it as ERROR with its culprit, never as a test FAIL.
 from __future__ import annotations
 
 import abc
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Literal
@@ -54,6 +55,16 @@ class CommandResult:
     duration_s: float
     timed_out: bool = False
     error: str = ""
+
+
+def copy_on_host(src: Path, dest: Path) -> None:
+    """put()/get() for cells that share this host's files (local, qemu): a
+    copy of the file or directory @src to @dest, parents created."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest)
 
 
 class Provisioner(abc.ABC):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import platform
-import shutil
 import signal
 import subprocess
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from testbed.builds import ROOT
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
 
 LIVE_LOG = "cell.log"
 #: cell arch -> host machines (platform.machine()) that run it natively
@@ -135,15 +134,10 @@ class LocalProvisioner(Provisioner):
         return res
 
     def put(self, src: Path, dest: str) -> None:
-        target = Path(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, target)
+        copy_on_host(src, Path(dest))
 
     def get(self, src: str, dest: Path) -> None:
-        self.put(Path(src), str(dest))
+        copy_on_host(Path(src), dest)
 
     def stop(self, *, keep: bool = False) -> None:
         """Nothing to tear down; with @keep, the build stays where it is anyway."""

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import ClassVar
 
 from testbed.matrix import Cell
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
 from testbed.vm import INSTALL_HINT, Kernel, debian_kernels, kvm_usable, run_in_vm, vng_command
 from testbed.vm import vng_path as _vng_path
 
@@ -99,15 +99,10 @@ class QemuProvisioner(Provisioner):
 
     def put(self, src: Path, dest: str) -> None:
         # The guest sees the host's files: copying on the host is copying into the cell.
-        target = Path(dest)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target, dirs_exist_ok=True)
-        else:
-            shutil.copy2(src, target)
+        copy_on_host(src, Path(dest))
 
     def get(self, src: str, dest: Path) -> None:
-        self.put(Path(src), str(dest))
+        copy_on_host(Path(src), dest)
 
     def stop(self, *, keep: bool = False) -> None:
         """Nothing to stop: the VM ended with its script.  `cse shell` boots a
