@@ -214,3 +214,22 @@ def test_unavailable_only_where_docker_cannot_run(tmp_path: Path) -> None:
     foreign = "arm64" if HOST_ARCH != "arm64" else "x86_64"
     other = replace(BOOKWORM_CELL, arch=foreign)
     assert foreign in (provisioner_for(other, tmp_path).unavailable() or "")
+
+
+def test_default_matrix_docker_cell_runs_for_real(tmp_path: Path) -> None:
+    """The bookworm cell of ci/matrix.yaml through the runner, as `cse run`
+    does it: source staged into a --network none container, built there with
+    bookworm's compiler, the U-U suite run, every scenario reported."""
+    from testbed.cli import DEFAULT_MATRIX
+    from testbed.matrix import load_matrix
+    from testbed.runner import RunOptions, run_cell
+
+    shared_bookworm()
+    cell = next(c for c in load_matrix(DEFAULT_MATRIX) if c.id == "docker-debian12-x86_64")
+    r = run_cell(cell, RunOptions(report_dir=tmp_path / "report", token="docker-cell"))
+    detail = {n: (s.status, s.error) for n, s in r.suites.items()}
+    assert (r.status, r.culprit) == ("PASS", None), (r.reason, detail)
+    tests = {t.name: t.status for t in r.suites["uu"].tests}
+    assert tests.get("echo") == "PASS" and tests.get("server_death") == "PASS", tests
+    assert len(tests) >= 13
+    assert (tmp_path / "report" / r.logs["build"]).read_text().strip()
