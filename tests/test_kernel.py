@@ -59,7 +59,9 @@ def _ku_runs(moddir: Path) -> dict[str, str]:
 
 
 #: KTAP case names of the K-U runs (the module's scenarios are the suite's)
-KU_HOSTILE_CASES = ("silent", "garbage", "scribble", "fifo")
+KU_HOSTILE_CASES = ("silent", "garbage", "scribble", "fifo", "tcp")
+#: what cse.ko logs when a kernel client opens its loopback TCP backup path
+KU_TCP_LINE = "K-U backup path over 127.0.0.1:"
 
 
 def _script(moddir: Path) -> str:
@@ -129,6 +131,9 @@ def test_kernel(kernel: Kernel | None, scenario: str) -> None:
         assert not steps, "\n".join(steps) + "\n" + log[-3000:]
         bad = kernel_suites.complaints(dmesg)
         assert not bad, "kernel complained:\n" + "\n".join(bad[:40])
+        # K-U's backup commands (large_payload_backup, FORCE_BACKUP) took the
+        # loopback TCP connection, not the device
+        assert KU_TCP_LINE in between(res.output, "dmesg-ku"), log[-3000:]
         return
     direction, name = scenario.split("/")
     if direction in kernel_suites.KTAP_IN_KERNEL_LOG:

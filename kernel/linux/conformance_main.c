@@ -206,7 +206,9 @@ static void k_skip(const char *why)
 }
 
 /* Same order as test_ku_hostile_server.c's enum kind. */
-static const char *const hostile_kinds[] = { "silent", "garbage", "scribble", "fifo" };
+static const char *const hostile_kinds[] = {
+	"silent", "garbage", "scribble", "fifo", "tcp",
+};
 #define HOSTILE_ASYNC 4
 
 static void hostile_completion(struct cse_exec *x, void *ctx)
@@ -327,7 +329,10 @@ static void bench_sync(const char *id, unsigned int n)
 	if (!lat || !n)
 		goto out;
 	memset(in, 0x5a, sizeof(in));
-	ret = cse_client_init(&c, id, NULL);
+	/* The user server was started just before us: give it time to listen. */
+	t0 = k_now_ms() + 10000;
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && k_now_ms() < t0)
+		msleep(10);
 	if (ret)
 		goto out;
 	for (i = 0; i < n && !ret; i++) {

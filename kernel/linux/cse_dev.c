@@ -8,7 +8,9 @@
  *     clients connect to, poll() says when one waits, ACCEPT returns an
  *     anonymous file for the connection;
  *   - such a connection (the server's end): RECV hands over the kernel
- *     client's chunk, which the server then mmap()s from this file.
+ *     client's chunk, which the server then mmap()s from this file, and
+ *     CONN_INFO the token its kernel client names itself with on the
+ *     loopback TCP backup connection (os_ctl.c) if the server gave a port.
  * Either way the file holds its end of an in-kernel control channel
  * (os_ctl.c), and its release is its process's death to the other end.
  *
@@ -110,7 +112,9 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags || !resv_zero(req.resv, ARRAY_SIZE(req.resv)) ||
+	if (req.flags & ~(listen ? CSE_DEV_LISTEN_TCP : 0) || req.resv0 ||
+	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)) ||
+	    !(req.flags & CSE_DEV_LISTEN_TCP) != !req.tcp_port ||
 	    strnlen(req.server_id, sizeof(req.server_id)) == sizeof(req.server_id))
 		return -EINVAL;
 	mutex_lock(&f->setup);
@@ -119,6 +123,8 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 	} else {
 		ret = listen ? cse_os_ctl_listen(req.server_id, &ctl) :
 			       cse_os_ctl_connect(req.server_id, &ctl);
+		if (!ret && listen)
+			cse_kctl_set_tcp_port(ctl, req.tcp_port);
 		if (!ret) {
 			f->role = listen ? DEV_LISTENER : DEV_CLIENT;
 			smp_store_release(&f->ctl, ctl);
@@ -319,6 +325,15 @@ static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return dev_setup(f, uarg, true);
 	case CSE_DEV_ACCEPT:
 		return dev_accept(f);
+	case CSE_DEV_CONN_INFO: {
+		struct cse_dev_conn_info info = { 0 };
+
+		ctl = dev_ctl(f, ROLE(DEV_SERVER_END));
+		if (!ctl)
+			return -EINVAL;
+		info.token = cse_kctl_token(ctl);
+		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+	}
 	case CSE_DEV_CHUNK:
 		return dev_chunk(f, uarg);
 	case CSE_DEV_SEND:

@@ -10,10 +10,23 @@
  * One spinlock guards all channel state: this is the setup and backup path,
  * never the per-command fast path, and a single lock keeps the peer and
  * poller links trivially consistent.
+ *
+ * K-U (a kernel client of a user server listening through /dev/cse): when
+ * the server gave a loopback TCP port, the client's end sends its messages
+ * without a chunk (backup commands, submitted offsets) over a TCP
+ * connection to 127.0.0.1, opened the first time one is needed, and a
+ * receive thread queues what comes back on it with the rest.  The chunk
+ * and the server's death still go through the device.
  */
 #include <linux/ctype.h>
+#include <linux/in.h>
 #include <linux/jiffies.h>
+#include <linux/kthread.h>
 #include <linux/list.h>
+#include <linux/net.h>
+#include <linux/random.h>
+#include <linux/uio.h>
+#include <net/net_namespace.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
 #include <linux/spinlock.h>
@@ -43,6 +56,15 @@ struct cse_os_ctl {
 	struct cse_os_poller *poller;
 	void *cookie;
 	struct list_head poll_node;
+
+	/* K-U backup path (see the top of this file) */
+	u16 tcp_port;			/* listener; and the client end it serves */
+	u64 token;			/* both ends of a K-U connection */
+	struct mutex tcp_lock;		/* opening the socket; whole frames */
+	struct socket *tcp;		/* client end, once opened */
+	struct task_struct *tcp_rx;
+	bool tcp_failed;		/* could not open: the device path it is */
+	bool tcp_eof;			/* the server closed it (or broke a frame) */
 };
 
 struct cse_os_poller {
@@ -80,6 +102,7 @@ static struct cse_os_ctl *ctl_alloc(void)
 	INIT_LIST_HEAD(&c->pending);
 	INIT_LIST_HEAD(&c->poll_node);
 	init_waitqueue_head(&c->wq);
+	mutex_init(&c->tcp_lock);
 	return c;
 }
 
@@ -96,7 +119,8 @@ static bool ctl_ready(const struct cse_os_ctl *c)
 {
 	if (c->listener)
 		return c->shut || !list_empty(&c->pending);
-	return c->shut || !c->peer || c->peer->shut || !list_empty(&c->msgs);
+	return c->shut || !c->peer || c->peer->shut || c->tcp_eof ||
+	       !list_empty(&c->msgs);
 }
 
 int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out)
@@ -145,6 +169,8 @@ int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
 	spin_lock(&ctl_lock);
 	list_for_each_entry(l, &ctl_registry, node) {
 		if (!strcmp(l->name, server_id) && !l->shut) {
+			a->tcp_port = l->tcp_port;
+			a->token = b->token = get_random_u64();
 			list_add_tail(&b->node, &l->pending);
 			ctl_notify(l);
 			ret = 0;
@@ -176,6 +202,153 @@ int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 	return 0;
 }
 
+void cse_kctl_set_tcp_port(struct cse_os_ctl *listener, u16 port)
+{
+	spin_lock(&ctl_lock);
+	listener->tcp_port = port;
+	spin_unlock(&ctl_lock);
+}
+
+u64 cse_kctl_token(struct cse_os_ctl *c)
+{
+	return c->token;
+}
+
+/* All of @len bytes, or an error (0 at end-of-file counts as -ECONNRESET). */
+static int tcp_recv_all(struct socket *sock, void *buf, size_t len)
+{
+	struct kvec v = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_flags = MSG_WAITALL };
+	int n = kernel_recvmsg(sock, &msg, &v, 1, len, MSG_WAITALL);
+
+	if (n == (int)len)
+		return 0;
+	return n < 0 ? n : -ECONNRESET;
+}
+
+/* Queue a message that came over TCP, as if sent in the kernel. */
+static void tcp_queue(struct cse_os_ctl *c, struct ctl_msg *m)
+{
+	spin_lock(&ctl_lock);
+	list_add_tail(&m->node, &c->msgs);
+	ctl_notify(c);
+	spin_unlock(&ctl_lock);
+}
+
+/*
+ * The client end's receive thread: frames from the user server.  The server
+ * is untrusted: a bad frame ends the connection, like its death.  Waits for
+ * kthread_stop() at the end, so close can always stop it.
+ */
+static int tcp_rx_main(void *arg)
+{
+	struct cse_os_ctl *c = arg;
+	struct cse_dev_frame f;
+	struct ctl_msg *m;
+
+	while (!kthread_should_stop()) {
+		if (tcp_recv_all(c->tcp, &f, sizeof(f)))
+			break;
+		if (f.resv || !f.len || f.len > CSE_OS_CTL_MSG_MAX)
+			break;
+		m = kmalloc(sizeof(*m) + f.len, GFP_KERNEL);
+		if (!m)
+			break;
+		m->shm = NULL;
+		m->len = f.len;
+		if (tcp_recv_all(c->tcp, m->data, f.len)) {
+			kfree(m);
+			break;
+		}
+		tcp_queue(c, m);
+	}
+	spin_lock(&ctl_lock);
+	c->tcp_eof = true;
+	ctl_notify(c);
+	spin_unlock(&ctl_lock);
+	set_current_state(TASK_INTERRUPTIBLE);
+	while (!kthread_should_stop()) {
+		schedule();
+		set_current_state(TASK_INTERRUPTIBLE);
+	}
+	__set_current_state(TASK_RUNNING);
+	return 0;
+}
+
+static int tcp_send_all(struct socket *sock, struct kvec *v, size_t nv, size_t len)
+{
+	struct msghdr msg = { .msg_flags = MSG_NOSIGNAL };
+	int n = kernel_sendmsg(sock, &msg, v, nv, len);
+
+	return n == (int)len ? 0 : (n < 0 ? n : -EIO);
+}
+
+/* Under tcp_lock: connect to the user server and name the connection. */
+static int tcp_open(struct cse_os_ctl *c)
+{
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET,
+		.sin_port = htons(c->tcp_port),
+		.sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
+	struct kvec v = { .iov_base = &c->token, .iov_len = sizeof(c->token) };
+	struct task_struct *t;
+	struct socket *sock;
+	int ret;
+
+	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP, &sock);
+	if (ret)
+		return ret;
+	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+	if (!ret)
+		ret = tcp_send_all(sock, &v, 1, sizeof(c->token));
+	if (ret)
+		goto err;
+	c->tcp = sock;
+	t = kthread_create(tcp_rx_main, c, "cse-tcp-rx");
+	if (IS_ERR(t)) {
+		ret = PTR_ERR(t);
+		c->tcp = NULL;
+		goto err;
+	}
+	get_task_struct(t);
+	c->tcp_rx = t;
+	wake_up_process(t);
+	cse_os_log(CSE_LOG_INFO, "K-U backup path over 127.0.0.1:%u", c->tcp_port);
+	return 0;
+err:
+	sock_release(sock);
+	return ret;
+}
+
+/* 1: not for TCP (send it in the kernel); else 0 or an error. */
+static int tcp_send(struct cse_os_ctl *c, const void *a, size_t a_len,
+		    const void *b, size_t b_len)
+{
+	struct cse_dev_frame f = { .len = (u32)(a_len + b_len) };
+	struct kvec v[3] = {
+		{ .iov_base = &f, .iov_len = sizeof(f) },
+		{ .iov_base = (void *)a, .iov_len = a_len },
+		{ .iov_base = (void *)b, .iov_len = b_len },
+	};
+	int ret = 1;
+
+	mutex_lock(&c->tcp_lock);
+	if (!c->tcp && !c->tcp_failed) {
+		ret = tcp_open(c);
+		if (ret) {
+			cse_os_log(CSE_LOG_WARN, "K-U: no loopback to 127.0.0.1:%u (%d): "
+				   "backup messages go through the device", c->tcp_port, ret);
+			c->tcp_failed = true;
+			ret = 1;
+		}
+	}
+	if (c->tcp)
+		ret = tcp_send_all(c->tcp, v, 3, sizeof(f) + a_len + b_len) ? -EPIPE : 0;
+	mutex_unlock(&c->tcp_lock);
+	return ret;
+}
+
 int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 		    const void *b, size_t b_len, struct cse_os_shm *shm)
 {
@@ -184,6 +357,13 @@ int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 
 	if (a_len + b_len > CSE_OS_CTL_MSG_MAX)
 		return -EMSGSIZE;
+	/* A K-U client end: what carries no chunk may take the loopback. */
+	if (!shm && c->tcp_port && !c->listener && c->token) {
+		ret = tcp_send(c, a, a_len, b, b_len);
+		if (ret <= 0)
+			return ret;
+		ret = 0;
+	}
 	m = kmalloc(sizeof(*m) + a_len + b_len, GFP_KERNEL);
 	if (!m)
 		return -ENOMEM;
@@ -291,6 +471,14 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 
 	if (!c)
 		return;
+	if (c->tcp) {
+		/* Unblocks the receive thread; then nothing else touches c. */
+		kernel_sock_shutdown(c->tcp, SHUT_RDWR);
+		kthread_stop(c->tcp_rx);
+		put_task_struct(c->tcp_rx);
+		sock_release(c->tcp);
+		c->tcp = NULL;
+	}
 	spin_lock(&ctl_lock);
 	c->shut = true;
 	if (c->peer) {

@@ -16,4 +16,11 @@ struct cse_os_shm *cse_kshm_get(struct cse_os_shm *shm);
  */
 __poll_t cse_kctl_poll(struct cse_os_ctl *c, struct file *file, poll_table *pt);
 
+/*
+ * K-U: the loopback TCP port a user listener accepts backup connections
+ * on (0: none), and the token that names a connection on it.
+ */
+void cse_kctl_set_tcp_port(struct cse_os_ctl *listener, u16 port);
+u64 cse_kctl_token(struct cse_os_ctl *c);
+
 #endif /* CSE_OS_KERNEL_H */

@@ -14,11 +14,19 @@ int cse_os_dev_connect(const char *server_id, int *fd)
 	return -ENOENT;
 }
 
-int cse_os_dev_listen(const char *server_id, int *fd)
+int cse_os_dev_listen(const char *server_id, unsigned int tcp_port, int *fd)
 {
 	(void)server_id;
+	(void)tcp_port;
 	(void)fd;
 	return -ENOENT;
+}
+
+int cse_os_dev_conn_token(int fd, __u64 *token)
+{
+	(void)fd;
+	(void)token;
+	return -EOPNOTSUPP;
 }
 
 int cse_os_dev_accept(int listen_fd, int *fd)

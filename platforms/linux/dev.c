@@ -16,7 +16,8 @@
 #include "posix.h"
 
 /* Open the device and CONNECT or LISTEN as @server_id. */
-static int dev_setup(const char *server_id, unsigned long cmd, int *out)
+static int dev_setup(const char *server_id, unsigned long cmd, unsigned int tcp_port,
+		     int *out)
 {
 	struct cse_dev_connect req;
 	int fd, ret;
@@ -30,6 +31,10 @@ static int dev_setup(const char *server_id, unsigned long cmd, int *out)
 	}
 	memset(&req, 0, sizeof(req));
 	strncpy(req.server_id, server_id, sizeof(req.server_id) - 1);
+	if (tcp_port) {
+		req.flags = CSE_DEV_LISTEN_TCP;
+		req.tcp_port = (__u16)tcp_port;
+	}
 	if (ioctl(fd, cmd, &req)) {
 		ret = -errno;
 		close(fd);
@@ -41,12 +46,22 @@ static int dev_setup(const char *server_id, unsigned long cmd, int *out)
 
 int cse_os_dev_connect(const char *server_id, int *out)
 {
-	return dev_setup(server_id, CSE_DEV_CONNECT, out);
+	return dev_setup(server_id, CSE_DEV_CONNECT, 0, out);
 }
 
-int cse_os_dev_listen(const char *server_id, int *out)
+int cse_os_dev_listen(const char *server_id, unsigned int tcp_port, int *out)
 {
-	return dev_setup(server_id, CSE_DEV_LISTEN, out);
+	return dev_setup(server_id, CSE_DEV_LISTEN, tcp_port, out);
+}
+
+int cse_os_dev_conn_token(int fd, __u64 *token)
+{
+	struct cse_dev_conn_info info;
+
+	if (ioctl(fd, CSE_DEV_CONN_INFO, &info))
+		return -errno;
+	*token = info.token;
+	return 0;
 }
 
 int cse_os_dev_accept(int listen_fd, int *out)

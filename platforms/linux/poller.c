@@ -64,32 +64,43 @@ void cse_os_poller_destroy(struct cse_os_poller *p)
 	cse_os_free(p);
 }
 
-/* A listener registered with the kernel is two descriptors, one cookie. */
-int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c,
-		      void *cookie)
+int cse_os_poller_watch_fd(struct cse_os_poller *p, int fd, void *cookie)
 {
 	struct epoll_event ev = {
 		.events = EPOLLIN | EPOLLRDHUP | EPOLLHUP,
 		.data.ptr = cookie,
 	};
-	int dev_fd = cse_os_ctl_dev_fd(c), ret;
 
-	if (epoll_ctl(p->epfd, EPOLL_CTL_ADD, cse_os_ctl_fd(c), &ev))
-		return -errno;
-	if (dev_fd >= 0 && epoll_ctl(p->epfd, EPOLL_CTL_ADD, dev_fd, &ev)) {
-		ret = -errno;
-		epoll_ctl(p->epfd, EPOLL_CTL_DEL, cse_os_ctl_fd(c), NULL);
-		return ret;
+	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+/* A channel may be several descriptors (cse_os_ctl_extra_fds), one cookie. */
+int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c,
+		      void *cookie)
+{
+	int fds[2], n = cse_os_ctl_extra_fds(c, fds), i, ret;
+
+	ret = cse_os_poller_watch_fd(p, cse_os_ctl_fd(c), cookie);
+	for (i = 0; !ret && i < n; i++) {
+		ret = cse_os_poller_watch_fd(p, fds[i], cookie);
+		if (ret) {
+			while (i--)
+				epoll_ctl(p->epfd, EPOLL_CTL_DEL, fds[i], NULL);
+			epoll_ctl(p->epfd, EPOLL_CTL_DEL, cse_os_ctl_fd(c), NULL);
+		}
 	}
-	return 0;
+	if (!ret)
+		cse_os_ctl_polled(c, p, cookie);
+	return ret;
 }
 
 int cse_os_poller_del(struct cse_os_poller *p, struct cse_os_ctl *c)
 {
-	int dev_fd = cse_os_ctl_dev_fd(c);
+	int fds[2], n = cse_os_ctl_extra_fds(c, fds);
 
-	if (dev_fd >= 0)
-		epoll_ctl(p->epfd, EPOLL_CTL_DEL, dev_fd, NULL);
+	cse_os_ctl_polled(c, NULL, NULL);
+	while (n--)
+		epoll_ctl(p->epfd, EPOLL_CTL_DEL, fds[n], NULL);
 	if (epoll_ctl(p->epfd, EPOLL_CTL_DEL, cse_os_ctl_fd(c), NULL))
 		return -errno;
 	return 0;

@@ -11,6 +11,9 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -32,6 +35,16 @@
 struct cse_os_ctl {
 	int fd;
 	int dev_fd;		/* listener: its /dev/cse registration, or -1 */
+	/*
+	 * Listener: its loopback TCP socket for kernel clients' backup
+	 * connections; a kernel client's connection: that connection, once
+	 * the kernel opened it.  Else -1.
+	 */
+	int tcp_fd;
+	__u64 token;		/* a kernel client's connection: its name on TCP */
+	struct cse_os_ctl *next_kconn;	/* kconns list */
+	struct cse_os_poller *poller;	/* where a late tcp_fd must join */
+	void *cookie;
 	bool kernel_peer;	/* fd is /dev/cse: the peer is in the kernel */
 	bool unlink_path;	/* a listener that owns a socket file */
 	dev_t dev;		/* that file, so close() removes only ours */
@@ -44,9 +57,50 @@ int cse_os_ctl_fd(const struct cse_os_ctl *c)
 	return c->fd;
 }
 
-int cse_os_ctl_dev_fd(const struct cse_os_ctl *c)
+int cse_os_ctl_extra_fds(const struct cse_os_ctl *c, int fds[2])
 {
-	return c->dev_fd;
+	int n = 0;
+
+	if (c->dev_fd >= 0)
+		fds[n++] = c->dev_fd;
+	if (c->tcp_fd >= 0)
+		fds[n++] = c->tcp_fd;
+	return n;
+}
+
+void cse_os_ctl_polled(struct cse_os_ctl *c, struct cse_os_poller *p, void *cookie)
+{
+	c->poller = p;
+	c->cookie = cookie;
+}
+
+/*
+ * Kernel clients' connections, so the TCP connection a kernel client opens
+ * later (naming itself by token) finds the one it belongs to.
+ */
+static pthread_mutex_t kconns_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct cse_os_ctl *kconns;
+
+static void kconn_add(struct cse_os_ctl *c)
+{
+	pthread_mutex_lock(&kconns_lock);
+	c->next_kconn = kconns;
+	kconns = c;
+	pthread_mutex_unlock(&kconns_lock);
+}
+
+static void kconn_del(struct cse_os_ctl *c)
+{
+	struct cse_os_ctl **pp;
+
+	pthread_mutex_lock(&kconns_lock);
+	for (pp = &kconns; *pp; pp = &(*pp)->next_kconn) {
+		if (*pp == c) {
+			*pp = c->next_kconn;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&kconns_lock);
 }
 
 bool cse_os_ctl_is_dev(const struct cse_os_ctl *c)
@@ -126,8 +180,28 @@ static int ctl_new(int fd, struct cse_os_ctl **out)
 	}
 	c->fd = fd;
 	c->dev_fd = -1;
+	c->tcp_fd = -1;
 	*out = c;
 	return 0;
+}
+
+/* A loopback TCP listener on an ephemeral port, for K-U backup connections. */
+static int tcp_listener(unsigned int *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return -errno;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) || listen(fd, 16) ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len)) {
+		close(fd);
+		return -errno;
+	}
+	*port = ntohs(sin.sin_port);
+	return fd;
 }
 
 /*
@@ -138,13 +212,50 @@ static int ctl_new(int fd, struct cse_os_ctl **out)
  */
 static int ctl_listen_kernel(struct cse_os_ctl *c, const char *server_id)
 {
-	int ret = cse_os_dev_listen(server_id, &c->dev_fd);
+	unsigned int port = 0;
+	/* No loopback (a sandbox without lo): backup through the device. */
+	int tfd = tcp_listener(&port), ret;
 
-	if (ret == -ENOENT || ret == -EACCES || ret == -EPERM) {
+	ret = cse_os_dev_listen(server_id, tfd >= 0 ? port : 0, &c->dev_fd);
+	if (ret) {
+		if (tfd >= 0)
+			close(tfd);
 		c->dev_fd = -1;
-		return 0;
+		return ret == -ENOENT || ret == -EACCES || ret == -EPERM ? 0 : ret;
 	}
-	return ret;
+	c->tcp_fd = tfd;
+	return 0;
+}
+
+/*
+ * A kernel client opened its TCP backup connection: read the token it names
+ * itself with and hand the socket to that connection (and its poller).
+ * Anything else (a stranger, a wrong token, nothing within a second) is
+ * closed.  Runs on the server's control thread, like accept().
+ */
+static void tcp_attach(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct cse_os_ctl *c;
+	__u64 token;
+
+	if (poll(&p, 1, 1000) != 1 ||
+	    recv(fd, &token, sizeof(token), MSG_WAITALL) != (ssize_t)sizeof(token)) {
+		close(fd);
+		return;
+	}
+	pthread_mutex_lock(&kconns_lock);
+	for (c = kconns; c; c = c->next_kconn)
+		if (c->token == token && c->tcp_fd < 0)
+			break;
+	if (c) {
+		c->tcp_fd = fd;
+		if (c->poller && cse_os_poller_watch_fd(c->poller, fd, c->cookie))
+			c->tcp_fd = -1;
+	}
+	pthread_mutex_unlock(&kconns_lock);
+	if (!c || c->tcp_fd != fd)
+		close(fd);
 }
 
 /*
@@ -257,12 +368,98 @@ int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 	if ((errno != EAGAIN && errno != EWOULDBLOCK) || listener->dev_fd < 0)
 		return -errno;
 	ret = cse_os_dev_accept(listener->dev_fd, &fd);
-	if (ret)
-		return ret;
-	ret = ctl_new(fd, out);
-	if (!ret)
+	if (!ret) {
+		ret = ctl_new(fd, out);
+		if (ret)
+			return ret;
 		(*out)->kernel_peer = true;
-	return ret;
+		if (!cse_os_dev_conn_token(fd, &(*out)->token))
+			kconn_add(*out);
+		return 0;
+	}
+	if (ret != -EAGAIN || listener->tcp_fd < 0)
+		return ret;
+	fd = accept4(listener->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		tcp_attach(fd);		/* not a new connection: part of one */
+	return -EAGAIN;
+}
+
+/* Write all of @iov on the (blocking) TCP socket @fd. */
+static int tcp_write_all(int fd, struct iovec *iov, int n)
+{
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n };
+	ssize_t w;
+
+	while (msg.msg_iovlen) {
+		w = sendmsg(fd, &msg, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return errno == ECONNRESET ? -EPIPE : -errno;
+		while (msg.msg_iovlen && (size_t)w >= msg.msg_iov->iov_len) {
+			w -= (ssize_t)msg.msg_iov->iov_len;
+			msg.msg_iov++;
+			msg.msg_iovlen--;
+		}
+		if (msg.msg_iovlen) {
+			msg.msg_iov->iov_base = (char *)msg.msg_iov->iov_base + w;
+			msg.msg_iov->iov_len -= (size_t)w;
+		}
+	}
+	return 0;
+}
+
+static int tcp_send_frame(int fd, const void *a, size_t a_len, const void *b,
+			  size_t b_len)
+{
+	struct cse_dev_frame f = { .len = (__u32)(a_len + b_len) };
+	struct iovec iov[3] = {
+		{ .iov_base = &f, .iov_len = sizeof(f) },
+		{ .iov_base = (void *)a, .iov_len = a_len },
+		{ .iov_base = (void *)b, .iov_len = b_len },
+	};
+
+	return tcp_write_all(fd, iov, 3);
+}
+
+/* One frame from the kernel client; 0 at end-of-file. */
+static long tcp_recv_frame(int fd, void *buf, size_t cap)
+{
+	struct cse_dev_frame f;
+	ssize_t n;
+
+	n = recv(fd, &f, sizeof(f), MSG_WAITALL);
+	if (n <= 0)
+		return n < 0 && errno != ECONNRESET ? -errno : 0;
+	if (n != (ssize_t)sizeof(f) || f.resv || !f.len || f.len > cap ||
+	    f.len > CSE_OS_CTL_MSG_MAX)
+		return -EPROTO;
+	n = recv(fd, buf, f.len, MSG_WAITALL);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)f.len ? n : -EPROTO;
+}
+
+/* A kernel client's connection: the device, or its TCP backup connection. */
+static long kconn_recv(struct cse_os_ctl *c, void *buf, size_t cap,
+		       struct cse_os_shm **shm)
+{
+	struct pollfd p[2] = {
+		{ .fd = c->fd, .events = POLLIN },
+		{ .fd = c->tcp_fd, .events = POLLIN },
+	};
+
+	if (c->tcp_fd < 0)
+		return cse_os_dev_recv(c->fd, buf, cap, shm);
+	while (poll(p, 2, -1) < 0)
+		if (errno != EINTR)
+			return -errno;
+	if (p[0].revents || !p[1].revents)
+		return cse_os_dev_recv(c->fd, buf, cap, shm);
+	if (shm)
+		*shm = NULL;
+	return tcp_recv_frame(c->tcp_fd, buf, cap);
 }
 
 int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
@@ -315,6 +512,8 @@ int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 	/* The receiver could not tell an empty message from EOF. */
 	if (!a_len && !b_len)
 		return -EINVAL;
+	if (c->kernel_peer && c->tcp_fd >= 0 && !shm)
+		return tcp_send_frame(c->tcp_fd, a, a_len, b, b_len);
 	if (c->kernel_peer)
 		return cse_os_dev_send(c->fd, a, a_len, b, b_len, shm != NULL);
 
@@ -375,7 +574,7 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	if (shm)
 		*shm = NULL;
 	if (c->kernel_peer)	/* a kernel client's HELLO brings its chunk */
-		return cse_os_dev_recv(c->fd, buf, cap, shm);
+		return kconn_recv(c, buf, cap, shm);
 	do {
 		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 	} while (n < 0 && errno == EINTR);
@@ -427,6 +626,8 @@ void cse_os_ctl_shutdown(struct cse_os_ctl *c)
 		cse_os_dev_shutdown(c->fd);
 	else
 		shutdown(c->fd, SHUT_RDWR);
+	if (c->kernel_peer && c->tcp_fd >= 0)
+		shutdown(c->tcp_fd, SHUT_RDWR);
 }
 
 void cse_os_ctl_close(struct cse_os_ctl *c)
@@ -439,6 +640,10 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 	if (c->unlink_path && !stat(c->path, &st) && st.st_dev == c->dev &&
 	    st.st_ino == c->ino)
 		unlink(c->path);
+	if (c->token)
+		kconn_del(c);
+	if (c->tcp_fd >= 0)
+		close(c->tcp_fd);
 	if (c->dev_fd >= 0)
 		close(c->dev_fd);	/* kernel clients waiting see end-of-file */
 	close(c->fd);

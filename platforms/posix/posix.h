@@ -22,11 +22,19 @@ int cse_os_ctl_address(const char *server_id, struct sockaddr_un *sa,
 /* The socket (or /dev/cse file) behind a control channel. */
 int cse_os_ctl_fd(const struct cse_os_ctl *c);
 /*
- * A listener's registration with the kernel (a /dev/cse file that polls
- * readable when a kernel client waits), or -1.  A poller watches it too,
- * with the listener's cookie.  Only backends whose dev.c can listen have one.
+ * The channel's other descriptors, which a poller watches too, with the
+ * channel's cookie: a listener's registration with the kernel (a /dev/cse
+ * file that polls readable when a kernel client waits) and its loopback TCP
+ * socket for K-U backup connections; a kernel client's connection's TCP
+ * backup socket.  Only backends whose dev.c can listen have any.  Returns
+ * how many it wrote to @fds (at most 2).
  */
-int cse_os_ctl_dev_fd(const struct cse_os_ctl *c);
+int cse_os_ctl_extra_fds(const struct cse_os_ctl *c, int fds[2]);
+/* The poller calls this from add and del (@p NULL): a descriptor that
+ * arrives later (a TCP backup connection) joins the same poller. */
+void cse_os_ctl_polled(struct cse_os_ctl *c, struct cse_os_poller *p, void *cookie);
+/* Watch one more descriptor for @cookie (per backend poller). */
+int cse_os_poller_watch_fd(struct cse_os_poller *p, int fd, void *cookie);
 /* Whether the channel goes to a kernel server through /dev/cse. */
 bool cse_os_ctl_is_dev(const struct cse_os_ctl *c);
 
@@ -41,8 +49,10 @@ bool cse_os_ctl_is_dev(const struct cse_os_ctl *c);
  * @shm is not NULL, the chunk is mapped into *@shm (else *@shm is NULL).
  */
 int cse_os_dev_connect(const char *server_id, int *fd);
-int cse_os_dev_listen(const char *server_id, int *fd);
+int cse_os_dev_listen(const char *server_id, unsigned int tcp_port, int *fd);
 int cse_os_dev_accept(int listen_fd, int *fd);
+/* The token a kernel client sends first on its TCP backup connection. */
+int cse_os_dev_conn_token(int fd, __u64 *token);
 int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
 		    size_t b_len, bool with_chunk);
 long cse_os_dev_recv(int fd, void *buf, size_t cap, struct cse_os_shm **shm);

@@ -178,10 +178,16 @@ static int test_listener_ioctls(const struct ktap_case *tc)
 	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
 	memset(&c, 0, sizeof(c));
 	strcpy(c.server_id, "fuzz-listener");
-	c.resv[2] = 7;
+	c.resv0 = 7;
 	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
-	c.resv[2] = 0;
-	c.flags = 1;
+	c.resv0 = 0;
+	c.flags = CSE_DEV_LISTEN_TCP;	/* without a port */
+	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
+	c.flags = 0;
+	c.tcp_port = 4000;		/* a port without the flag */
+	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
+	c.tcp_port = 0;
+	c.flags = 0x40;
 	FAILS(fd, CSE_DEV_LISTEN, &c, EINVAL);
 	c.flags = 0;
 	strcpy(c.server_id, server_id);	/* a kernel server has it */
@@ -194,6 +200,7 @@ static int test_listener_ioctls(const struct ktap_case *tc)
 	FAILS(fd2, CSE_DEV_LISTEN, &c, EADDRINUSE);	/* one listener per id */
 	close(fd2);
 	FAILS(fd, CSE_DEV_ACCEPT, NULL, EAGAIN);	/* nobody waits */
+	FAILS(fd, CSE_DEV_CONN_INFO, buf, EINVAL);	/* not a connection */
 	KTAP_CHECK(poll_now(fd) == 0, "idle listener polls %#x", poll_now(fd));
 	m.buf = (uintptr_t)buf;
 	m.len = sizeof(buf);
@@ -212,6 +219,7 @@ static int test_listener_ioctls(const struct ktap_case *tc)
 	/* A client file: no ACCEPT, and RECV's out-only fields must come in zero. */
 	KTAP_CHECK(!connected(&fd), "connect to %s", server_id);
 	FAILS(fd, CSE_DEV_ACCEPT, NULL, EINVAL);
+	FAILS(fd, CSE_DEV_CONN_INFO, buf, EINVAL);	/* a client's, not a server end */
 	FAILS(fd, CSE_DEV_LISTEN, &c, EISCONN);
 	m.chunk_size = 4096;
 	FAILS(fd, CSE_DEV_RECV, &m, EINVAL);

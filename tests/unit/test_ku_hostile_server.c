@@ -10,12 +10,16 @@
  *            wakes at random offsets, then hang up
  *   fifo     a valid WELCOME, then random (lap-tagged) offsets in the SC
  *            FIFO the kernel client reads, with wakes, then hang up
+ *   tcp      a valid WELCOME; when the kernel client opens its loopback TCP
+ *            backup connection, garbage frames on it, then hang up
  * The kernel client must see every command completed exactly once with an
  * error, and the kernel log must stay clean: the verdict is the module's.
  *   test-ku-hostile-server ID ROUNDS_PER_KIND
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,12 +27,15 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <cse/abi.h>
 
-enum kind { SILENT, GARBAGE, SCRIBBLE, FIFO, KINDS };
+enum kind { SILENT, GARBAGE, SCRIBBLE, FIFO, TCP, KINDS };
+
+static int tcp_lfd = -1;	/* our loopback listener for backup connections */
 
 static void sleep_ms(unsigned int ms)
 {
@@ -39,9 +46,20 @@ static void sleep_ms(unsigned int ms)
 
 static int listen_on(const char *id)
 {
+	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct cse_dev_connect c = { 0 };
+	socklen_t len = sizeof(sin);
 	int fd = open(CSE_DEV_PATH, O_RDWR | O_CLOEXEC);
 
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	tcp_lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (tcp_lfd < 0 || bind(tcp_lfd, (struct sockaddr *)&sin, sizeof(sin)) ||
+	    listen(tcp_lfd, 64) || getsockname(tcp_lfd, (struct sockaddr *)&sin, &len)) {
+		perror("test-ku-hostile-server: tcp");
+		exit(1);
+	}
+	c.flags = CSE_DEV_LISTEN_TCP;
+	c.tcp_port = ntohs(sin.sin_port);
 	snprintf(c.server_id, sizeof(c.server_id), "%s", id);
 	if (fd < 0 || ioctl(fd, CSE_DEV_LISTEN, &c)) {
 		perror("test-ku-hostile-server: listen");
@@ -101,6 +119,42 @@ static void abuse_chunk(int fd, __u8 *p, __u32 size, enum kind kind)
 	}
 }
 
+/* Earlier rounds' kernel clients opened backup connections too: drop them. */
+static void drain_tcp(void)
+{
+	int s;
+
+	while ((s = accept(tcp_lfd, NULL, NULL)) >= 0)
+		close(s);
+}
+
+/* Garbage on the kernel client's backup connection, when it opens one. */
+static void abuse_tcp(void)
+{
+	struct pollfd p = { .fd = tcp_lfd, .events = POLLIN };
+	__u8 junk[64];
+	__u64 token;
+	int s, i;
+
+	if (poll(&p, 1, 3000) != 1)
+		return;
+	s = accept(tcp_lfd, NULL, NULL);
+	if (s < 0)
+		return;
+	if (recv(s, &token, sizeof(token), MSG_WAITALL) == (ssize_t)sizeof(token)) {
+		for (i = 0; i < 8; i++) {
+			size_t k;
+
+			for (k = 0; k < sizeof(junk); k++)
+				junk[k] = (__u8)random();
+			if (send(s, junk, 1 + (size_t)random() % sizeof(junk), MSG_NOSIGNAL) < 0)
+				break;
+		}
+	}
+	sleep_ms(100);
+	close(s);
+}
+
 static void serve_round(int fd, enum kind kind)
 {
 	struct cse_wire_welcome wl = { .hdr.type = CSE_WIRE_WELCOME };
@@ -127,8 +181,13 @@ static void serve_round(int fd, enum kind kind)
 	p = mmap(NULL, m.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return;
+	if (kind == TCP)
+		drain_tcp();
 	send_msg(fd, &wl, sizeof(wl));
-	abuse_chunk(fd, p, m.chunk_size, kind);
+	if (kind == TCP)
+		abuse_tcp();
+	else
+		abuse_chunk(fd, p, m.chunk_size, kind);
 	munmap(p, m.chunk_size);
 }
 
@@ -151,5 +210,6 @@ int main(int argc, char **argv)
 		}
 	}
 	close(lfd);
+	close(tcp_lfd);
 	return 0;
 }

@@ -289,8 +289,10 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
 
 struct cse_dev_connect {
 	char server_id[64];	/* NUL-terminated */
-	__u32 flags;		/* must be zero */
-	__u32 resv[3];
+	__u32 flags;		/* LISTEN: CSE_DEV_LISTEN_TCP; CONNECT: zero */
+	__u16 tcp_port;		/* LISTEN with CSE_DEV_LISTEN_TCP: on 127.0.0.1 */
+	__u16 resv0;
+	__u32 resv[2];
 };
 CSE_ABI_OFFSET(struct cse_dev_connect, flags, 64);
 CSE_ABI_SIZE(struct cse_dev_connect, 80);
@@ -314,6 +316,29 @@ CSE_ABI_OFFSET(struct cse_dev_msg, flags, 12);
 CSE_ABI_OFFSET(struct cse_dev_msg, chunk_size, 16);
 CSE_ABI_SIZE(struct cse_dev_msg, 24);
 
+/*
+ * K-U backup path: a loopback TCP connection the kernel client opens to the
+ * user server the first time it sends a message without a chunk (a backup
+ * command, a CSE_SUBMIT_CTL offset), to the port the server gave in LISTEN
+ * (cse_dev_connect.flags CSE_DEV_LISTEN_TCP, port in tcp_port).  It first
+ * sends the connection's token (CONN_INFO on the server's accepted file
+ * tells which), then frames: struct cse_dev_frame and len bytes, both ways.
+ */
+#define CSE_DEV_LISTEN_TCP	(1U << 0)
+
+struct cse_dev_frame {
+	__u32 len;		/* 1..CSE_OS_CTL_MSG_MAX bytes follow */
+	__u32 resv;		/* must be zero */
+};
+CSE_ABI_SIZE(struct cse_dev_frame, 8);
+
+struct cse_dev_conn_info {
+	__u64 token;		/* what the kernel client sends first on TCP */
+	__u32 flags;		/* zero */
+	__u32 resv[3];
+};
+CSE_ABI_SIZE(struct cse_dev_conn_info, 24);
+
 struct cse_dev_word {
 	__u32 offset;		/* of a 4-byte aligned word in the chunk */
 	__u32 expected;		/* WAIT: sleep while the word holds this */
@@ -334,6 +359,7 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
 #define CSE_DEV_WAKE		_IOW(CSE_DEV_IOC_MAGIC, 7, struct cse_dev_word)
 #define CSE_DEV_LISTEN		_IOW(CSE_DEV_IOC_MAGIC, 8, struct cse_dev_connect)
 #define CSE_DEV_ACCEPT		_IO(CSE_DEV_IOC_MAGIC, 9)
+#define CSE_DEV_CONN_INFO	_IOR(CSE_DEV_IOC_MAGIC, 10, struct cse_dev_conn_info)
 #endif
 
 #endif /* CSE_ABI_H */
