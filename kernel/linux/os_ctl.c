@@ -304,7 +304,7 @@ static int tcp_open(struct cse_os_ctl *c)
 		ret = tcp_send_all(sock, &v, 1, sizeof(c->token));
 	if (ret)
 		goto err;
-	c->tcp = sock;
+	c->tcp = sock;		/* the thread reads it; published below */
 	t = kthread_create(tcp_rx_main, c, "cse-tcp-rx");
 	if (IS_ERR(t)) {
 		ret = PTR_ERR(t);
@@ -313,7 +313,10 @@ static int tcp_open(struct cse_os_ctl *c)
 	}
 	get_task_struct(t);
 	c->tcp_rx = t;
+	WRITE_ONCE(c->tcp, sock);	/* seen by cse_os_ctl_shutdown() */
 	wake_up_process(t);
+	if (READ_ONCE(c->shut))		/* shut down while we connected */
+		kernel_sock_shutdown(sock, SHUT_RDWR);
 	cse_os_log(CSE_LOG_INFO, "K-U backup path over 127.0.0.1:%u", c->tcp_port);
 	return 0;
 err:
@@ -334,6 +337,10 @@ static int tcp_send(struct cse_os_ctl *c, const void *a, size_t a_len,
 	int ret = 1;
 
 	mutex_lock(&c->tcp_lock);
+	if (READ_ONCE(c->shut)) {
+		mutex_unlock(&c->tcp_lock);
+		return -EPIPE;		/* shut down: open nothing new */
+	}
 	if (!c->tcp && !c->tcp_failed) {
 		ret = tcp_open(c);
 		if (ret) {
@@ -455,6 +462,17 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 
 void cse_os_ctl_shutdown(struct cse_os_ctl *c)
 {
+	struct socket *tcp;
+
+	/*
+	 * A sender blocked on a server that stopped reading gets an error.
+	 * Not under tcp_lock: that sender holds it.  The socket is freed only
+	 * by close, and tcp_open() checks shut again after publishing it.
+	 */
+	WRITE_ONCE(c->shut, true);
+	tcp = READ_ONCE(c->tcp);
+	if (tcp)
+		kernel_sock_shutdown(tcp, SHUT_RDWR);
 	spin_lock(&ctl_lock);
 	c->shut = true;
 	ctl_notify(c);
