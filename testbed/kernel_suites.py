@@ -48,9 +48,6 @@ UK_RUNS = {
 }
 
 # --- K-U: kernel clients of user servers ---
-#: why a ku suite is reported SKIP when ku_command() returns None (it no
-#: longer does; kept so a platform without K-U can say why)
-KU_NOT_BUILT = "K-U not built yet (issue 3)"
 #: the user conformance servers the kernel client of the ku suite reaches
 KU_SERVERS = ("uconf-inline", "uconf-worker")
 #: the user server that abuses its kernel clients (tests/test_kernel.py)
@@ -70,7 +67,7 @@ def _reload_conformance_with(moddir: Path, peers: list[str], params: str) -> str
     return f"sh -c {shlex.quote(body)}"
 
 
-def ku_command(moddir: Path, builddir: Path) -> str | None:
+def ku_command(moddir: Path, builddir: Path) -> str:
     """The ku suite: two user conformance servers from @builddir, and the
     module reloaded as their kernel client (server_death spawns its own user
     server through the usermode helper).  Runs after the uk runs with the
@@ -116,7 +113,8 @@ def guest_script(moddir: Path, *, kk: bool, uk_runs: dict[str, str], ku: str | N
     """The guest script lines for the kernel suites (see the module doc).
 
     @uk_runs: section name -> command run against the kernel servers; @ku:
-    the K-U command (ku_command()) or None; @timeout_s: per suite section.
+    the K-U command (ku_command()), or None when the cell has no ku suite;
+    @timeout_s: per suite section.
     """
     mod = f"{shlex.quote(str(moddir))}/"
 

@@ -269,11 +269,7 @@ class _CellRun:
                 sections.append(section("dmesg-uu", "dmesg -c"))
         if kernel:
             assert moddir is not None  # in_vm: qemu shares the host's files
-            ku = None
-            if "ku" in kernel:
-                ku = kernel_suites.ku_command(moddir, Path(builddir))
-                if ku is None:
-                    self.decided["ku"] = not_run("ku", kernel_suites.KU_NOT_BUILT, "SKIP")
+            ku = kernel_suites.ku_command(moddir, Path(builddir)) if "ku" in kernel else None
             uk = {"uk": kernel_suites.uk_command(Path(builddir), env)} if "uk" in kernel else {}
             sections.append(kernel_suites.guest_script(moddir, kk="kk" in kernel, uk_runs=uk,
                                                        ku=ku, timeout_s=t_suite))

@@ -179,7 +179,7 @@ def test_guest_script_shape() -> None:
 
 def test_ku_command_starts_user_servers_and_reloads_the_module(tmp_path: Path) -> None:
     cmd = kernel_suites.ku_command(Path("/m"), Path("/b"))
-    assert cmd is not None and cmd.startswith("sh -c ")
+    assert cmd.startswith("sh -c ")
     body = shlex.split(cmd)[2]
     assert '/b/tests/cse-conf-helper server uconf-inline & pids="$pids $!"' in body
     assert '/b/tests/cse-conf-helper server uconf-worker --worker & pids="$pids $!"' in body
