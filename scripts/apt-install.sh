@@ -12,3 +12,16 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
 		"$@" >/dev/null
 }
+
+# apt_install_missing LABEL PKG... installs those of the packages dpkg does
+# not have yet (nothing, and no apt call, when all are there).
+apt_install_missing() {
+	local label=$1 p
+	shift
+	local need=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+			need+=("$p")
+	done
+	apt_install "$label" "${need[@]}"
+}

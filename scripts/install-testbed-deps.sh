@@ -10,9 +10,4 @@ cd "$(dirname "$0")/.."
 
 pkgs=(docker.io debootstrap openssh-server openssh-client vagrant chromium
 	xz-utils tar)
-need_apt=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		need_apt+=("$p")
-done
-apt_install install-testbed-deps "${need_apt[@]}"
+apt_install_missing install-testbed-deps "${pkgs[@]}"

@@ -14,13 +14,7 @@ cd "$(dirname "$0")/.."
 pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
 	linux-headers-6.12-amd64 dkms liburing-dev busybox-static kmod udev
 	file iproute2 procps python3-venv)
-need_apt=()
-for p in "${pkgs[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		need_apt+=("$p")
-done
-
-apt_install install-vm-deps "${need_apt[@]}"
+apt_install_missing install-vm-deps "${pkgs[@]}"
 
 if [ ! -x .venv/bin/python ]; then
 	echo "install-vm-deps: creating .venv"

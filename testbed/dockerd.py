@@ -33,8 +33,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-# `import docker.errors` binds `docker` too; a bare `import docker` would be sorted as
-# first-party by ruff, which takes docker/ (the image recipes) for a local package.
+import docker
 import docker.errors
 
 from testbed.builds import BUILD_ROOT

@@ -36,8 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-# `import docker.errors` binds `docker` too; a bare `import docker` would be sorted as
-# first-party by ruff, which takes docker/ (the image recipes) for a local package.
+import docker
 import docker.errors
 import yaml
 

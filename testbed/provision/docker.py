@@ -34,8 +34,7 @@ import time
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-# `import docker.errors` binds `docker` too; a bare `import docker` would be sorted as
-# first-party by ruff, which takes docker/ (the image recipes) for a local package.
+import docker
 import docker.errors
 from docker.models.containers import Container
 
