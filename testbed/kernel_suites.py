@@ -40,8 +40,8 @@ _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 #: name -> (build flavour, binary, arguments).  The runner's uk suite is the
 #: first; tests/test_kernel.py runs them all.
 UK_RUNS = {
-    "uk": ("linux", CONFORMANCE, "--servers " + " ".join(KERNEL_SERVERS)),
-    "uk32": ("m32", CONFORMANCE, "--servers " + " ".join(KERNEL_SERVERS)),
+    "uk": ("linux", CONFORMANCE, "--kernel-servers " + " ".join(KERNEL_SERVERS)),
+    "uk32": ("m32", CONFORMANCE, "--kernel-servers " + " ".join(KERNEL_SERVERS)),
     # hostile user space: a client scribbling its chunk, and bad or random ioctls
     "uk-hostile": ("linux", "tests/unit/test-hostile", "--server kconf-inline"),
     "uk-fuzz": ("linux", "tests/unit/test-dev-fuzz", "--server kconf-inline"),
@@ -95,7 +95,7 @@ KTAP_IN_KERNEL_LOG = frozenset({"kk", "ku", "ku-hostile"})
 
 def uk_command(builddir: Path, env: dict[str, str] | None = None) -> str:
     """The runner's uk suite: the conformance client of @builddir against the
-    kernel servers (cse-conformance --servers kconf-inline kconf-worker)."""
+    kernel servers (cse-conformance --kernel-servers kconf-inline kconf-worker)."""
     return f"{uu_command(builddir, env)} {UK_RUNS['uk'][2]}"
 
 

@@ -281,6 +281,5 @@ int cse_execute(struct cse_client *c, struct cse_exec *x)
 			return ret;
 		/* No free slot and the policy says: take the backup path. */
 	}
-	x->backup = 1;
 	return cse_client_exec_backup(c, x);
 }

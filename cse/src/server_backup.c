@@ -2,7 +2,9 @@
 /*
  * Server backup path: a whole command arrives on the control channel, runs
  * through the same exec_handler (inline on the control thread or on the
- * worker pool) and its output goes back the same way.
+ * worker pool) and its output goes back the same way.  Or it arrives in
+ * one call (a user client's ioctl, a kernel client's direct call) and runs
+ * on the caller's thread or a worker before the call returns.
  */
 #include "server.h"
 #include "wire.h"
@@ -104,5 +106,68 @@ int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 	return 0;
 err:
 	backup_job_free(j);
+	return ret;
+}
+
+/* ---- the whole command in one call ---- */
+
+struct call_job {
+	struct cse_conn *conn;
+	struct cse_os_call *call;
+	__u32 done;
+};
+
+static void call_run(struct cse_conn *conn, struct cse_os_call *call)
+{
+	int status;
+
+	cse_conn_exec(conn, call->input_code, call->input, call->input_len,
+		      call->output, call->output_len, &call->output_len_actual,
+		      &status);
+	call->output_status = status;
+}
+
+static void call_worker(void *arg)
+{
+	struct call_job *j = arg;
+
+	call_run(j->conn, j->call);
+	cse_store_release(&j->done, 1);
+	cse_os_wake(NULL, &j->done);
+}
+
+/* Serve one call (cse_os_ctl_serve_calls()); the caller waits for it. */
+int cse_conn_call(void *arg, struct cse_os_call *call)
+{
+	struct cse_conn *conn = arg;
+	struct call_job j = { .conn = conn, .call = call };
+	int ret = 0;
+
+	if (call->flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
+			    CSE_WIRE_F_OUTPUT_INIT) ||
+	    (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
+	    call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP)
+		return -EINVAL;
+	call->output_len_actual = 0;
+	call->output_status = 0;
+	/* In flight before dead is checked: see cse_conn_submit(). */
+	cse_fetch_add(&conn->inflight, 1);
+	cse_mb();
+	if (cse_load_acquire(&conn->dead)) {
+		ret = -EPIPE;
+	} else if (!cse_conn_use_worker(conn, call->flags) ||
+		   cse_os_pool_submit(conn->s->pool, call_worker, &j)) {
+		call_run(conn, call);
+	} else {
+		/*
+		 * The job lives on this stack: wait for it whatever happens.
+		 * A kernel wait returns at once while a signal is pending, so
+		 * then this yields until the handler is done.
+		 */
+		while (!cse_load_acquire(&j.done))
+			if (cse_os_wait(NULL, &j.done, 0, 0) == -EINTR)
+				cse_os_yield();
+	}
+	cse_conn_inflight_put(conn);
 	return ret;
 }

@@ -274,6 +274,11 @@ int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 			s->ops.close_handler(conn, conn->user_context);
 		goto refuse;
 	}
+	/*
+	 * Before the welcome, so the client's first backup command finds it.
+	 * Where the backend has no calls, backup commands come as messages.
+	 */
+	cse_os_ctl_serve_calls(conn->ctl, cse_conn_call, conn);
 	conn_welcome(conn, 0);
 	return 0;
 refuse:

@@ -400,6 +400,7 @@ static int __init conformance_init(void)
 		.now_ms = k_now_ms,
 		.log = k_log,
 		.skip = k_skip,
+		.sync_backup = CSE_BACKUP_CALL,	/* K-K: a direct call */
 	};
 	int ret;
 
@@ -421,6 +422,7 @@ static int __init conformance_init(void)
 		env.spare_server_id = "uconf-spare-from-kernel";
 		env.spawn_server = ku_spawn_server;
 		env.kill_server = ku_kill_server;
+		env.sync_backup = CSE_BACKUP_MSG;	/* over loopback TCP */
 		run_scenarios("K-U", &env);
 		ku_kill_server(&env, NULL);	/* a server_death that failed early */
 	}

@@ -3,7 +3,8 @@
  * /dev/cse: user processes and the kernel's CSE channels.  An open file is
  * one of (chosen once, by its first setup ioctl):
  *   - a user client's connection to a kernel server (U-K): CONNECT, then
- *     CHUNK allocates the chunk the client mmap()s;
+ *     CHUNK allocates the chunk the client mmap()s, and CALL runs a whole
+ *     backup command in one ioctl;
  *   - a user server's listener (K-U): LISTEN registers a server_id kernel
  *     clients connect to, poll() says when one waits, ACCEPT returns an
  *     anonymous file for the connection;
@@ -283,6 +284,62 @@ static long dev_recv(struct cse_dev_file *f, void __user *arg)
 	return n;
 }
 
+/*
+ * CALL: the U-K backup path in one ioctl.  The command's data is copied
+ * into a kernel buffer (input area, then output area, zeroed so a handler
+ * that reports more than it wrote leaks nothing), the server runs it, and
+ * only what it reports written goes back out.
+ */
+static long dev_call(struct cse_dev_file *f, void __user *arg)
+{
+	struct cse_os_ctl *ctl = dev_ctl(f, ROLE(DEV_CLIENT));
+	struct cse_dev_call req;
+	struct cse_os_call call = { 0 };
+	char *buf;
+	int ret;
+
+	if (copy_from_user(&req, arg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER | CSE_WIRE_F_OUTPUT_INIT) ||
+	    (req.flags & CSE_SLOT_F_INLINE && req.flags & CSE_SLOT_F_WORKER) ||
+	    req.output_len_actual || req.output_status ||
+	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)))
+		return -EINVAL;
+	if (!ctl)
+		return dev_unconnected(f);
+	if (req.input_len > CSE_MAX_BACKUP || req.output_len > CSE_MAX_BACKUP)
+		return -EMSGSIZE;
+	buf = kvzalloc((size_t)req.input_len + req.output_len + 1, GFP_KERNEL);
+	if (!buf)
+		return -ENOMEM;
+	ret = -EFAULT;
+	if (copy_from_user(buf, u64_to_user_ptr(req.input), req.input_len))
+		goto out;
+	if (req.flags & CSE_WIRE_F_OUTPUT_INIT &&
+	    copy_from_user(buf + req.input_len, u64_to_user_ptr(req.output),
+			   req.output_len))
+		goto out;
+	call.input_code = req.input_code;
+	call.flags = req.flags;
+	call.input_len = req.input_len;
+	call.output_len = req.output_len;
+	call.input = buf;
+	call.output = buf + req.input_len;
+	ret = cse_os_ctl_call(ctl, &call);
+	if (ret)
+		goto out;
+	/* The server core clamps output_len_actual to output_len. */
+	req.output_len_actual = min(call.output_len_actual, req.output_len);
+	req.output_status = call.output_status;
+	if (copy_to_user(u64_to_user_ptr(req.output), call.output,
+			 req.output_len_actual) ||
+	    copy_to_user(arg, &req, sizeof(req)))
+		ret = -EFAULT;
+out:
+	kvfree(buf);
+	return ret;
+}
+
 /* The word at a user-supplied offset of the chunk, or NULL. */
 static __u32 *dev_word(struct cse_dev_file *f, const struct cse_dev_word *w)
 {
@@ -340,6 +397,8 @@ static long dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		return dev_send(f, uarg);
 	case CSE_DEV_RECV:
 		return dev_recv(f, uarg);
+	case CSE_DEV_CALL:
+		return dev_call(f, uarg);
 	case CSE_DEV_SHUTDOWN:
 		ctl = dev_ctl(f, CONNECTED);
 		if (!ctl)

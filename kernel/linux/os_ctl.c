@@ -57,6 +57,11 @@ struct cse_os_ctl {
 	void *cookie;
 	struct list_head poll_node;
 
+	/* A server end that takes whole commands in one call (os.h) */
+	cse_os_call_fn call_fn;
+	void *call_arg;
+	unsigned int calls;		/* running; close waits for none */
+
 	/* K-U backup path (see the top of this file) */
 	u16 tcp_port;			/* listener; and the client end it serves */
 	u64 token;			/* both ends of a K-U connection */
@@ -460,6 +465,58 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	return ret;
 }
 
+int cse_os_ctl_serve_calls(struct cse_os_ctl *c, cse_os_call_fn fn, void *arg)
+{
+	spin_lock(&ctl_lock);
+	c->call_fn = fn;
+	c->call_arg = arg;
+	spin_unlock(&ctl_lock);
+	return 0;
+}
+
+/*
+ * Run @call in the peer's handler on this thread.  The peer end cannot be
+ * freed meanwhile: its close waits until no call runs.
+ */
+int cse_os_ctl_call(struct cse_os_ctl *c, struct cse_os_call *call)
+{
+	struct cse_os_ctl *p;
+	cse_os_call_fn fn = NULL;
+	void *arg = NULL;
+	int ret = 0;
+
+	spin_lock(&ctl_lock);
+	p = c->peer;
+	if (c->shut || !p || p->shut) {
+		ret = -EPIPE;
+	} else if (!p->call_fn) {
+		ret = -EOPNOTSUPP;	/* a user server's end: send messages */
+	} else {
+		fn = p->call_fn;
+		arg = p->call_arg;
+		p->calls++;
+	}
+	spin_unlock(&ctl_lock);
+	if (ret)
+		return ret;
+	ret = fn(arg, call);
+	spin_lock(&ctl_lock);
+	if (!--p->calls)
+		wake_up_all(&p->wq);
+	spin_unlock(&ctl_lock);
+	return ret;
+}
+
+static bool ctl_no_calls(struct cse_os_ctl *c)
+{
+	bool r;
+
+	spin_lock(&ctl_lock);
+	r = !c->calls;
+	spin_unlock(&ctl_lock);
+	return r;
+}
+
 void cse_os_ctl_shutdown(struct cse_os_ctl *c)
 {
 	struct socket *tcp;
@@ -510,6 +567,8 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 	if (c->poller)
 		list_del_init(&c->poll_node);
 	spin_unlock(&ctl_lock);
+	/* Shut, so no call starts; those running hold c (and their server's conn). */
+	wait_event(c->wq, ctl_no_calls(c));
 
 	/* Connections nobody accepted: their clients see EOF. */
 	list_for_each_entry_safe(p, tmp, &orphans, node) {

@@ -62,3 +62,10 @@ void cse_os_dev_shutdown(int fd)
 {
 	(void)fd;
 }
+
+int cse_os_dev_call(int fd, struct cse_os_call *call)
+{
+	(void)fd;
+	(void)call;
+	return -EOPNOTSUPP;
+}

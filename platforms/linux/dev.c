@@ -122,3 +122,25 @@ void cse_os_dev_shutdown(int fd)
 {
 	ioctl(fd, CSE_DEV_SHUTDOWN);
 }
+
+int cse_os_dev_call(int fd, struct cse_os_call *call)
+{
+	struct cse_dev_call req = {
+		.input = (uintptr_t)call->input,
+		.output = (uintptr_t)call->output,
+		.input_code = call->input_code,
+		.flags = call->flags,
+		.input_len = call->input_len,
+		.output_len = call->output_len,
+	};
+
+	/* The kernel never returns EINTR here: it waits for the handler. */
+	if (ioctl(fd, CSE_DEV_CALL, &req)) {
+		if (errno == ENOTTY)	/* a module from before CALL */
+			return -EOPNOTSUPP;
+		return errno == ECONNRESET ? -EPIPE : -errno;
+	}
+	call->output_len_actual = req.output_len_actual;
+	call->output_status = req.output_status;
+	return 0;
+}

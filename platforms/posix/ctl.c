@@ -619,6 +619,23 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	return n;
 }
 
+/* A user-space server takes backup commands as messages only. */
+int cse_os_ctl_serve_calls(struct cse_os_ctl *c, cse_os_call_fn fn, void *arg)
+{
+	(void)c;
+	(void)fn;
+	(void)arg;
+	return -EOPNOTSUPP;
+}
+
+/* To a kernel server: one ioctl. */
+int cse_os_ctl_call(struct cse_os_ctl *c, struct cse_os_call *call)
+{
+	if (!c->kernel_peer)
+		return -EOPNOTSUPP;
+	return cse_os_dev_call(c->fd, call);
+}
+
 void cse_os_ctl_shutdown(struct cse_os_ctl *c)
 {
 	/* Wakes a recv() blocked on another thread: it returns 0. */

@@ -57,6 +57,8 @@ int cse_os_dev_send(int fd, const void *a, size_t a_len, const void *b,
 		    size_t b_len, bool with_chunk);
 long cse_os_dev_recv(int fd, void *buf, size_t cap, struct cse_os_shm **shm);
 void cse_os_dev_shutdown(int fd);
+/* A client's whole backup command in one call (CSE_DEV_CALL). */
+int cse_os_dev_call(int fd, struct cse_os_call *call);
 
 /* The descriptor ctl.c passes to the peer with SCM_RIGHTS. */
 int cse_os_shm_fd(const struct cse_os_shm *shm);

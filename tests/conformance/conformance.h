@@ -76,6 +76,12 @@ struct conf_env {
 	void (*sleep_ms)(unsigned int ms);
 	__u64 (*now_ms)(void);
 	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+	/*
+	 * The struct cse_exec.backup a synchronous backup command must report:
+	 * CSE_BACKUP_CALL when the servers are in the kernel, else
+	 * CSE_BACKUP_MSG.  (Asynchronous ones always report CSE_BACKUP_MSG.)
+	 */
+	int sync_backup;
 	/* Record why the scenario skips; the scenario then returns CONF_SKIP. */
 	void (*skip)(const char *why);
 	void *priv;

@@ -217,6 +217,9 @@ static int order_run(struct conf_env *env, struct cse_client *c, __u32 flags)
 		}
 		if (order_check(env, &x, l, async))
 			return CONF_FAIL;
+		if (flags & CSE_EXEC_FORCE_BACKUP)
+			CHECK(env, x.backup == (async ? CSE_BACKUP_MSG : env->sync_backup),
+			      "%s backup %d", async ? "async" : "sync", x.backup);
 	}
 	return CONF_PASS;
 }
@@ -261,7 +264,8 @@ static int scen_default_copies(struct conf_env *env)
 		ret = sync_exec(c, CONF_ECHO, in, sizeof(in), out, sizeof(out),
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
 		CHECK(env, !ret, "execute: %s", cse_strerror(ret));
-		CHECK(env, x.backup == (int)backup, "backup flag %d", x.backup);
+		CHECK(env, x.backup == (backup ? env->sync_backup : 0),
+		      "backup %d, want %d", x.backup, backup ? env->sync_backup : 0);
 		CHECK(env, x.output_buffer_len_actual == sizeof(in), "len %zu",
 		      x.output_buffer_len_actual);
 		CHECK(env, !memcmp(out, in, sizeof(in)), "output not copied");
@@ -508,10 +512,19 @@ static int scen_inline_vs_worker(struct conf_env *env)
 #define LARGE (1U << 20)
 static __u8 large_in[LARGE], large_out[LARGE];
 
+static __u32 large_done;
+
+static void large_completion(struct cse_exec *x, void *done)
+{
+	(void)x;
+	cse_store_release((__u32 *)done, 1);
+}
+
 static int scen_large_payload_backup(struct conf_env *env)
 {
 	struct cse_client *c;
 	struct cse_exec x;
+	__u64 deadline;
 	__u32 i;
 	int ret;
 
@@ -522,7 +535,8 @@ static int scen_large_payload_backup(struct conf_env *env)
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_ECHO, large_in, LARGE, large_out, LARGE, 0, &x);
 	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
-	CHECK(env, x.backup == 1, "1 MiB did not take the backup path");
+	CHECK(env, x.backup == env->sync_backup, "1 MiB: backup %d, want %d",
+	      x.backup, env->sync_backup);
 	CHECK(env, x.output_buffer_len_actual == LARGE, "len %zu",
 	      x.output_buffer_len_actual);
 	CHECK(env, !memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
@@ -531,11 +545,34 @@ static int scen_large_payload_backup(struct conf_env *env)
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_FILL, NULL, 0, large_out, LARGE,
 			CSE_EXEC_WORKER, &x);
-	CHECK(env, !ret && x.backup == 1 && x.output_buffer_len_actual == LARGE,
-	      "fill: %s", cse_strerror(ret));
+	CHECK(env, !ret && x.backup == env->sync_backup &&
+	      x.output_buffer_len_actual == LARGE, "fill: %s backup %d",
+	      cse_strerror(ret), x.backup);
 	for (i = 0; i < LARGE; i++)
 		CHECK(env, large_out[i] == conf_pattern(CONF_FILL, i),
 		      "fill differs at %u", i);
+
+	/* Asynchronous: always as messages, in fragments, completed later. */
+	memset(large_out, 0, LARGE);
+	memset(&x, 0, sizeof(x));
+	x.input_code = CONF_ECHO;
+	x.input_buffer_base = large_in;
+	x.input_buffer_len = LARGE;
+	x.output_buffer_base = large_out;
+	x.output_buffer_len = LARGE;
+	x.completion = large_completion;
+	x.completion_context = &large_done;
+	large_done = 0;
+	ret = cse_execute(c, &x);
+	CHECK(env, !ret, "async execute: %s", cse_strerror(ret));
+	deadline = env->now_ms() + 30000;
+	while (!cse_load_acquire(&large_done) && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	CHECK(env, large_done, "async 1 MiB: no completion within 30 s");
+	CHECK(env, !x.result && x.backup == CSE_BACKUP_MSG &&
+	      x.output_buffer_len_actual == LARGE, "async 1 MiB: %s backup %d len %zu",
+	      cse_strerror(x.result), x.backup, x.output_buffer_len_actual);
+	CHECK(env, !memcmp(large_in, large_out, LARGE), "async 1 MiB echo differs");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }

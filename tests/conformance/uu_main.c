@@ -2,9 +2,9 @@
 /*
  * cse-conformance: the conformance run of a user-space client.  Starts two
  * conformance servers (inline and worker by default) as separate processes,
- * or uses servers already running (--servers, e.g. the kernel's for U-K),
- * then runs every scenario in its own forked child and prints KTAP.
- *   cse-conformance [--list] [--servers INLINE_ID WORKER_ID] [SCENARIO...]
+ * or uses the kernel's (--kernel-servers, for U-K), then runs every
+ * scenario in its own forked child and prints KTAP.
+ *   cse-conformance [--list] [--kernel-servers INLINE_ID WORKER_ID] [SCENARIO...]
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,7 +14,7 @@
 #include "uu_world.h"
 
 static char server_id[64], worker_server_id[64], spare_server_id[64];
-static bool external_servers;
+static bool kernel_servers;
 
 /* Servers we did not start (a kernel's): we cannot start one to kill. */
 static int no_spawn(struct conf_env *env, const char *id)
@@ -31,8 +31,10 @@ static int run_scenario(const struct ktap_case *c)
 	int ret;
 
 	uu_env_init(&env, server_id, worker_server_id, spare_server_id);
-	if (external_servers)
+	if (kernel_servers) {
 		env.spawn_server = no_spawn;
+		env.sync_backup = CSE_BACKUP_CALL;
+	}
 	ret = s->run(&env);
 	return ret == CONF_SKIP ? KTAP_SKIP : ret;
 }
@@ -59,8 +61,8 @@ int main(int argc, char **argv)
 	uu_world_init(argv[0]);
 	snprintf(spare_server_id, sizeof(spare_server_id), "conf-%d-spare",
 		 (int)getpid());
-	if (argc > 3 && !strcmp(argv[1], "--servers")) {
-		external_servers = true;
+	if (argc > 3 && !strcmp(argv[1], "--kernel-servers")) {
+		kernel_servers = true;
 		snprintf(server_id, sizeof(server_id), "%s", argv[2]);
 		snprintf(worker_server_id, sizeof(worker_server_id), "%s", argv[3]);
 		argv[3] = argv[0];

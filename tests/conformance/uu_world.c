@@ -246,4 +246,5 @@ void uu_env_init(struct conf_env *env, const char *server_id,
 	env->now_ms = uu_now_ms;
 	env->log = env_log;
 	env->skip = env_skip;
+	env->sync_backup = CSE_BACKUP_MSG;
 }

@@ -230,12 +230,193 @@ static int test_listener_ioctls(const struct ktap_case *tc)
 	return 0;
 }
 
+/* The /dev/cse file of this process's one U-K connection, or -1. */
+static int dev_fd_of_client(void)
+{
+	char path[64], target[64];
+	int fd;
+	ssize_t n;
+
+	for (fd = 3; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0)
+			continue;
+		target[n] = '\0';
+		if (!strcmp(target, CSE_DEV_PATH))
+			return fd;
+	}
+	return -1;
+}
+
+static int call(int fd, struct cse_dev_call *k, __u32 code, __u32 flags,
+		const void *in, __u32 in_len, void *out, __u32 out_len)
+{
+	memset(k, 0, sizeof(*k));
+	k->input = (uintptr_t)in;
+	k->output = (uintptr_t)out;
+	k->input_code = code;
+	k->flags = flags;
+	k->input_len = in_len;
+	k->output_len = out_len;
+	return ioctl(fd, CSE_DEV_CALL, k) ? -errno : 0;
+}
+
+#define CALL_FAILS(fd, k, want)							\
+	do {									\
+		int r_ = ioctl(fd, CSE_DEV_CALL, k);				\
+		KTAP_CHECK(r_ < 0 && errno == (want),				\
+			   "CALL: got %d errno %d, want errno %d", r_,		\
+			   r_ < 0 ? errno : 0, (int)(want));			\
+	} while (0)
+
+/* The backup path in one ioctl: honest calls work, every bad one fails. */
+static int test_call_ioctls(const struct ktap_case *tc)
+{
+	static __u8 in[70000], out[70000];
+	struct cse_dev_connect cn = { 0 };
+	struct cse_dev_call k;
+	struct cse_client *c;
+	__u32 marks[2], i;
+	void *ro;
+	int fd, raw;
+
+	(void)tc;
+	raw = dev_open();
+	if (raw < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	KTAP_CHECK(call(raw, &k, CONF_ECHO, 0, in, 4, out, 4) == -ENOTCONN,
+		   "CALL before CONNECT");
+	strcpy(cn.server_id, server_id);
+	KTAP_CHECK(!ioctl(raw, CSE_DEV_CONNECT, &cn), "connect");
+	/* Connected but no HELLO: the server has not accepted it yet. */
+	KTAP_CHECK(call(raw, &k, CONF_ECHO, 0, in, 4, out, 4) == -EOPNOTSUPP,
+		   "CALL before the server accepted the client");
+	close(raw);
+
+	KTAP_CHECK(!peer_connect(server_id, NULL, &c), "connect to %s", server_id);
+	fd = dev_fd_of_client();
+	KTAP_CHECK(fd >= 0, "no /dev/cse descriptor in /proc/self/fd");
+
+	/* Honest calls: inline echo, a worker's large fill, prepared output. */
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (__u8)(i * 31 + 7);
+	memset(out, 0, sizeof(out));
+	KTAP_CHECK(!call(fd, &k, CONF_ECHO, CSE_SLOT_F_INLINE, in, 1000, out, 1000),
+		   "echo: %s", strerror(errno));
+	KTAP_CHECK(k.output_status == CONF_STATUS_OK && k.output_len_actual == 1000 &&
+		   !memcmp(in, out, 1000), "echo: status %d len %u", k.output_status,
+		   k.output_len_actual);
+	KTAP_CHECK(!call(fd, &k, CONF_FILL, CSE_SLOT_F_WORKER, NULL, 0, out, sizeof(out)),
+		   "fill: %s", strerror(errno));
+	KTAP_CHECK(k.output_len_actual == sizeof(out), "fill len %u", k.output_len_actual);
+	for (i = 0; i < sizeof(out); i++)
+		KTAP_CHECK(out[i] == conf_pattern(CONF_FILL, i), "fill differs at %u", i);
+	marks[0] = CONF_MARK_IN;
+	memset(out, 0, 8);
+	memcpy(out, &(__u32){ CONF_MARK_OUT }, 4);
+	KTAP_CHECK(!call(fd, &k, CONF_ORDER, CSE_WIRE_F_OUTPUT_INIT, marks, 4, out, 8),
+		   "order: %s", strerror(errno));
+	memcpy(&marks[1], out, 4);
+	KTAP_CHECK(k.output_status == CONF_STATUS_OK && marks[1] == CONF_MARK_EXEC,
+		   "the server did not see the prepared output area (status %d)",
+		   k.output_status);
+	/* Without OUTPUT_INIT the server sees zeros, not the caller's bytes. */
+	KTAP_CHECK(!call(fd, &k, CONF_ORDER, 0, marks, 4, out, 8), "order");
+	KTAP_CHECK(k.output_status == CONF_STATUS_BAD_ORDER, "status %d", k.output_status);
+	KTAP_CHECK(!call(fd, &k, CONF_ECHO, 0, NULL, 0, NULL, 0) &&
+		   k.output_len_actual == 0, "empty call");
+	KTAP_CHECK(!call(fd, &k, 0xdead, 0, NULL, 0, NULL, 0) &&
+		   k.output_status == CONF_STATUS_UNKNOWN, "unknown code");
+
+	/* Bad structs. */
+	call(fd, &k, CONF_ECHO, 0, in, 4, out, 4);
+	k.flags = CSE_SLOT_F_SYNC;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = 1U << 9;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = 0;
+	k.output_len_actual = 4;	/* out-only fields come in zero */
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output_len_actual = 0;
+	k.output_status = -1;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output_status = 0;
+	k.resv[1] = 1;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.resv[1] = 0;
+	k.input_len = CSE_MAX_BACKUP + 1;
+	CALL_FAILS(fd, &k, EMSGSIZE);
+	k.input_len = 4;
+	k.output_len = 0xffffffff;
+	CALL_FAILS(fd, &k, EMSGSIZE);
+	FAILS(fd, CSE_DEV_CALL, NULL, EFAULT);
+	FAILS(fd, CSE_DEV_CALL, (void *)(uintptr_t)0xffffffff81000000ULL, EFAULT);
+	/* Bad addresses: in, prepared out, and an output nobody may write. */
+	KTAP_CHECK(call(fd, &k, CONF_ECHO, 0, (void *)1, 16, out, 16) == -EFAULT, "in at 1");
+	KTAP_CHECK(call(fd, &k, CONF_ECHO, 0, (void *)(uintptr_t)0xffffffff81000000ULL,
+			16, out, 16) == -EFAULT, "in at a kernel address");
+	KTAP_CHECK(call(fd, &k, CONF_ECHO, CSE_WIRE_F_OUTPUT_INIT, in, 16, (void *)8,
+			16) == -EFAULT, "prepared out at 8");
+	ro = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	KTAP_CHECK(ro != MAP_FAILED, "mmap");
+	KTAP_CHECK(call(fd, &k, CONF_ECHO, 0, in, 16, ro, 16) == -EFAULT,
+		   "output into read-only memory");
+	munmap(ro, 4096);
+	/* Input and output overlapping the same bytes: copied, so harmless. */
+	memcpy(out, in, 64);
+	KTAP_CHECK(!call(fd, &k, CONF_ECHO, 0, out, 64, out + 32, 64) &&
+		   !memcmp(out + 32, in, 64), "overlapping in and out");
+
+	/* Random calls, from a random-but-safe set of codes (no CONF_SLEEP). */
+	srandom(99);
+	for (i = 0; i < 3000; i++) {
+		static const __u32 codes[] = { CONF_ECHO, CONF_ORDER, CONF_STATS,
+					       CONF_THREAD, CONF_FILL, 0, 77 };
+		struct cse_dev_call r;
+		__u32 j;
+
+		for (j = 0; j < sizeof(r) / 4; j++)
+			((__u32 *)&r)[j] = (__u32)random();
+		r.input_code = codes[random() % 7];
+		if (random() % 4)
+			r.input_len %= sizeof(in) + 1;
+		if (random() % 4)
+			r.output_len %= sizeof(out) + 1;
+		/* Our buffers only where they are long enough: the rest is ours too. */
+		if (r.input_len <= sizeof(in) && random() % 2)
+			r.input = (uintptr_t)in;
+		if (r.output_len <= sizeof(out) && random() % 2)
+			r.output = (uintptr_t)out;
+		if (random() % 2)
+			r.flags &= CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
+				   CSE_WIRE_F_OUTPUT_INIT;
+		if (random() % 2) {
+			r.output_len_actual = 0;
+			r.output_status = 0;
+			r.resv[0] = r.resv[1] = 0;
+		}
+		ioctl(fd, CSE_DEV_CALL, &r);
+	}
+	/* Still served, through the library too. */
+	for (i = 0; i < 20; i++)
+		KTAP_CHECK(!echo_once(c, i % 2 ? CSE_EXEC_WORKER : 0, i), "echo %u", i);
+	/* Once the channel is shut, calls fail as peer death. */
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_SHUTDOWN), "shutdown");
+	KTAP_CHECK(call(fd, &k, CONF_ECHO, 0, in, 4, out, 4) == -EPIPE,
+		   "CALL after SHUTDOWN: %s", strerror(errno));
+	cse_client_deinit(c);
+	return 0;
+}
+
 static int test_random_ioctls(const struct ktap_case *tc)
 {
 	static const unsigned long cmds[] = {
 		CSE_DEV_CONNECT, CSE_DEV_CHUNK, CSE_DEV_SEND, CSE_DEV_RECV,
 		CSE_DEV_SHUTDOWN, CSE_DEV_WAIT, CSE_DEV_WAKE, CSE_DEV_LISTEN,
-		CSE_DEV_ACCEPT,
+		CSE_DEV_ACCEPT, CSE_DEV_CONN_INFO, CSE_DEV_CALL,
 	};
 	__u8 arg[128], junk[256];
 	struct cse_client *c;
@@ -289,6 +470,7 @@ static int test_random_ioctls(const struct ktap_case *tc)
 static const struct ktap_case cases[] = {
 	{ "invalid_ioctls", test_invalid_ioctls, 60, NULL },
 	{ "listener_ioctls", test_listener_ioctls, 60, NULL },
+	{ "call_ioctls", test_call_ioctls, 120, NULL },
 	{ "random_ioctls", test_random_ioctls, 120, NULL },
 };
 

@@ -268,8 +268,9 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
  * messages above (SEND with CSE_DEV_MSG_CHUNK hands the chunk over with
  * HELLO); WAIT and WAKE sleep on and wake a 32-bit word of the chunk by
  * offset, since a futex in user space cannot reach a kernel waiter;
- * SHUTDOWN makes a blocked RECV return end-of-file; closing the file is the
- * client's death as far as the server is concerned.
+ * SHUTDOWN makes a blocked RECV return end-of-file; CALL runs one whole
+ * command synchronously (the backup path in one ioctl, below); closing the
+ * file is the client's death as far as the server is concerned.
  *
  * A user server of kernel clients (K-U): LISTEN registers a server_id on a
  * fresh file, which then poll()s readable while kernel clients wait to be
@@ -349,6 +350,32 @@ struct cse_dev_word {
 CSE_ABI_OFFSET(struct cse_dev_word, timeout_ns, 8);
 CSE_ABI_SIZE(struct cse_dev_word, 32);
 
+/*
+ * U-K backup in one call (the seed's backup ioctl): the whole command at
+ * user addresses.  The kernel copies input_len bytes in from input (and,
+ * with CSE_WIRE_F_OUTPUT_INIT, output_len bytes from output, which the
+ * client's output_prepare wrote), runs the server's exec_handler (on the
+ * caller's thread, or on a worker with CSE_SLOT_F_WORKER) and copies
+ * output_len_actual bytes out to output before the ioctl returns.  Only on
+ * a client's file whose HELLO the server accepted; EOPNOTSUPP before that.
+ */
+struct cse_dev_call {
+	__u64 input;		/* user address of input_len bytes */
+	__u64 output;		/* user address of output_len bytes */
+	__u32 input_code;
+	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT */
+	__u32 input_len;	/* at most CSE_MAX_BACKUP */
+	__u32 output_len;	/* at most CSE_MAX_BACKUP */
+	__u32 output_len_actual;	/* zero in; out: bytes written to output */
+	__s32 output_status;	/* zero in; out: the exec_handler's status */
+	__u32 resv[2];		/* must be zero */
+};
+CSE_ABI_OFFSET(struct cse_dev_call, output, 8);
+CSE_ABI_OFFSET(struct cse_dev_call, input_code, 16);
+CSE_ABI_OFFSET(struct cse_dev_call, output_len_actual, 32);
+CSE_ABI_OFFSET(struct cse_dev_call, resv, 40);
+CSE_ABI_SIZE(struct cse_dev_call, 48);
+
 #define CSE_DEV_IOC_MAGIC	0xCE
 #define CSE_DEV_CONNECT		_IOW(CSE_DEV_IOC_MAGIC, 1, struct cse_dev_connect)
 #define CSE_DEV_CHUNK		_IOW(CSE_DEV_IOC_MAGIC, 2, struct cse_dev_chunk)
@@ -360,6 +387,7 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
 #define CSE_DEV_LISTEN		_IOW(CSE_DEV_IOC_MAGIC, 8, struct cse_dev_connect)
 #define CSE_DEV_ACCEPT		_IO(CSE_DEV_IOC_MAGIC, 9)
 #define CSE_DEV_CONN_INFO	_IOR(CSE_DEV_IOC_MAGIC, 10, struct cse_dev_conn_info)
+#define CSE_DEV_CALL		_IOWR(CSE_DEV_IOC_MAGIC, 11, struct cse_dev_call)
 #endif
 
 #endif /* CSE_ABI_H */

@@ -96,11 +96,23 @@ struct cse_exec {
 	 * Callbacks see it already set.
 	 */
 	int result;
-	int backup;			/* 1 if it travelled the backup path */
+	int backup;			/* 0: a slot; else CSE_BACKUP_*, set for the post callbacks */
 
 	/* runtime private */
 	void *priv;
 };
+
+/*
+ * struct cse_exec.backup: how a command that did not use a slot travelled.
+ * A synchronous command to a kernel server (U-K, K-K) goes in one call that
+ * returns with the result: an ioctl with the command at user addresses, or
+ * a direct call.  Every other backup command, and all of them to a user
+ * server, go as messages on the control channel (a socket, or the kernel's
+ * loopback TCP connection for K-U), so an asynchronous execute never
+ * blocks its issuer.
+ */
+#define CSE_BACKUP_MSG		1
+#define CSE_BACKUP_CALL		2
 
 /* What cse_execute() does when every command slot is busy. */
 enum cse_slot_policy {

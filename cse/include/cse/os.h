@@ -145,6 +145,37 @@ int cse_os_ctl_send(struct cse_os_ctl *c, const void *a, size_t a_len,
  */
 long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 		     struct cse_os_shm **shm);
+/*
+ * Backup in one synchronous call (the seed's U-K backup ioctl; K-K: a
+ * direct call): the whole command goes to the server at the other end of
+ * the channel, which runs it before the call returns.  Where a backend
+ * cannot, both functions return -EOPNOTSUPP and the command travels as
+ * messages instead.
+ */
+struct cse_os_call {
+	__u32 input_code;
+	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT */
+	__u32 input_len;
+	__u32 output_len;
+	const void *input;
+	void *output;		/* output_len bytes, zeroed unless OUTPUT_INIT */
+	__u32 output_len_actual;	/* out */
+	__s32 output_status;		/* out */
+};
+
+typedef int (*cse_os_call_fn)(void *arg, struct cse_os_call *call);
+
+/*
+ * Server end: run calls from the peer as @fn(@arg, call) on the caller's
+ * thread.  None starts once @c is shut down, and cse_os_ctl_close(@c)
+ * waits for those running.
+ */
+int cse_os_ctl_serve_calls(struct cse_os_ctl *c, cse_os_call_fn fn, void *arg);
+/*
+ * Client end: one call; returns what @fn returned, -EPIPE (peer gone) or
+ * -EOPNOTSUPP (the peer takes no calls: send messages).
+ */
+int cse_os_ctl_call(struct cse_os_ctl *c, struct cse_os_call *call);
 /* Make blocked and later sends/receives on @c fail (peer sees it gone). */
 void cse_os_ctl_shutdown(struct cse_os_ctl *c);
 void cse_os_ctl_close(struct cse_os_ctl *c);
