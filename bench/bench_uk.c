@@ -6,10 +6,16 @@
  *   io_uring_nop  an io_uring NOP submitted and reaped (liburing)
  *   cse_uk_spin   a synchronous 64 B CSE command to the kernel server
  *   cse_uk_nospin the same, never spinning (sleep/wake through ioctls)
+ * and the backup path, 4 KiB each way, forced past the slots:
+ *   cse_uk_backup_call  synchronous: the whole command in one CALL ioctl
+ *   cse_uk_backup_msg   asynchronous, its completion awaited: SEND and RECV
+ *                       ioctls and the client's control thread, which is
+ *                       the path every backup command took before CALL
  * One JSON record per line, the schema of bench-baselines.
  *   bench-uk SERVER_ID ITERS
  */
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,8 +31,10 @@
 #include "bench_util.h"
 
 #define CODE_ECHO 1	/* the conformance server's echo */
+#define BACKUP_PAYLOAD 4096
 
-static void emit(const char *cas, const char *mech, uint64_t *lat, unsigned long n)
+static void emit_sized(const char *cas, const char *mech, unsigned int payload,
+		       uint64_t *lat, unsigned long n)
 {
 	uint64_t total = 0;
 	unsigned long i;
@@ -34,12 +42,17 @@ static void emit(const char *cas, const char *mech, uint64_t *lat, unsigned long
 	for (i = 0; i < n; i++)
 		total += lat[i];
 	qsort(lat, n, sizeof(*lat), cmp_u64);
-	printf("{\"case\":\"%s\",\"mechanism\":\"%s\",\"payload\":64,\"inflight\":1,"
-	       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"ops_per_s\":%.0f}\n", cas, mech,
+	printf("{\"case\":\"%s\",\"mechanism\":\"%s\",\"payload\":%u,\"inflight\":1,"
+	       "\"p50_ns\":%llu,\"p99_ns\":%llu,\"ops_per_s\":%.0f}\n", cas, mech, payload,
 	       (unsigned long long)percentile(lat, n, 0.5),
 	       (unsigned long long)percentile(lat, n, 0.99),
 	       total ? 1e9 * (double)n / (double)total : 0.0);
 	fflush(stdout);
+}
+
+static void emit(const char *cas, const char *mech, uint64_t *lat, unsigned long n)
+{
+	emit_sized(cas, mech, 64, lat, n);
 }
 
 static int bench_ioctl(const char *id, uint64_t *lat, unsigned long n)
@@ -132,6 +145,61 @@ static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
 	return 0;
 }
 
+static void backup_done(struct cse_exec *x, void *done)
+{
+	(void)x;
+	__atomic_store_n((uint32_t *)done, 1, __ATOMIC_RELEASE);
+}
+
+/* A forced backup echo of BACKUP_PAYLOAD bytes; @async: wait for its completion. */
+static int bench_backup(const char *id, int async, uint64_t *lat, unsigned long n)
+{
+	static char in[BACKUP_PAYLOAD], out[BACKUP_PAYLOAD];
+	struct cse_client *c;
+	struct cse_exec x;
+	uint32_t done;
+	unsigned long i;
+	uint64_t t0;
+	int ret;
+
+	ret = cse_client_init(&c, id, NULL);
+	if (ret) {
+		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
+		return -1;
+	}
+	memset(in, 9, sizeof(in));
+	for (i = 0; i < n; i++) {
+		memset(&x, 0, sizeof(x));
+		x.input_code = CODE_ECHO;
+		x.flags = CSE_EXEC_FORCE_BACKUP;
+		x.input_buffer_base = in;
+		x.input_buffer_len = sizeof(in);
+		x.output_buffer_base = out;
+		x.output_buffer_len = sizeof(out);
+		done = 0;
+		if (async) {
+			x.completion = backup_done;
+			x.completion_context = &done;
+		}
+		t0 = now_ns();
+		ret = cse_execute(c, &x);
+		/* The completion runs on the client's control thread. */
+		while (async && !ret && !__atomic_load_n(&done, __ATOMIC_ACQUIRE))
+			sched_yield();
+		lat[i] = now_ns() - t0;
+		if (ret || x.result || x.backup != (async ? CSE_BACKUP_MSG : CSE_BACKUP_CALL) ||
+		    x.output_buffer_len_actual != sizeof(in) || memcmp(in, out, sizeof(in))) {
+			fprintf(stderr, "bench-uk: bad backup echo: %s, path %d\n",
+				cse_strerror(ret ? ret : x.result), x.backup);
+			return -1;
+		}
+	}
+	cse_client_deinit(c);
+	emit_sized("uk_backup_rtt", async ? "cse_uk_backup_msg" : "cse_uk_backup_call",
+		   BACKUP_PAYLOAD, lat, n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long n;
@@ -146,7 +214,8 @@ int main(int argc, char **argv)
 	if (!lat || !n)
 		return 2;
 	if (bench_ioctl(argv[1], lat, n) || bench_uring(lat, n) ||
-	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n))
+	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n) ||
+	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n))
 		return 1;
 	free(lat);
 	return 0;

@@ -432,7 +432,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
     """Run the VM part, print its ratios, add its records; return failures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from vm_part import ku_vs_uk, ratio_rows, run_vm_part
+    from vm_part import backup_call_vs_msg, ku_vs_uk, ratio_rows, run_vm_part
 
     print("bench: VM part (boots a kernel under QEMU; minutes under TCG)",
           file=sys.stderr, flush=True)
@@ -449,6 +449,7 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
             table.add_row(*row)
         Console().print(table)
     print(ku_vs_uk(uk))
+    print(backup_call_vs_msg(uk))
     records.extend(uk)
     if not uk:
         print(f"bench: the VM part produced no records; console: {log}", file=sys.stderr)

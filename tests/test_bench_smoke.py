@@ -52,3 +52,9 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     assert [r["mechanism"] for r in ku] == ["cse_ku_spin"], proc.stdout[-2000:]
     assert ku[0]["p50_ns"] > 0
     assert "K-U / U-K sync round trip, 64 B, spinning:" in proc.stdout
+    # The U-K backup path both ways (bench-uk checks each took its path).
+    backup = {r["mechanism"]: r for r in json.loads(out.read_text())
+              if r["case"] == "uk_backup_rtt"}
+    assert set(backup) == {"cse_uk_backup_call", "cse_uk_backup_msg"}
+    assert all(r["payload"] == 4096 and r["p50_ns"] > 0 for r in backup.values())
+    assert "one CALL ioctl / SEND+RECV messages:" in proc.stdout
