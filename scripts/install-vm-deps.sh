@@ -10,10 +10,11 @@ cd "$(dirname "$0")/.."
 # The guest boots on the host's own filesystem, so the tools it runs (busybox
 # for virtme-ng's initramfs, kmod for insmod, udev for /dev, ...) are host
 # packages.
-# Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.
+# Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.  sparse is
+# the kernel's own checker (make C=2), run on the modules by the tests.
 pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
 	linux-headers-6.12-amd64 dkms liburing-dev busybox-static kmod udev
-	file iproute2 procps python3-venv)
+	file iproute2 procps python3-venv sparse)
 apt_install_missing install-vm-deps "${pkgs[@]}"
 
 if [ ! -x .venv/bin/python ]; then
