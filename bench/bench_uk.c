@@ -109,50 +109,18 @@ static int bench_uring(uint64_t *lat, unsigned long n)
 	return 0;
 }
 
-static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
-{
-	struct cse_client_opts o = { .spin_ns = spin ? 0 : -1 };
-	char in[64], out[64];
-	struct cse_client *c;
-	struct cse_exec x;
-	unsigned long i;
-	uint64_t t0;
-	int ret;
-
-	ret = cse_client_init(&c, id, &o);
-	if (ret) {
-		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
-		return -1;
-	}
-	memset(in, 7, sizeof(in));
-	for (i = 0; i < n; i++) {
-		memset(&x, 0, sizeof(x));
-		x.input_code = CODE_ECHO;
-		x.input_buffer_base = in;
-		x.input_buffer_len = sizeof(in);
-		x.output_buffer_base = out;
-		x.output_buffer_len = sizeof(out);
-		t0 = now_ns();
-		ret = cse_execute(c, &x);
-		lat[i] = now_ns() - t0;
-		if (ret || x.output_buffer_len_actual != sizeof(in) || memcmp(in, out, sizeof(in))) {
-			fprintf(stderr, "bench-uk: bad echo: %s\n", cse_strerror(ret));
-			return -1;
-		}
-	}
-	cse_client_deinit(c);
-	emit("uk_sync_rtt", spin ? "cse_uk_spin" : "cse_uk_nospin", lat, n);
-	return 0;
-}
-
-static void backup_done(struct cse_exec *x, void *done)
+static void echo_done(struct cse_exec *x, void *done)
 {
 	(void)x;
 	__atomic_store_n((uint32_t *)done, 1, __ATOMIC_RELEASE);
 }
 
-/* A forced backup echo of BACKUP_PAYLOAD bytes; @async: wait for its completion. */
-static int bench_backup(const char *id, int async, uint64_t *lat, unsigned long n)
+/*
+ * @n echoes of @len bytes to @id, each timed from execute to its result;
+ * @async: with a completion, awaited.  Each must take the path @backup.
+ */
+static int bench_echo(const char *id, const struct cse_client_opts *o, __u32 flags,
+		      int async, size_t len, int backup, uint64_t *lat, unsigned long n)
 {
 	static char in[BACKUP_PAYLOAD], out[BACKUP_PAYLOAD];
 	struct cse_client *c;
@@ -162,23 +130,23 @@ static int bench_backup(const char *id, int async, uint64_t *lat, unsigned long 
 	uint64_t t0;
 	int ret;
 
-	ret = cse_client_init(&c, id, NULL);
+	ret = cse_client_init(&c, id, o);
 	if (ret) {
 		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
 		return -1;
 	}
-	memset(in, 9, sizeof(in));
+	memset(in, 7, len);
 	for (i = 0; i < n; i++) {
 		memset(&x, 0, sizeof(x));
 		x.input_code = CODE_ECHO;
-		x.flags = CSE_EXEC_FORCE_BACKUP;
+		x.flags = flags;
 		x.input_buffer_base = in;
-		x.input_buffer_len = sizeof(in);
+		x.input_buffer_len = len;
 		x.output_buffer_base = out;
-		x.output_buffer_len = sizeof(out);
+		x.output_buffer_len = len;
 		done = 0;
 		if (async) {
-			x.completion = backup_done;
+			x.completion = echo_done;
 			x.completion_context = &done;
 		}
 		t0 = now_ns();
@@ -187,14 +155,33 @@ static int bench_backup(const char *id, int async, uint64_t *lat, unsigned long 
 		while (async && !ret && !__atomic_load_n(&done, __ATOMIC_ACQUIRE))
 			sched_yield();
 		lat[i] = now_ns() - t0;
-		if (ret || x.result || x.backup != (async ? CSE_BACKUP_MSG : CSE_BACKUP_CALL) ||
-		    x.output_buffer_len_actual != sizeof(in) || memcmp(in, out, sizeof(in))) {
-			fprintf(stderr, "bench-uk: bad backup echo: %s, path %d\n",
+		if (ret || x.result || x.backup != backup ||
+		    x.output_buffer_len_actual != len || memcmp(in, out, len)) {
+			fprintf(stderr, "bench-uk: bad echo: %s, path %d\n",
 				cse_strerror(ret ? ret : x.result), x.backup);
 			return -1;
 		}
 	}
 	cse_client_deinit(c);
+	return 0;
+}
+
+static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
+{
+	struct cse_client_opts o = { .spin_ns = spin ? 0 : -1 };
+
+	if (bench_echo(id, &o, 0, 0, 64, 0, lat, n))
+		return -1;
+	emit("uk_sync_rtt", spin ? "cse_uk_spin" : "cse_uk_nospin", lat, n);
+	return 0;
+}
+
+/* A forced backup echo; @async: as messages, its completion awaited. */
+static int bench_backup(const char *id, int async, uint64_t *lat, unsigned long n)
+{
+	if (bench_echo(id, NULL, CSE_EXEC_FORCE_BACKUP, async, BACKUP_PAYLOAD,
+		       async ? CSE_BACKUP_MSG : CSE_BACKUP_CALL, lat, n))
+		return -1;
 	emit_sized("uk_backup_rtt", async ? "cse_uk_backup_msg" : "cse_uk_backup_call",
 		   BACKUP_PAYLOAD, lat, n);
 	return 0;

@@ -53,22 +53,25 @@ def run_vm_part(build: Path, iters: int) -> tuple[list[dict[str, Any]], str]:
     return records, str(res.console_log)
 
 
+def _p50_ratio(records: list[dict[str, Any]], label: str, num: str, den: str) -> str:
+    """"@label: p50(@num) / p50(@den)x", as printed."""
+    p50 = {r["mechanism"]: r["p50_ns"] for r in records}
+    if not (p50.get(num) and p50.get(den)):
+        return f"{label}: not measured (see the console log)"
+    return f"{label}: {p50[num] / p50[den]:.2f}x"
+
+
 def ku_vs_uk(records: list[dict[str, Any]]) -> str:
     """K-U sync round trip over U-K's (both spinning), as printed."""
-    p50 = {r["mechanism"]: r["p50_ns"] for r in records}
-    if not (p50.get("cse_ku_spin") and p50.get("cse_uk_spin")):
-        return "K-U / U-K sync round trip: not measured (see the console log)"
-    return (f"K-U / U-K sync round trip, 64 B, spinning: "
-            f"{p50['cse_ku_spin'] / p50['cse_uk_spin']:.2f}x")
+    return _p50_ratio(records, "K-U / U-K sync round trip, 64 B, spinning",
+                      "cse_ku_spin", "cse_uk_spin")
 
 
 def backup_call_vs_msg(records: list[dict[str, Any]]) -> str:
     """U-K backup in one ioctl over the same command as messages, as printed."""
-    p50 = {r["mechanism"]: r["p50_ns"] for r in records}
-    if not (p50.get("cse_uk_backup_call") and p50.get("cse_uk_backup_msg")):
-        return "U-K backup, one ioctl / messages: not measured (see the console log)"
-    return (f"U-K backup 4 KiB round trip, one CALL ioctl / SEND+RECV messages: "
-            f"{p50['cse_uk_backup_call'] / p50['cse_uk_backup_msg']:.2f}x")
+    return _p50_ratio(records,
+                      "U-K backup 4 KiB round trip, one CALL ioctl / SEND+RECV messages",
+                      "cse_uk_backup_call", "cse_uk_backup_msg")
 
 
 def ratio_rows(records: list[dict[str, Any]]) -> list[list[str]]:

@@ -66,6 +66,20 @@ static void backup_finish(struct cse_backup *b, int result)
 	x->completion(x, x->completion_context);
 }
 
+/* The request flags, the same in a message and in a call. */
+static __u32 backup_flags(const struct cse_exec *x)
+{
+	__u32 flags = 0;
+
+	if (x->flags & CSE_EXEC_INLINE)
+		flags |= CSE_SLOT_F_INLINE;
+	if (x->flags & CSE_EXEC_WORKER)
+		flags |= CSE_SLOT_F_WORKER;
+	if (x->output_prepare)
+		flags |= CSE_WIRE_F_OUTPUT_INIT;
+	return flags;
+}
+
 static int backup_send(struct cse_client *c, struct cse_backup *b)
 {
 	struct cse_exec *x = b->x;
@@ -73,16 +87,11 @@ static int backup_send(struct cse_client *c, struct cse_backup *b)
 		.hdr.type = CSE_WIRE_BACKUP_REQ,
 		.hdr.id = b->id,
 		.input_code = x->input_code,
+		.flags = backup_flags(x),
 		.input_len = (__u32)x->input_buffer_len,
 		.output_len = (__u32)x->output_buffer_len,
 	};
 
-	if (x->flags & CSE_EXEC_INLINE)
-		req.flags |= CSE_SLOT_F_INLINE;
-	if (x->flags & CSE_EXEC_WORKER)
-		req.flags |= CSE_SLOT_F_WORKER;
-	if (x->output_prepare)
-		req.flags |= CSE_WIRE_F_OUTPUT_INIT;
 	return cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
 			     b->in_area, x->input_buffer_len +
 			     (x->output_prepare ? x->output_buffer_len : 0));
@@ -99,6 +108,7 @@ static int backup_call(struct cse_client *c, struct cse_backup *b)
 	struct cse_exec *x = b->x;
 	struct cse_os_call call = {
 		.input_code = x->input_code,
+		.flags = backup_flags(x),
 		.input_len = (__u32)x->input_buffer_len,
 		.output_len = (__u32)x->output_buffer_len,
 		.input = b->in_area,
@@ -106,12 +116,6 @@ static int backup_call(struct cse_client *c, struct cse_backup *b)
 	};
 	int ret;
 
-	if (x->flags & CSE_EXEC_INLINE)
-		call.flags |= CSE_SLOT_F_INLINE;
-	if (x->flags & CSE_EXEC_WORKER)
-		call.flags |= CSE_SLOT_F_WORKER;
-	if (x->output_prepare)
-		call.flags |= CSE_WIRE_F_OUTPUT_INIT;
 	ret = cse_client_is_dead(c) ? -ECONNRESET : cse_os_ctl_call(c->ctl, &call);
 	if (ret)
 		return ret == -EPIPE ? -ECONNRESET : ret;
