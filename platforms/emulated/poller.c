@@ -206,6 +206,12 @@ int cse_os_poller_watch_fd(struct cse_os_poller *p, int fd, void *cookie)
 	return -EOPNOTSUPP;
 }
 
+void cse_os_poller_unwatch_fd(struct cse_os_poller *p, int fd)
+{
+	(void)p;
+	(void)fd;
+}
+
 void cse_os_poller_kick(struct cse_os_poller *p)
 {
 	ssize_t r;

@@ -74,6 +74,11 @@ int cse_os_poller_watch_fd(struct cse_os_poller *p, int fd, void *cookie)
 	return epoll_ctl(p->epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
 }
 
+void cse_os_poller_unwatch_fd(struct cse_os_poller *p, int fd)
+{
+	epoll_ctl(p->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
 /* A channel may be several descriptors (cse_os_ctl_extra_fds), one cookie. */
 int cse_os_poller_add(struct cse_os_poller *p, struct cse_os_ctl *c,
 		      void *cookie)

@@ -31,6 +31,18 @@
 #define CTL_SOCKBUF		(4 * CSE_OS_CTL_MSG_MAX)
 /* Attempts to replace a stale socket file before giving up. */
 #define CTL_BIND_TRIES		3
+/*
+ * TCP backup connections whose token has not come yet, per listener, and
+ * how long one may take: the kernel sends it right after connecting, so
+ * only a stranger waits, and a stranger must not hold resources long.
+ */
+#define TCP_PENDING_MAX		8
+#define TCP_TOKEN_WAIT_NS	1000000000ULL
+
+struct tcp_pending {
+	int fd;
+	__u64 deadline_ns;
+};
 
 struct cse_os_ctl {
 	int fd;
@@ -42,6 +54,9 @@ struct cse_os_ctl {
 	 */
 	int tcp_fd;
 	__u64 token;		/* a kernel client's connection: its name on TCP */
+	/* Listener: accepted TCP connections still to name their connection */
+	struct tcp_pending pending[TCP_PENDING_MAX];
+	unsigned int npending;
 	struct cse_os_ctl *next_kconn;	/* kconns list */
 	struct cse_os_poller *poller;	/* where a late tcp_fd must join */
 	void *cookie;
@@ -228,34 +243,108 @@ static int ctl_listen_kernel(struct cse_os_ctl *c, const char *server_id)
 }
 
 /*
- * A kernel client opened its TCP backup connection: read the token it names
- * itself with and hand the socket to that connection (and its poller).
- * Anything else (a stranger, a wrong token, nothing within a second) is
- * closed.  Runs on the server's control thread, like accept().
+ * The token a TCP backup connection names its kernel client's connection
+ * with, read without blocking: -EAGAIN if it has not come yet.  The kernel
+ * sends all 8 bytes in one go over loopback, so fewer is a stranger.
  */
-static void tcp_attach(int fd)
+static int tcp_token(int fd, __u64 *token)
 {
-	struct pollfd p = { .fd = fd, .events = POLLIN };
-	struct cse_os_ctl *c;
-	__u64 token;
+	ssize_t n = recv(fd, token, sizeof(*token), MSG_DONTWAIT | MSG_PEEK);
 
-	if (poll(&p, 1, 1000) != 1 ||
-	    recv(fd, &token, sizeof(token), MSG_WAITALL) != (ssize_t)sizeof(token)) {
-		close(fd);
-		return;
-	}
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return -EAGAIN;
+	if (n != (ssize_t)sizeof(*token))
+		return -EPROTO;		/* end-of-file, an error, or a cut token */
+	n = recv(fd, token, sizeof(*token), MSG_DONTWAIT);
+	return n == (ssize_t)sizeof(*token) ? 0 : -EPROTO;
+}
+
+/*
+ * Hand @fd to the kernel client's connection @token names (and to its
+ * poller).  False if none does (a stranger, a wrong token): then the
+ * caller closes it.
+ */
+static bool tcp_attach(int fd, __u64 token)
+{
+	struct cse_os_ctl *c;
+	bool attached = false;
+
 	pthread_mutex_lock(&kconns_lock);
 	for (c = kconns; c; c = c->next_kconn)
 		if (c->token == token && c->tcp_fd < 0)
 			break;
-	if (c) {
+	if (c && (!c->poller || !cse_os_poller_watch_fd(c->poller, fd, c->cookie))) {
 		c->tcp_fd = fd;
-		if (c->poller && cse_os_poller_watch_fd(c->poller, fd, c->cookie))
-			c->tcp_fd = -1;
+		attached = true;
 	}
 	pthread_mutex_unlock(&kconns_lock);
-	if (!c || c->tcp_fd != fd)
+	return attached;
+}
+
+/* Stop waiting for pending connection @i's token: attach it or close it. */
+static void tcp_pending_end(struct cse_os_ctl *l, unsigned int i, int ret,
+			    __u64 token)
+{
+	int fd = l->pending[i].fd;
+
+	if (l->poller)
+		cse_os_poller_unwatch_fd(l->poller, fd);
+	l->pending[i] = l->pending[--l->npending];
+	if (ret || !tcp_attach(fd, token))
 		close(fd);
+}
+
+/* Pending connections: attach those whose token came, drop the late. */
+static void tcp_pending_service(struct cse_os_ctl *l, __u64 now)
+{
+	unsigned int i = 0;
+	__u64 token = 0;
+	int ret;
+
+	while (i < l->npending) {
+		ret = tcp_token(l->pending[i].fd, &token);
+		if (ret == -EAGAIN && now < l->pending[i].deadline_ns)
+			i++;
+		else
+			tcp_pending_end(l, i, ret, token);
+	}
+}
+
+/*
+ * A kernel client opened its TCP backup connection (or someone else did).
+ * Runs on the server's control thread, like accept(), and never blocks it:
+ * a connection whose token is not there yet waits in the listener's poller
+ * (with the listener's cookie, so its arrival brings us back here), at
+ * most TCP_PENDING_MAX of them, the oldest dropped first.
+ */
+static void tcp_accept(struct cse_os_ctl *l)
+{
+	__u64 now = cse_os_now_ns(), token = 0;
+	unsigned int i, oldest = 0;
+	int fd, ret;
+
+	tcp_pending_service(l, now);
+	fd = accept4(l->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	ret = tcp_token(fd, &token);
+	if (ret != -EAGAIN) {
+		if (ret || !tcp_attach(fd, token))
+			close(fd);
+		return;
+	}
+	if (!l->poller || cse_os_poller_watch_fd(l->poller, fd, l->cookie)) {
+		close(fd);
+		return;
+	}
+	if (l->npending == TCP_PENDING_MAX) {
+		for (i = 1; i < l->npending; i++)
+			if (l->pending[i].deadline_ns < l->pending[oldest].deadline_ns)
+				oldest = i;
+		tcp_pending_end(l, oldest, -ETIMEDOUT, 0);
+	}
+	l->pending[l->npending].fd = fd;
+	l->pending[l->npending++].deadline_ns = now + TCP_TOKEN_WAIT_NS;
 }
 
 /*
@@ -379,9 +468,7 @@ int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 	}
 	if (ret != -EAGAIN || listener->tcp_fd < 0)
 		return ret;
-	fd = accept4(listener->tcp_fd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		tcp_attach(fd);		/* not a new connection: part of one */
+	tcp_accept(listener);		/* not a new connection: part of one */
 	return -EAGAIN;
 }
 
@@ -659,6 +746,8 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 		unlink(c->path);
 	if (c->token)
 		kconn_del(c);
+	while (c->npending)
+		close(c->pending[--c->npending].fd);
 	if (c->tcp_fd >= 0)
 		close(c->tcp_fd);
 	if (c->dev_fd >= 0)

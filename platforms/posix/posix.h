@@ -33,8 +33,9 @@ int cse_os_ctl_extra_fds(const struct cse_os_ctl *c, int fds[2]);
 /* The poller calls this from add and del (@p NULL): a descriptor that
  * arrives later (a TCP backup connection) joins the same poller. */
 void cse_os_ctl_polled(struct cse_os_ctl *c, struct cse_os_poller *p, void *cookie);
-/* Watch one more descriptor for @cookie (per backend poller). */
+/* Watch one more descriptor for @cookie (per backend poller), or stop. */
 int cse_os_poller_watch_fd(struct cse_os_poller *p, int fd, void *cookie);
+void cse_os_poller_unwatch_fd(struct cse_os_poller *p, int fd);
 /* Whether the channel goes to a kernel server through /dev/cse. */
 bool cse_os_ctl_is_dev(const struct cse_os_ctl *c);
 

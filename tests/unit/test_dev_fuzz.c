@@ -6,12 +6,15 @@
  * client must still be served afterwards.
  *   test-dev-fuzz [--server ID] [CASE...]   (default ID: kconf-inline)
  */
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 
 #include <cse/os.h>
 
@@ -411,6 +414,143 @@ static int test_call_ioctls(const struct ktap_case *tc)
 	return 0;
 }
 
+/* The port of this process's one listening TCP socket on 127.0.0.1, or 0. */
+static unsigned int own_loopback_listen_port(void)
+{
+	char path[64], target[64], line[256];
+	unsigned long inodes[64], inode;
+	unsigned int n = 0, i, port, state, found = 0;
+	FILE *f;
+	int fd;
+
+	for (fd = 0; fd < 1024 && n < 64; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		ssize_t len = readlink(path, target, sizeof(target) - 1);
+
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		if (sscanf(target, "socket:[%lu]", &inode) == 1)
+			inodes[n++] = inode;
+	}
+	f = fopen("/proc/self/net/tcp", "r");
+	if (!f)
+		return 0;
+	while (!found && fgets(line, sizeof(line), f)) {
+		/* sl local rem st tx:rx tr:when retrnsmt uid timeout inode */
+		if (sscanf(line, " %*u: 0100007F:%X %*X:%*X %X %*X:%*X %*X:%*X %*X %*u %*u %lu",
+			   &port, &state, &inode) != 3 || state != 0x0A)
+			continue;
+		for (i = 0; i < n; i++)
+			if (inodes[i] == inode)
+				found = port;
+	}
+	fclose(f);
+	return found;
+}
+
+static int tcp_connect_loopback(unsigned int port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(port) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin))) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static const struct conf_host fuzz_host = {
+	.sleep_ms = uu_sleep_ms,
+	.thread_id = uu_thread_id,
+};
+
+#define STRANGERS	20
+#define PENDING_MAX	8	/* TCP_PENDING_MAX in platforms/posix/ctl.c */
+
+/*
+ * K-U: strangers on a user server's loopback backup port (anyone local can
+ * connect there) must neither stall the server's control thread nor pile
+ * up: idle ones beyond a few are dropped, liars at once.
+ */
+static int test_tcp_strangers(const struct ktap_case *tc)
+{
+	int idle[STRANGERS], liars[3], fd, i, dropped = 0, fds_before;
+	__u64 wrong = 0x0123456789abcdefULL, t0;
+	struct cse_server *srv;
+	struct cse_client *c;
+	unsigned int port;
+	char id[64], b;
+
+	(void)tc;
+	fd = dev_open();
+	if (fd < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	close(fd);
+	snprintf(id, sizeof(id), "fuzz-tcp-%d", (int)getpid());
+	conf_server_setup(&fuzz_host);
+	KTAP_CHECK(!cse_server_init(), "server init");
+	KTAP_CHECK(!cse_server_create(&srv, id, &conf_server_ops, NULL), "server create");
+	port = own_loopback_listen_port();
+	KTAP_CHECK(port, "the server has no loopback backup port");
+	fds_before = count_dir("/proc/self/fd");
+
+	for (i = 0; i < STRANGERS; i++) {
+		idle[i] = tcp_connect_loopback(port);
+		KTAP_CHECK(idle[i] >= 0, "stranger %d: %s", i, strerror(errno));
+	}
+	for (i = 0; i < 3; i++) {
+		liars[i] = tcp_connect_loopback(port);
+		KTAP_CHECK(liars[i] >= 0, "liar %d", i);
+	}
+	KTAP_CHECK(send(liars[0], &wrong, sizeof(wrong), 0) == sizeof(wrong), "wrong token");
+	KTAP_CHECK(send(liars[1], "abc", 3, 0) == 3, "short token");
+	shutdown(liars[2], SHUT_WR);	/* nothing, then end-of-file */
+
+	/* The control thread is free: a user client connects and is served. */
+	t0 = uu_now_ms();
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect past the strangers");
+	KTAP_CHECK(!echo_once(c, 0, 42), "echo past the strangers");
+	KTAP_CHECK(uu_now_ms() - t0 < 5000, "the strangers held the server for %llu ms",
+		   (unsigned long long)(uu_now_ms() - t0));
+	cse_client_deinit(c);
+
+	/*
+	 * Liars are closed at once, though they came after all the idle
+	 * strangers: the control thread never waited on one.  Of the idle,
+	 * all but PENDING_MAX are dropped.
+	 */
+	for (i = 0; i < 3; i++) {
+		struct pollfd p = { .fd = liars[i], .events = POLLIN };
+
+		KTAP_CHECK(poll(&p, 1, 5000) == 1 && recv(liars[i], &b, 1, 0) <= 0,
+			   "liar %d was not disconnected", i);
+	}
+	t0 = uu_now_ms();
+	while (dropped < STRANGERS - PENDING_MAX && uu_now_ms() - t0 < 5000) {
+		dropped = 0;
+		for (i = 0; i < STRANGERS; i++) {
+			struct pollfd p = { .fd = idle[i], .events = POLLIN };
+
+			dropped += poll(&p, 1, 0) == 1;
+		}
+		uu_sleep_ms(10);
+	}
+	KTAP_CHECK(dropped >= STRANGERS - PENDING_MAX, "only %d of %d idle strangers dropped",
+		   dropped, STRANGERS);
+	KTAP_CHECK(count_dir("/proc/self/fd") <= fds_before + STRANGERS + 3 + PENDING_MAX,
+		   "the server holds more than %d waiting connections", PENDING_MAX);
+	for (i = 0; i < STRANGERS; i++)
+		close(idle[i]);
+	for (i = 0; i < 3; i++)
+		close(liars[i]);
+	cse_server_destroy(srv);
+	cse_server_deinit();
+	return 0;
+}
+
 static int test_random_ioctls(const struct ktap_case *tc)
 {
 	static const unsigned long cmds[] = {
@@ -471,6 +611,7 @@ static const struct ktap_case cases[] = {
 	{ "invalid_ioctls", test_invalid_ioctls, 60, NULL },
 	{ "listener_ioctls", test_listener_ioctls, 60, NULL },
 	{ "call_ioctls", test_call_ioctls, 120, NULL },
+	{ "tcp_strangers", test_tcp_strangers, 60, NULL },
 	{ "random_ioctls", test_random_ioctls, 120, NULL },
 };
 
