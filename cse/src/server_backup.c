@@ -159,14 +159,8 @@ int cse_conn_call(void *arg, struct cse_os_call *call)
 		   cse_os_pool_submit(conn->s->pool, call_worker, &j)) {
 		call_run(conn, call);
 	} else {
-		/*
-		 * The job lives on this stack: wait for it whatever happens.
-		 * A kernel wait returns at once while a signal is pending, so
-		 * then this yields until the handler is done.
-		 */
-		while (!cse_load_acquire(&j.done))
-			if (cse_os_wait(NULL, &j.done, 0, 0) == -EINTR)
-				cse_os_yield();
+		/* The job lives on this stack: wait for it whatever happens. */
+		cse_os_wait_until_changed(&j.done, 0);
 	}
 	cse_conn_inflight_put(conn);
 	return ret;

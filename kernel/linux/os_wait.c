@@ -54,6 +54,21 @@ int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns)
 	return ret;
 }
 
+void cse_os_wait_until_changed(__u32 *word, __u32 expected)
+{
+	struct wait_queue_head *wq = __var_waitqueue(word);
+	struct wait_bit_queue_entry wbq;
+
+	init_wait_var_entry(&wbq, word, 0);
+	for (;;) {
+		prepare_to_wait_event(wq, &wbq.wq_entry, TASK_IDLE);
+		if (READ_ONCE(*word) != expected)
+			break;
+		schedule();
+	}
+	finish_wait(wq, &wbq.wq_entry);
+}
+
 void cse_os_wake(void *sync, __u32 *word)
 {
 	(void)sync;

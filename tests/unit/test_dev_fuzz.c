@@ -10,6 +10,9 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
@@ -273,6 +276,41 @@ static int call(int fd, struct cse_dev_call *k, __u32 code, __u32 flags,
 			   r_ < 0 ? errno : 0, (int)(want));			\
 	} while (0)
 
+/* A worker's CALL interrupted by a signal (see test_call_ioctls). */
+static struct {
+	int fd;
+	int ret;
+	__u32 slept;
+	__u64 wall_ns, cpu_ns;
+} sig_call;
+
+static void on_usr1(int sig)
+{
+	(void)sig;
+}
+
+static __u64 clock_ns(clockid_t id)
+{
+	struct timespec ts;
+
+	clock_gettime(id, &ts);
+	return (__u64)ts.tv_sec * 1000000000ULL + (__u64)ts.tv_nsec;
+}
+
+static void *sig_call_main(void *arg)
+{
+	__u32 ms = 600;
+	struct cse_dev_call k;
+	__u64 w0 = clock_ns(CLOCK_MONOTONIC), c0 = clock_ns(CLOCK_THREAD_CPUTIME_ID);
+
+	(void)arg;
+	sig_call.ret = call(sig_call.fd, &k, CONF_SLEEP, CSE_SLOT_F_WORKER, &ms, 4,
+			    &sig_call.slept, 4);
+	sig_call.cpu_ns = clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0;
+	sig_call.wall_ns = clock_ns(CLOCK_MONOTONIC) - w0;
+	return NULL;
+}
+
 /* The backup path in one ioctl: honest calls work, every bad one fails. */
 static int test_call_ioctls(const struct ktap_case *tc)
 {
@@ -331,6 +369,30 @@ static int test_call_ioctls(const struct ktap_case *tc)
 		   k.output_len_actual == 0, "empty call");
 	KTAP_CHECK(!call(fd, &k, 0xdead, 0, NULL, 0, NULL, 0) &&
 		   k.output_status == CONF_STATUS_UNKNOWN, "unknown code");
+
+	/*
+	 * A signal while a worker runs the command: the call still waits for
+	 * it (the command is running; the caller's buffers are in use) and
+	 * returns its result, sleeping meanwhile rather than spinning.
+	 */
+	{
+		struct sigaction sa = { .sa_handler = on_usr1 };
+		pthread_t t;
+
+		sigaction(SIGUSR1, &sa, NULL);
+		sig_call.fd = fd;
+		KTAP_CHECK(!pthread_create(&t, NULL, sig_call_main, NULL), "thread");
+		uu_sleep_ms(150);
+		pthread_kill(t, SIGUSR1);
+		pthread_join(t, NULL);
+		KTAP_CHECK(sig_call.ret == 0 && sig_call.slept == 600,
+			   "signalled call: %s, slept %u", strerror(-sig_call.ret),
+			   sig_call.slept);
+		KTAP_CHECK(sig_call.cpu_ns * 4 < sig_call.wall_ns,
+			   "the signalled caller spun: %llu ns of CPU in %llu ns",
+			   (unsigned long long)sig_call.cpu_ns,
+			   (unsigned long long)sig_call.wall_ns);
+	}
 
 	/* Bad structs. */
 	call(fd, &k, CONF_ECHO, 0, in, 4, out, 4);

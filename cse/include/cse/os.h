@@ -71,6 +71,13 @@ void cse_os_sync_fini(void *sync);
  * Spurious returns are allowed: callers re-check their condition.
  */
 int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns);
+/*
+ * Sleep until *word != expected, however long and whatever signals come:
+ * for a waiter that must not give up, because another thread is using its
+ * stack.  A private word only.  (The kernel sleeps as TASK_IDLE: not
+ * counted as load, not reported as hung.)
+ */
+void cse_os_wait_until_changed(__u32 *word, __u32 expected);
 /* Wake every thread sleeping on @word. */
 void cse_os_wake(void *sync, __u32 *word);
 
