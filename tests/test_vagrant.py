@@ -47,7 +47,7 @@ def test_validate_catches_a_missing_provisioning_script(tmp_path: Path) -> None:
     assert r.returncode != 0 and "debian.sh" in r.stdout + r.stderr
 
 
-@pytest.mark.parametrize("script", ["debian.sh", "freebsd.sh"])
+@pytest.mark.parametrize("script", ["debian.sh", "freebsd.sh", "steps.sh"])
 def test_provisioning_script_parses_as_posix_sh(script: str) -> None:
     r = subprocess.run(["sh", "-n", str(VAGRANT_DIR / "provision" / script)],
                        capture_output=True, text=True)

@@ -48,28 +48,7 @@ deps() {
 		die "deps: meson $v is older than $MESON_MIN (Debian 11 ships 0.56): use Debian 12 or later, or install bookworm's meson"
 }
 
-build() {
-	[ -f "$SRC/meson.build" ] || die "build: no meson.build in $SRC: set CSE_SRC to the CSE source tree"
-	if [ ! -f "$BUILD/build.ninja" ]; then
-		say "build: meson setup $BUILD -Dplatform=$PLATFORM"
-		meson setup "$BUILD" "$SRC" "-Dplatform=$PLATFORM"
-	fi
-	say "build: meson compile -C $BUILD"
-	meson compile -C "$BUILD"
-}
-
-run_tests() {
-	say "test: $BUILD/tests/cse-conformance"
-	"$BUILD/tests/cse-conformance"
-}
-
-[ $# -gt 0 ] || set -- deps build test
-for step in "$@"; do
-	case $step in
-	deps) deps ;;
-	build) build ;;
-	test) run_tests ;;
-	*) die "unknown step '$step' (known: deps build test)" ;;
-	esac
-done
-say "done: $*"
+# build and test, and running the steps, come from the source tree itself.
+[ -f "$SRC/vagrant/provision/steps.sh" ] ||
+	die "no CSE source tree in $SRC: set CSE_SRC to it"
+. "$SRC/vagrant/provision/steps.sh"
