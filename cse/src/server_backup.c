@@ -68,8 +68,7 @@ int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 		return -EPROTO;
 	memcpy(&req, msg, sizeof(req));
 	if (req.hdr.type != CSE_WIRE_BACKUP_REQ || req.hdr.resv ||
-	    req.flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
-			  CSE_WIRE_F_OUTPUT_INIT) ||
+	    req.flags & ~CSE_WIRE_BACKUP_FLAGS ||
 	    req.input_len > CSE_MAX_BACKUP || req.output_len > CSE_MAX_BACKUP)
 		return -EPROTO;
 
@@ -143,8 +142,7 @@ int cse_conn_call(void *arg, struct cse_os_call *call)
 	struct call_job j = { .conn = conn, .call = call };
 	int ret = 0;
 
-	if (call->flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
-			    CSE_WIRE_F_OUTPUT_INIT) ||
+	if (call->flags & ~CSE_WIRE_BACKUP_FLAGS ||
 	    (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
 	    call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP)
 		return -EINVAL;

@@ -300,7 +300,7 @@ static long dev_call(struct cse_dev_file *f, void __user *arg)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
-	if (req.flags & ~(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER | CSE_WIRE_F_OUTPUT_INIT) ||
+	if (req.flags & ~CSE_WIRE_BACKUP_FLAGS ||
 	    (req.flags & CSE_SLOT_F_INLINE && req.flags & CSE_SLOT_F_WORKER) ||
 	    req.output_len_actual || req.output_status ||
 	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)))

@@ -236,22 +236,29 @@ static int test_listener_ioctls(const struct ktap_case *tc)
 	return 0;
 }
 
+/* What descriptor @fd of this process is ("/dev/cse", "socket:[N]"), or false. */
+static bool fd_target(int fd, char *target, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, size - 1);
+	if (n < 0)
+		return false;
+	target[n] = '\0';
+	return true;
+}
+
 /* The /dev/cse file of this process's one U-K connection, or -1. */
 static int dev_fd_of_client(void)
 {
-	char path[64], target[64];
+	char target[64];
 	int fd;
-	ssize_t n;
 
-	for (fd = 3; fd < 1024; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		n = readlink(path, target, sizeof(target) - 1);
-		if (n < 0)
-			continue;
-		target[n] = '\0';
-		if (!strcmp(target, CSE_DEV_PATH))
+	for (fd = 3; fd < 1024; fd++)
+		if (fd_target(fd, target, sizeof(target)) && !strcmp(target, CSE_DEV_PATH))
 			return fd;
-	}
 	return -1;
 }
 
@@ -479,22 +486,16 @@ static int test_call_ioctls(const struct ktap_case *tc)
 /* The port of this process's one listening TCP socket on 127.0.0.1, or 0. */
 static unsigned int own_loopback_listen_port(void)
 {
-	char path[64], target[64], line[256];
+	char target[64], line[256];
 	unsigned long inodes[64], inode;
 	unsigned int n = 0, i, port, state, found = 0;
 	FILE *f;
 	int fd;
 
-	for (fd = 0; fd < 1024 && n < 64; fd++) {
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-		ssize_t len = readlink(path, target, sizeof(target) - 1);
-
-		if (len <= 0)
-			continue;
-		target[len] = '\0';
-		if (sscanf(target, "socket:[%lu]", &inode) == 1)
+	for (fd = 0; fd < 1024 && n < 64; fd++)
+		if (fd_target(fd, target, sizeof(target)) &&
+		    sscanf(target, "socket:[%lu]", &inode) == 1)
 			inodes[n++] = inode;
-	}
 	f = fopen("/proc/self/net/tcp", "r");
 	if (!f)
 		return 0;

@@ -228,6 +228,9 @@ CSE_ABI_SIZE(struct cse_wire_submit, 32);
  * into it, and the server must see that as it would in a slot.
  */
 #define CSE_WIRE_F_OUTPUT_INIT	(1U << 8)
+/* Every flag a backup command (message or CSE_DEV_CALL) may carry. */
+#define CSE_WIRE_BACKUP_FLAGS	(CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER | \
+				 CSE_WIRE_F_OUTPUT_INIT)
 
 struct cse_wire_backup_req {
 	struct cse_wire_hdr hdr;
