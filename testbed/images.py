@@ -41,6 +41,7 @@ import docker.errors
 import yaml
 
 from testbed.builds import BUILD_ROOT, ROOT
+from testbed.debpkg import debian_mirror
 from testbed.dockerd import machine_lock
 from testbed.provision.base import ProvisionError
 
@@ -52,8 +53,6 @@ LOG_DIR = WORK_DIR / "logs"
 REPOSITORY = "cse-testbed"          # images are cse-testbed/<recipe>:<hash>
 LABEL_RECIPE = "cse.testbed.recipe"
 LABEL_HASH = "cse.testbed.recipe-hash"
-MIRROR_VAR = "CSE_DEBIAN_MIRROR"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_SCRIPTS = Path("/usr/share/debootstrap/scripts")
 DEBOOTSTRAP_TIMEOUT_S = 3600        # a slow mirror; a hung one is an error
 IMPORT_TIMEOUT_S = 1800
@@ -140,25 +139,6 @@ def recipe_for_image(image: str, recipe_dir: Path = RECIPE_DIR) -> Recipe:
         raise ProvisionError(f"no image recipe for {image!r}: expected {path}; "
                              f"images with a recipe: {known}", culprit="harness")
     return load_recipe(path)
-
-
-def debian_mirror() -> str:
-    """$CSE_DEBIAN_MIRROR, else the Debian mirror of this machine's apt
-    sources (it is known to work from here), else deb.debian.org."""
-    if mirror := os.environ.get(MIRROR_VAR, "").strip():
-        return mirror.rstrip("/")
-    try:
-        out = subprocess.run(
-            ["apt-get", "indextargets", "--format", "$(ORIGIN)|$(LABEL)|$(REPO_URI)"],
-            capture_output=True, text=True, timeout=30, check=True).stdout
-    except (OSError, subprocess.SubprocessError):
-        return DEFAULT_MIRROR
-    for line in out.splitlines():
-        origin, _, rest = line.partition("|")
-        label, _, uri = rest.partition("|")
-        if origin == "Debian" and label == "Debian" and uri.startswith(("http:", "https:")):
-            return uri.rstrip("/")
-    return DEFAULT_MIRROR
 
 
 def _script(recipe: Recipe) -> str:

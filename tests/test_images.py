@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed import dockerd, images, runonce
+from testbed import debpkg, dockerd, images, runonce
 from testbed.builds import ROOT
 from testbed.matrix import load_matrix
 from testbed.provision.base import ProvisionError
@@ -74,13 +74,13 @@ def test_malformed_recipe_is_a_harness_error(tmp_path: Path) -> None:
 
 
 def test_mirror_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(images.MIRROR_VAR, "http://mirror.example/debian/")
-    assert images.debian_mirror() == "http://mirror.example/debian"
+    monkeypatch.setenv(debpkg.MIRROR_VAR, "http://mirror.example/debian/")
+    assert debpkg.debian_mirror() == "http://mirror.example/debian"
 
 
 def test_default_mirror_serves_debian_from_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(images.MIRROR_VAR, raising=False)
-    mirror = images.debian_mirror()
+    monkeypatch.delenv(debpkg.MIRROR_VAR, raising=False)
+    mirror = debpkg.debian_mirror()
     with urllib.request.urlopen(f"{mirror}/dists/bookworm/InRelease", timeout=60) as r:
         assert b"Codename: bookworm" in r.read(4096)
 
