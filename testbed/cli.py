@@ -7,7 +7,9 @@
     cse shell CELL [--keep]        an interactive shell inside the cell
     cse report [ARGS...]           write or merge reports (testbed.report)
 
-CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`); none means all.
+CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`).  With no CELL,
+--tag chooses the cells by tier (repeatable: default, extended, canary, or
+all); `cse run` runs the default and canary tiers, list and matrix show all.
 Exit status: 0 ok; 1 a cell FAILed or ERRORed (run), or could not be set up
 (shell); 2 usage or matrix error.  `cse shell` exits with the shell's status.
 """
@@ -26,7 +28,7 @@ from rich.table import Table
 
 from testbed import cli_run
 from testbed.builds import ROOT
-from testbed.matrix import Cell, MatrixError, github_matrix, load_matrix, select
+from testbed.matrix import DEFAULT_TAGS, TAGS, Cell, MatrixError, github_matrix, load_matrix, select
 
 DEFAULT_MATRIX = ROOT / "ci" / "matrix.yaml"
 #: the runner's summary: {"cells": {"<cell id>": {"status": "PASS", ...}, ...}}
@@ -55,16 +57,17 @@ def _where(cell: Cell) -> str:
 def _list(cells: list[Cell]) -> int:
     results = _last_results(REPORT_JSON)
     table = Table(title="CSE test matrix", box=box.SIMPLE_HEAD)
-    for name in ("cell", "provisioner", "image / kernel", "arch", "libc", "backend", "suites",
-                 "last result"):
+    for name in ("cell", "provisioner", "image / kernel", "arch", "libc", "compiler",
+                 "backend", "suites", "tags", "last result"):
         table.add_column(name, no_wrap=True)
     table.add_column("skip reason", min_width=20)
     for c in cells:
         status = results.get(c.id)
         shown = f"[{_STYLE.get(status, 'bold')}]{escape(status)}[/]" if status else \
             "[dim]never run[/]"
-        table.add_row(c.id, c.provisioner, escape(_where(c)), c.arch, c.libc, c.backend,
-                      " ".join(c.suites), shown, escape(c.skip_reason or ""))
+        tags = " ".join(c.tags) + (" (may fail)" if c.allow_failure else "")
+        table.add_row(c.id, c.provisioner, escape(_where(c)), c.arch, c.libc, c.compiler,
+                      c.backend, " ".join(c.suites), tags, shown, escape(c.skip_reason or ""))
     console = Console()
     if not console.is_terminal:  # a CI log or a pipe: one line per cell
         console.width = max(console.width, 200)
@@ -77,6 +80,10 @@ def _parser() -> argparse.ArgumentParser:
     # SUPPRESS: `cse list --matrix X` sets it, `cse --matrix X list` is not overwritten
     matrix_opt.add_argument("--matrix", type=Path, default=argparse.SUPPRESS,
                             help=f"the matrix file (default {DEFAULT_MATRIX})")
+    matrix_opt.add_argument("--tag", action="append", choices=(*TAGS, "all"), default=None,
+                            help="with no CELL: the cells of this tier (repeatable; `run` "
+                                 f"defaults to {' and '.join(DEFAULT_TAGS)}, the others "
+                                 "to all)")
     parser = argparse.ArgumentParser(prog="cse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--matrix", type=Path, default=DEFAULT_MATRIX,
@@ -109,8 +116,12 @@ def main(argv: list[str] | None = None) -> int:
     if (report_args := _report_argv(argv)) is not None:
         return cli_run.report(report_args)
     args = _parser().parse_args(argv)
+    tags: tuple[str, ...] | None = tuple(args.tag) if args.tag else \
+        DEFAULT_TAGS if args.command == "run" else None
+    if tags is not None and "all" in tags:
+        tags = None
     try:
-        cells = select(load_matrix(args.matrix), args.cells)
+        cells = select(load_matrix(args.matrix), args.cells, tags)
     except MatrixError as e:
         print(f"cse: {e}", file=sys.stderr)
         return 2

@@ -8,11 +8,15 @@ key, `cells`, a list of mappings:
       - id: qemu-debian12-6.1-x86_64
         provisioner: qemu        # local, docker, qemu, ssh, vagrant
         image: debian:bookworm   # required for docker, qemu and vagrant
-        kernel: "6.1"            # qemu: a Debian kernel series; others: host
-        arch: x86_64             # x86_64, i386, arm64
-        libc: glibc              # glibc, musl, bsd
-        backend: linux           # linux, emulated
-        suites: [kk, uk, ku]     # non-empty subset of uu, uk, ku, kk
+        kernel: "6.1"            # qemu: series[-rt] from testbed/kernels.py; others: host
+        arch: x86_64             # x86_64, i386, arm64, s390x, ppc64
+        os: linux                # linux (default), freebsd
+        libc: glibc              # glibc, musl, bsd (FreeBSD's)
+        compiler: gcc            # gcc (default), clang, zig
+        backend: linux           # linux, emulated, freebsd
+        suites: [build, kk]      # non-empty subset of build, uu, uk, ku, kk
+        tags: [default]          # tiers: default (the default), extended, canary
+        allow_failure: false     # true: reported, never fails the run (the canary)
         skip_reason: "..."       # optional: listed and reported SKIP, never dropped
         ssh:                     # ssh cells only: where to connect (see SshTarget)
           host: arm64-board.lan  # required unless the cell has a skip_reason
@@ -21,6 +25,10 @@ key, `cells`, a list of mappings:
           key: ~/.ssh/id_cse     # optional; relative paths are relative to this file
           known_hosts: ...       # optional; default ~/.ssh/known_hosts
           insecure_accept_new: false  # true: trust a host key never seen before
+
+The `build` suite compiles and links the library and every test binary for
+the cell's target (and, in a qemu cell, the kernel modules for its kernel);
+the others run the conformance suites in each direction.
 
 Every error is a MatrixError naming the file (and line), the cell and the key.
 """
@@ -35,19 +43,26 @@ from typing import Any
 
 import yaml
 
+from testbed import kernels
+
 PROVISIONERS = ("local", "docker", "qemu", "ssh", "vagrant")
 #: provisioners whose cells need an `image` (container image, VM distro, box)
 NEEDS_IMAGE = ("docker", "qemu", "vagrant")
-#: Debian kernel series a qemu cell may boot (testbed.vm.debian_kernels finds them)
-KERNEL_SERIES = ("6.1", "6.12")
 HOST_KERNEL = "host"
-ARCHES = ("x86_64", "i386", "arm64")
+ARCHES = ("x86_64", "i386", "arm64", "s390x", "ppc64")
+OSES = ("linux", "freebsd")
 LIBCS = ("glibc", "musl", "bsd")
-BACKENDS = ("linux", "emulated")
-SUITES = ("uu", "uk", "ku", "kk")
+COMPILERS = ("gcc", "clang", "zig")
+BACKENDS = ("linux", "emulated", "freebsd")
+SUITES = ("build", "uu", "uk", "ku", "kk")
+#: suites that load kernel modules (Linux only)
+KERNEL_SUITES = ("kk", "uk", "ku")
+#: tiers: `cse run` with no cell named runs DEFAULT_TAGS
+TAGS = ("default", "extended", "canary")
+DEFAULT_TAGS = ("default", "canary")
 
 REQUIRED = ("id", "provisioner", "arch", "libc", "backend", "suites")
-OPTIONAL = ("image", "kernel", "skip_reason", "ssh")
+OPTIONAL = ("image", "kernel", "os", "compiler", "tags", "allow_failure", "skip_reason", "ssh")
 SSH_KEYS = ("host", "user", "port", "key", "known_hosts", "insecure_accept_new")
 
 
@@ -80,7 +95,8 @@ class SshTarget:
 
 @dataclass(frozen=True)
 class Cell:
-    """One place the suites run.  kernel is a series for qemu, else "host"."""
+    """One place the suites run.  kernel names a testbed.kernels entry for
+    qemu cells, else "host"."""
 
     id: str
     provisioner: str
@@ -92,6 +108,15 @@ class Cell:
     kernel: str = HOST_KERNEL
     skip_reason: str | None = None
     ssh: SshTarget | None = None
+    os: str = "linux"
+    compiler: str = "gcc"
+    tags: tuple[str, ...] = ("default",)
+    allow_failure: bool = False
+
+    @property
+    def runs_suites(self) -> tuple[str, ...]:
+        """The suites that run code (all but `build`)."""
+        return tuple(s for s in self.suites if s != "build")
 
 
 def _key_lines(text: str) -> list[dict[str, int]]:
@@ -203,6 +228,15 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
                          ("backend", BACKENDS)):
         if why := _one_of(raw[key], allowed):
             raise fail(key, why)
+    for key, allowed in (("os", OSES), ("compiler", COMPILERS)):
+        if key in raw and (why := _one_of(raw[key], allowed)):
+            raise fail(key, why)
+    os_name, libc, backend = raw.get("os", "linux"), raw["libc"], raw["backend"]
+    if (libc == "bsd") != (os_name == "freebsd"):
+        raise fail("libc", f"libc {libc!r} does not go with os {os_name!r} "
+                           f"(FreeBSD's libc is 'bsd', and only FreeBSD has it)")
+    if backend == "linux" and os_name != "linux" or backend == "freebsd" and os_name != "freebsd":
+        raise fail("backend", f"the {backend} backend runs on {backend}, not {os_name}")
 
     suites = raw["suites"]
     if not isinstance(suites, list):
@@ -214,6 +248,13 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
             raise fail("suites", why)
     if len(set(suites)) != len(suites):
         raise fail("suites", "a suite is listed twice")
+    if os_name != "linux" and (kernel_suites := [x for x in suites if x in KERNEL_SUITES]):
+        raise fail("suites", f"{', '.join(kernel_suites)} load Linux kernel modules; "
+                             f"an {os_name} cell cannot run them")
+    tags = _tags(raw.get("tags", ["default"]), fail)
+    allow_failure = raw.get("allow_failure", False)
+    if not isinstance(allow_failure, bool):
+        raise fail("allow_failure", f"must be true or false, not {allow_failure!r}")
 
     prov = raw["provisioner"]
     image = raw.get("image")
@@ -227,10 +268,13 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
         raise fail("kernel", f"must be a quoted string such as \"6.12\"; YAML read an "
                              f"unquoted {type(kernel).__name__}: {kernel!r}")
     if prov == "qemu":
+        choices = "; ".join(kernels.known(raw["arch"])) or "none"
         if kernel is None:
-            raise fail("kernel", f"missing: qemu cells boot one of {', '.join(KERNEL_SERIES)}")
-        if why := _one_of(kernel, KERNEL_SERIES):
-            raise fail("kernel", f"{why} (Debian kernel series the testbed boots)")
+            raise fail("kernel", f"missing: qemu cells boot one of (image kernel arch): "
+                                 f"{choices}")
+        if kernels.find(image, kernel, raw["arch"]) is None:
+            raise fail("kernel", f"no kernel {kernel!r} of {image} for {raw['arch']} in "
+                                 f"testbed/kernels.py; known (image kernel arch): {choices}")
     elif kernel not in (None, HOST_KERNEL):
         raise fail("kernel", f"unknown kernel {kernel!r}: only qemu cells choose a kernel; "
                              f"{prov} cells run the host's ({HOST_KERNEL!r} or leave it out)")
@@ -240,9 +284,22 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
         raise fail("skip_reason", "must be a non-empty string saying why the cell cannot run")
     ssh = _ssh(raw.get("ssh"), prov, skip, base, fail)
 
-    return Cell(id=raw["id"], provisioner=prov, arch=raw["arch"], libc=raw["libc"],
-                backend=raw["backend"], suites=tuple(suites), image=image,
-                kernel=kernel or HOST_KERNEL, skip_reason=skip, ssh=ssh)
+    return Cell(id=raw["id"], provisioner=prov, arch=raw["arch"], libc=libc,
+                backend=backend, suites=tuple(suites), image=image,
+                kernel=kernel or HOST_KERNEL, skip_reason=skip, ssh=ssh, os=os_name,
+                compiler=raw.get("compiler", "gcc"), tags=tags, allow_failure=allow_failure)
+
+
+def _tags(raw: object, fail: Callable[[str, str], MatrixError]) -> tuple[str, ...]:
+    """Check a cell's `tags` list."""
+    if not isinstance(raw, list) or not raw:
+        raise fail("tags", f"must be a non-empty list such as [default], not {raw!r}")
+    for tag in raw:
+        if why := _one_of(tag, TAGS):
+            raise fail("tags", why)
+    if len(set(raw)) != len(raw):
+        raise fail("tags", "a tag is listed twice")
+    return tuple(raw)
 
 
 def load_matrix(path: Path) -> list[Cell]:
@@ -287,12 +344,14 @@ def load_matrix(path: Path) -> list[Cell]:
     return cells
 
 
-def select(cells: list[Cell], patterns: list[str]) -> list[Cell]:
-    """The cells whose id matches any fnmatch pattern, in matrix order; all if
-    no pattern.  A pattern that matches nothing is a MatrixError (a typo must
-    not silently run nothing)."""
+def select(cells: list[Cell], patterns: list[str],
+           tags: tuple[str, ...] | None = None) -> list[Cell]:
+    """The cells whose id matches any fnmatch pattern, in matrix order.  With
+    no pattern: the cells with any of @tags (None: every cell).  A pattern
+    that matches nothing is a MatrixError (a typo must not silently run
+    nothing)."""
     if not patterns:
-        return list(cells)
+        return [c for c in cells if tags is None or set(c.tags) & set(tags)]
     for pat in patterns:
         if not any(fnmatch.fnmatchcase(c.id, pat) for c in cells):
             raise MatrixError(f"no cell matches {pat!r}; cells: {', '.join(c.id for c in cells)}")
@@ -317,7 +376,11 @@ def github_matrix(cells: list[Cell]) -> dict[str, list[dict[str, str]]]:
             "arch": c.arch,
             "libc": c.libc,
             "backend": c.backend,
+            "os": c.os,
+            "compiler": c.compiler,
             "suites": " ".join(c.suites),
+            "tags": " ".join(c.tags),
+            "allow_failure": "true" if c.allow_failure else "false",
             "skip_reason": c.skip_reason or "",
         }
         for c in cells

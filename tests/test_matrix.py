@@ -64,7 +64,18 @@ def test_default_matrix_has_the_cells() -> None:
     (_cell(arch=None), "'qemu-x'", "arch", "missing"),
     (_cell(id=None), "cells[0]", "id", "missing"),
     (_cell(provisioner="lxc"), "'qemu-x'", "provisioner", "unknown value 'lxc'"),
-    (_cell(kernel="'5.10'"), "'qemu-x'", "kernel", "unknown value '5.10'"),
+    (_cell(kernel="'4.19'"), "'qemu-x'", "kernel", "no kernel '4.19' of debian:bookworm"),
+    (_cell(arch="s390x"), "'qemu-x'", "kernel", "for s390x"),
+    (_cell(compiler="icc"), "'qemu-x'", "compiler", "unknown value 'icc'"),
+    (_cell(os="windows"), "'qemu-x'", "os", "unknown value 'windows'"),
+    (_cell(os="freebsd"), "'qemu-x'", "libc", "does not go with os 'freebsd'"),
+    (_cell(libc="bsd"), "'qemu-x'", "libc", "does not go with os 'linux'"),
+    (_cell(backend="freebsd"), "'qemu-x'", "backend", "runs on freebsd, not linux"),
+    (_cell(os="freebsd", libc="bsd", backend="emulated", provisioner="local", image=None,
+           kernel=None), "'qemu-x'", "suites", "an freebsd cell cannot run them"),
+    (_cell(tags="[nightly]"), "'qemu-x'", "tags", "unknown value 'nightly'"),
+    (_cell(tags="[]"), "'qemu-x'", "tags", "non-empty list"),
+    (_cell(allow_failure="maybe"), "'qemu-x'", "allow_failure", "true or false"),
     (_cell(kernel="6.10"), "'qemu-x'", "kernel", "quoted string"),
     (_cell(kernel=None), "'qemu-x'", "kernel", "missing"),
     (_cell(provisioner="local", image=None, kernel="'6.1'"), "'qemu-x'", "kernel",
@@ -108,6 +119,38 @@ def test_file_level_errors(tmp_path: Path, text: str, why: str) -> None:
     assert why in str(err.value) and "m.yaml" in str(err.value)
 
 
+def test_select_by_tag(tmp_path: Path) -> None:
+    text = GOOD + """\
+  - id: local-linux-x86_64-clang
+    provisioner: local
+    arch: x86_64
+    libc: glibc
+    compiler: clang
+    backend: linux
+    suites: [build, uu]
+    tags: [extended]
+  - id: qemu-debian12-6.12-x86_64
+    provisioner: qemu
+    image: debian:bookworm
+    kernel: "6.12"
+    arch: x86_64
+    libc: glibc
+    backend: linux
+    suites: [kk]
+    tags: [canary]
+    allow_failure: true
+"""
+    cells = load_matrix(_write(tmp_path, text))
+    assert cells[1].compiler == "clang" and cells[1].runs_suites == ("uu",)
+    assert cells[2].allow_failure and not cells[0].allow_failure
+    ids = [c.id for c in select(cells, [], ("default", "canary"))]
+    assert ids == ["local-linux-x86_64", "qemu-debian12-6.12-x86_64"]
+    assert [c.id for c in select(cells, [], ("extended",))] == ["local-linux-x86_64-clang"]
+    assert len(select(cells, [], None)) == 3
+    # a named cell runs whatever its tier
+    assert [c.id for c in select(cells, ["*clang"], ("default",))] == ["local-linux-x86_64-clang"]
+
+
 def test_select() -> None:
     cells = load_matrix(DEFAULT)
     assert select(cells, []) == cells
@@ -124,7 +167,7 @@ def test_github_matrix_shape() -> None:
     include = github_matrix(cells)["include"]
     assert [e["cell"] for e in include] == [c.id for c in cells]
     keys = {"cell", "provisioner", "image", "kernel", "arch", "libc", "backend", "suites",
-            "skip_reason"}
+            "skip_reason", "os", "compiler", "tags", "allow_failure"}
     assert all(set(e) == keys and all(isinstance(v, str) for v in e.values()) for e in include)
     qemu = next(e for e in include if e["cell"] == "qemu-debian12-6.1-x86_64")
     assert qemu["suites"] == "uu kk uk ku" and qemu["kernel"] == "6.1" and qemu["skip_reason"] == ""
@@ -256,6 +299,7 @@ def test_github_matrix_keeps_its_shape_with_ssh_cells(tmp_path: Path) -> None:
     local, board = github_matrix(load_matrix(_write(tmp_path, text)))["include"]
     assert local == {"cell": "local-linux-x86_64", "provisioner": "local", "image": "",
                      "kernel": "host", "arch": "x86_64", "libc": "glibc", "backend": "linux",
-                     "suites": "uu", "skip_reason": ""}
+                     "suites": "uu", "skip_reason": "", "os": "linux", "compiler": "gcc",
+                     "tags": "default", "allow_failure": "false"}
     # the job reads where to connect from the matrix file, not from the CI matrix
     assert set(board) == set(local) and board["provisioner"] == "ssh"

@@ -21,9 +21,8 @@
 #include <unistd.h>
 
 #include "../ktap.h"
+#include "../test_spawn.h"
 #include "uu_world.h"
-
-extern char **environ;
 
 char uu_helper_path[4096];
 
@@ -95,7 +94,7 @@ static int spawn_helper(const char *const *args, int *pid, int stdout_fd)
 	if (stdout_fd >= 0)
 		ret = posix_spawn_file_actions_adddup2(&fa, stdout_fd, STDOUT_FILENO);
 	if (!ret)
-		ret = posix_spawn(&p, uu_helper_path, &fa, NULL, argv, environ);
+		ret = test_spawn(&p, uu_helper_path, &fa, argv);
 	posix_spawn_file_actions_destroy(&fa);
 	if (ret)
 		return -ret;

@@ -9,17 +9,15 @@
  * The server is a real separate process: this binary re-spawned with
  * "--serve ID MODE", using the runtime's internals to cheat.
  */
-#include <spawn.h>
 #include <stdlib.h>
 
 #include <cse/atomic.h>
 
 #include "../ktap.h"
+#include "../test_spawn.h"
 #include "fifo.h"
 #include "peer.h"
 #include "server.h"
-
-extern char **environ;
 
 enum { MODE_SC_GARBAGE = 1, MODE_BAD_STATE };
 
@@ -76,7 +74,7 @@ static int spawn_server(const char *id, const char *m, int *pid)
 {
 	char *argv[] = { self, "--serve", (char *)id, (char *)m, NULL };
 
-	return posix_spawn(pid, self, NULL, NULL, argv, environ) ? -1 : 0;
+	return test_spawn(pid, self, NULL, argv) ? -1 : 0;
 }
 
 static struct {
