@@ -13,9 +13,23 @@ command -v gcc >/dev/null || need_apt+=(gcc)
 command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 command -v python3 >/dev/null || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
-# 32-bit builds (the m32 flavour) need the i386 C library and libgcc.
-echo 'int main(void){return 0;}' | gcc -m32 -x c - -o /dev/null 2>/dev/null ||
-	need_apt+=(gcc-multilib)
+# 32-bit builds (the m32 flavour) need the i386 C library, libgcc and the
+# kernel's UAPI headers for -m32 (gcc-multilib's /usr/include/asm): check
+# what the build includes, not an empty program.  Debian 12 removes
+# gcc-multilib when any gcc-<arch>-linux-gnu cross compiler is installed; this
+# project never installs one (zig cross-compiles, testbed/toolchains.py), and
+# this check puts gcc-multilib back if something else took it away.
+printf '#include <linux/types.h>\n#include <pthread.h>\nint main(void){return 0;}\n' |
+	gcc -m32 -pthread -x c - -o /dev/null 2>/dev/null || need_apt+=(gcc-multilib)
+# Other compilers and C libraries (clang + lld, musl), and qemu-user to run
+# the other architectures' builds (without binfmt_misc: apt_install skips
+# recommends, so qemu-user-binfmt is not installed).
+command -v clang >/dev/null || need_apt+=(clang)
+command -v ld.lld >/dev/null || need_apt+=(lld)
+command -v musl-gcc >/dev/null || need_apt+=(musl-tools)
+for q in qemu-aarch64 qemu-s390x qemu-ppc64; do
+	command -v "$q" >/dev/null || { need_apt+=(qemu-user); break; }
+done
 # The sanitizer runtimes ship with gcc's libasan/libubsan/libtsan packages.
 for lib in libasan.so libtsan.so libubsan.so; do
 	gcc -print-file-name="$lib" 2>/dev/null | grep -q / || { need_apt+=(gcc); break; }

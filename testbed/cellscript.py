@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -65,9 +65,11 @@ def env_prefix(env: Mapping[str, str]) -> str:
     return shlex.join(["env", *(f"{k}={v}" for k, v in env.items())]) + " "
 
 
-def uu_command(builddir: Path | PurePosixPath, env: Mapping[str, str] | None = None) -> str:
-    """The U-U suite: the conformance client starts its own two user servers."""
-    return env_prefix(env or {}) + shlex.quote(str(builddir / CONFORMANCE))
+def uu_command(builddir: Path | PurePosixPath, env: Mapping[str, str] | None = None,
+               prefix: Sequence[str] = ()) -> str:
+    """The U-U suite: the conformance client starts its own two user servers.
+    @prefix goes in front of the program (an emulator: qemu-aarch64)."""
+    return env_prefix(env or {}) + shlex.join([*prefix, str(builddir / CONFORMANCE)])
 
 
 def meson_options(cell: Cell) -> list[str]:

@@ -27,6 +27,7 @@ from testbed.matrix import Cell, load_matrix
 from testbed.parallel import ParallelError, run_cells
 from testbed.provision import ProvisionError, provisioner_for
 from testbed.provision.qemu import QemuProvisioner
+from testbed.results import fails_the_run
 
 DEFAULT_REPORT_DIR = ROOT / "report"
 
@@ -106,7 +107,7 @@ def run(cells: list[Cell], args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     console.print(runview.final_table(cells, results))
-    bad = [r for r in results.values() if r.status in ("FAIL", "ERROR")]
+    bad = [r for r in results.values() if fails_the_run(r)]
     try:
         # every matrix cell, so those not run this time are listed as such
         written = _report_module().write_all(opts.report_dir,
@@ -208,7 +209,13 @@ def _shell_build(cell: Cell, p: Any) -> dict[str, str]:
     _say(f"building {flavour.builddir} (log: {log})")
     builddir = build_flavour(flavour, log)
     out = {"CSE_BUILDDIR": str(builddir)}
-    _say(f"U-U conformance: {builddir / cellscript.CONFORMANCE}")
+    if why := p.cannot_run(flavour):
+        _say(f"{cell.id} is build-only here ({why}): its programs are in {builddir}")
+        return out
+    prefix, env = p.program_prefix(flavour)
+    out |= env
+    _say(f"U-U conformance: {shlex.join([*prefix, str(builddir / cellscript.CONFORMANCE)])}"
+         + (f" (environment set: {', '.join(env)})" if env else ""))
     if isinstance(p, QemuProvisioner):
         moddir = build_kernel_modules(p.kernel.release, p.kernel.headers, log)
         out["CSE_MODDIR"] = str(moddir)

@@ -11,33 +11,23 @@ qemu cell both use build/linux) must not run ninja in one directory at once.
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from testbed.builds import BUILD_ROOT, FLAVOURS, ROOT, BuildError, Flavour
+from testbed.builds import BUILD_ROOT, ROOT, BuildError, Flavour, ToolMissing, flavour_for, steps
 from testbed.kbuild import build_modules, module_dir
 from testbed.matrix import Cell
 
-#: (arch, backend) of a cell -> the host build flavour that runs it
-_FLAVOUR_OF = {("x86_64", "linux"): "linux", ("x86_64", "emulated"): "emulated",
-               ("i386", "linux"): "m32"}
-
-
-class ToolMissing(RuntimeError):
-    """A build tool is not installed (ERROR culprit tool, not a code FAIL)."""
+__all__ = ["ToolMissing", "build_flavour", "build_kernel_modules", "host_flavour"]
 
 
 def host_flavour(cell: Cell) -> Flavour:
-    """The build flavour for @cell's arch and backend; ValueError if none."""
-    name = _FLAVOUR_OF.get((cell.arch, cell.backend))
-    if name is None:
-        known = ", ".join(f"{a}/{b}" for a, b in _FLAVOUR_OF)
-        raise ValueError(f"no host build flavour for arch {cell.arch} with backend "
-                         f"{cell.backend} (known: {known})")
-    return FLAVOURS[name]
+    """The build flavour for @cell's target and backend; ValueError if none."""
+    return flavour_for(cell.os, cell.arch, cell.libc, cell.compiler, cell.backend)
 
 
 @contextmanager
@@ -49,13 +39,13 @@ def build_lock(name: str) -> Iterator[None]:
         yield
 
 
-def _run(cmd: list[str], log: Path, timeout_s: float) -> None:
+def _run(cmd: list[str], log: Path, timeout_s: float, env: dict[str, str] | None = None) -> None:
     with log.open("a") as f:
         f.write(f"$ {' '.join(cmd)}\n")
         f.flush()
         try:
             proc = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT,
-                                  timeout=timeout_s)
+                                  timeout=timeout_s, env=os.environ | (env or {}))
         except subprocess.TimeoutExpired as e:
             raise BuildError(f"{' '.join(cmd)} did not finish in {timeout_s:.0f} s "
                              f"(log: {log})") from e
@@ -65,16 +55,12 @@ def _run(cmd: list[str], log: Path, timeout_s: float) -> None:
 
 
 def build_flavour(flavour: Flavour, log: Path, timeout_s: float = 1800) -> Path:
-    """Configure (once) and compile @flavour, appending its output to @log."""
-    meson = shutil.which("meson")
-    if meson is None:
-        raise ToolMissing("meson not found: run scripts/install-deps.sh")
-    bdir = flavour.builddir
+    """Check the toolchain (ToolMissing), configure (once) and compile
+    @flavour, appending its output to @log."""
     with build_lock(flavour.name):
-        if not (bdir / "build.ninja").exists():
-            _run([meson, "setup", str(bdir), *flavour.meson_options], log, timeout_s)
-        _run([meson, "compile", "-C", str(bdir)], log, timeout_s)
-    return bdir
+        for cmd, env in steps(flavour):
+            _run(cmd, log, timeout_s, env)
+    return flavour.builddir
 
 
 def build_kernel_modules(release: str, headers: Path, log: Path) -> Path:

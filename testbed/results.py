@@ -25,6 +25,23 @@ STATUSES: tuple[Status, ...] = ("FAIL", "ERROR", "PASS", "SKIP")  # worst first
 FORMAT_VERSION = 1
 
 
+def notes(info: dict[str, str]) -> list[str]:
+    """What every report says beside a cell's status, from its result's info:
+    a cell that was only built (its code cannot run on this machine), and a
+    cell allowed to fail (the canary), whose FAIL does not fail the run."""
+    out = []
+    if info.get("build_only"):
+        out.append("build only")
+    if info.get("allow_failure") == "true":
+        out.append("allowed to fail")
+    return out
+
+
+def fails_the_run(result: CellResult) -> bool:
+    """A FAIL or ERROR of a cell not allowed to fail: the run's exit status 1."""
+    return result.status in ("FAIL", "ERROR") and result.info.get("allow_failure") != "true"
+
+
 def worst(statuses: list[Status], empty: Status = "SKIP") -> Status:
     """The status that wins: FAIL > ERROR > PASS > SKIP; @empty if none."""
     return min(statuses, key=STATUSES.index) if statuses else empty

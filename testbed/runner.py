@@ -24,17 +24,17 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
-from testbed import cellscript, kernel_suites, progress
-from testbed.builds import ROOT, BuildError
+from testbed import cellscript, elf, kernel_suites, progress
+from testbed.builds import ROOT, BuildError, Flavour
 from testbed.cellscript import CELL_DONE, CELL_START, read_section, suite_section
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell
 from testbed.provision import Provisioner, ProvisionError, provisioner_for
 from testbed.provision.base import CommandResult, Culprit
 from testbed.provision.qemu import QemuProvisioner
-from testbed.results import CellResult, Status, SuiteResult
+from testbed.results import CellResult, Status, SuiteResult, TestResult
 from testbed.verdict import Verdict, add_failure, judge_cell, judge_suite, not_run
 from testbed.vm import section
 
@@ -159,8 +159,11 @@ class _CellRun:
         self.logs: dict[str, Path] = {}
         self.info: dict[str, str] = {
             "provisioner": cell.provisioner, "image": cell.image or "", "kernel": cell.kernel,
-            "arch": cell.arch, "libc": cell.libc, "backend": cell.backend,
-            "suites": " ".join(cell.suites), "host": platform.node()}
+            "arch": cell.arch, "os": cell.os, "libc": cell.libc, "compiler": cell.compiler,
+            "backend": cell.backend, "suites": " ".join(cell.suites),
+            "tags": " ".join(cell.tags), "host": platform.node()}
+        if cell.allow_failure:
+            self.info["allow_failure"] = "true"
         #: suites decided before the script runs (ku not built, misplaced suites)
         self.decided: dict[str, Verdict] = {}
         self.in_vm = False
@@ -215,44 +218,93 @@ class _CellRun:
                 self.info |= {"kernel_release": p.kernel.release, "accel": p.accel()}
             self.prog.set("building")
             script = self._script(p)
+            if script is None:  # built, and nothing here can run it
+                return self._judge(None)
             res = self._run_script(p, script)
         except ProvisionError as e:
             if e.log is not None:
                 self.logs["provision"] = e.log
             return self.whole_cell("ERROR", str(e), e.culprit)
         except ToolMissing as e:
-            return self.whole_cell("ERROR", str(e), "tool")
+            return self._not_built("ERROR", f"toolchain: {e}", "tool")
         except BuildError as e:
-            return self.whole_cell("FAIL", f"build failed: {str(e).splitlines()[0]} "
+            return self._not_built("FAIL", f"build failed: {str(e).splitlines()[0]} "
                                    f"(see build.log)", "code")
         return self._judge(res)
+
+    def _not_built(self, status: Status, why: str, culprit: Culprit) -> CellResult:
+        """The build failed (FAIL code) or could not start (ERROR tool): with
+        a build suite, that suite says so and the others SKIP, not run."""
+        if "build" not in self.cell.suites:
+            return self.whole_cell(status, why, culprit)
+        build = Verdict(SuiteResult("build", status, error=why,
+                                    log=_rel(self.d / "build.log", self.opts.report_dir)),
+                        culprit)
+        verdicts = {s: build if s == "build" else
+                    not_run(s, "not run: the build did not succeed", "SKIP")
+                    for s in self.cell.suites}
+        st, cul, reason = judge_cell(verdicts)
+        return CellResult(self.cell.id, st, cul, reason,
+                          suites={n: v.result for n, v in verdicts.items()})
+
+    def _built(self, seconds: float, tests: list[TestResult]) -> None:
+        """Record the build suite's PASS (when the cell lists it)."""
+        if "build" in self.cell.suites:
+            self.decided["build"] = Verdict(SuiteResult(
+                "build", "PASS", duration_s=round(seconds, 1), tests=tests,
+                log=_rel(self.d / "build.log", self.opts.report_dir)))
 
     def _timeout_left(self) -> float:
         return max(self.opts.cell_timeout_s - (time.monotonic() - self.t0), 1.0)
 
-    def _script(self, p: Provisioner) -> str:
-        """Build (on the host, or as the script's first section) and compose."""
+    def _host_build(self, p: Provisioner, kernel: bool) -> tuple[Path, Path | None, Flavour]:
+        """Build the cell's flavour (and its kernel modules) on this host, as
+        the build suite; return (build dir, module dir, flavour)."""
+        try:
+            flavour = host_flavour(self.cell)
+        except ValueError as e:
+            raise ProvisionError(str(e), culprit="harness") from e
+        log = self.d / "build.log"
+        self.logs["build"] = log
+        t0 = time.monotonic()
+        builddir = build_flavour(flavour, log, self._timeout_left())
+        t = flavour.toolchain
+        if bad := elf.problems(builddir, t.arch, t.os):
+            # the compiler ran and made something else than the target's code
+            raise ToolMissing(f"the {t.describe()} build is not {t.os}/{t.arch} code: "
+                              + "; ".join(bad[:5]))
+        tests = [TestResult("toolchain", "PASS", t.describe()),
+                 TestResult("library-and-tests", "PASS", str(builddir)),
+                 TestResult("target-binaries", "PASS",
+                            f"{len(elf.built_files(builddir))} files, all {t.os}/{t.arch}")]
+        self.info["build"] = str(builddir)
+        moddir = None
+        if kernel:
+            assert isinstance(p, QemuProvisioner)
+            moddir = build_kernel_modules(p.kernel.release, p.kernel.headers, log)
+            tests.append(TestResult("kernel-modules", "PASS", str(moddir)))
+        self._built(time.monotonic() - t0, tests)
+        return builddir, moddir, flavour
+
+    def _script(self, p: Provisioner) -> str | None:
+        """Build (on the host, or as the script's first section) and compose;
+        None when the cell's code was built and cannot run here."""
         cell, t_suite = self.cell, self.opts.suite_timeout_s
-        kernel = [s for s in cell.suites if s in kernel_suites.KERNEL_SUITES]
+        kernel = [s for s in cell.runs_suites if s in kernel_suites.KERNEL_SUITES]
         if kernel and not self.in_vm:
             for s in kernel:
                 self.decided[s] = not_run(s, f"suite {s} loads kernel modules: it runs only in "
                                              f"qemu cells, not {cell.provisioner}")
             kernel = []
-        build, moddir = "", None
+        build, moddir, prefix = "", None, []
         if p.shares_host_fs:
-            try:
-                flavour = host_flavour(cell)
-            except ValueError as e:
-                raise ProvisionError(str(e), culprit="harness") from e
-            log = self.d / "build.log"
-            self.logs["build"] = log
-            builddir: Path | PurePosixPath = build_flavour(flavour, log, self._timeout_left())
-            env = dict(flavour.env)
-            self.info["build"] = str(builddir)
-            if kernel:
-                assert isinstance(p, QemuProvisioner)
-                moddir = build_kernel_modules(p.kernel.release, p.kernel.headers, log)
+            builddir, moddir, flavour = self._host_build(p, bool(kernel))
+            if why := p.cannot_run(flavour):
+                self.info["build_only"] = why
+                for s in cell.runs_suites:
+                    self.decided.setdefault(s, not_run(s, why, "SKIP"))
+                return None
+            prefix, env = p.program_prefix(flavour)
         else:
             with tempfile.TemporaryDirectory(prefix="cse-stage-") as tmp:
                 tarball = make_source_tarball(Path(tmp) / "src.tar")
@@ -264,7 +316,8 @@ class _CellRun:
         # In a VM, each suite's kernel log is its own: not the boot's.
         sections = ["dmesg -C\n"] if self.in_vm else []
         if "uu" in cell.suites:
-            sections.append(suite_section("uu", cellscript.uu_command(builddir, env), t_suite))
+            sections.append(suite_section(
+                "uu", cellscript.uu_command(builddir, env, prefix), t_suite))
             if self.in_vm:
                 sections.append(section("dmesg-uu", "dmesg -c"))
         if kernel:
@@ -292,8 +345,15 @@ class _CellRun:
         return res
 
     # --- judging ----------------------------------------------------------------------
-    def _judge(self, res: CommandResult) -> CellResult:
-        out, cell = res.output, self.cell
+    def _judge(self, res: CommandResult | None) -> CellResult:
+        """The cell's result from its script's run (None: no script ran)."""
+        cell = self.cell
+        if res is None:
+            verdicts = {n: self.decided[n] for n in cell.suites}
+            status, culprit, reason = judge_cell(verdicts)
+            return CellResult(cell.id, status, culprit, reason or self.info.get("build_only", ""),
+                              suites={n: v.result for n, v in verdicts.items()})
+        out = res.output
         finished = f"\n{CELL_DONE}\n" in f"\n{out}"
         stopped = "" if finished else (res.error or f"the script exited with status "
                                        f"{res.returncode} before its end")
@@ -303,6 +363,7 @@ class _CellRun:
             self.logs["build"] = self.d / "build.log"
             if not (build.ended and build.returncode == 0):
                 return self._build_failed(build, stopped)
+            self._built(float(build.elapsed_s or 0), [TestResult("library-and-tests", "PASS")])
 
         verdicts: dict[str, Verdict] = {}
         for name in cell.suites:
@@ -318,13 +379,13 @@ class _CellRun:
 
     def _build_failed(self, build: cellscript.SectionRun, stopped: str) -> CellResult:
         if build.returncode == 127:
-            return self.whole_cell("ERROR", "the cell has no meson or tar (exit 127): "
+            return self._not_built("ERROR", "the cell has no meson or tar (exit 127): "
                                    "install them in its image", "tool")
         if not build.ended:
             why = f"build did not finish: {stopped}"
         else:
             why = f"build failed (exit {build.returncode}), see build.log"
-        return self.whole_cell("FAIL", why, "code")
+        return self._not_built("FAIL", why, "code")
 
     def _suite(self, name: str, res: CommandResult, stopped: str) -> Verdict:
         out = res.output

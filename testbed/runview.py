@@ -18,7 +18,7 @@ from rich.table import Table
 
 from testbed import progress
 from testbed.matrix import SUITES, Cell
-from testbed.results import CellResult
+from testbed.results import CellResult, notes
 from testbed.runner import RunOptions, cell_dir
 
 STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}
@@ -91,7 +91,7 @@ class ProgressView:
 def final_table(cells: list[Cell], results: dict[str, CellResult]) -> Table:
     """One row per cell: status, culprit, each suite's status, duration, reason."""
     suites = [s for s in SUITES if any(s in c.suites for c in cells)]
-    order = ["uu", "kk", "uk", "ku"]
+    order = ["build", "uu", "kk", "uk", "ku"]
     suites.sort(key=lambda s: order.index(s) if s in order else len(order))
     t = Table(title="CSE test matrix", box=box.SIMPLE_HEAD)
     t.add_column("cell", no_wrap=True)
@@ -104,6 +104,8 @@ def final_table(cells: list[Cell], results: dict[str, CellResult]) -> Table:
     for c in cells:
         r = results[c.id]
         per_suite = [styled(r.suites[s].status) if s in r.suites else "" for s in suites]
-        t.add_row(c.id, styled(r.status), r.culprit or "", *per_suite, _seconds(r.duration_s),
+        note = ", ".join(notes(r.info))
+        status = styled(r.status) + (f" [dim]({escape(note)})[/]" if note else "")
+        t.add_row(c.id, status, r.culprit or "", *per_suite, _seconds(r.duration_s),
                   escape(r.reason))
     return t

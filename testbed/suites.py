@@ -40,16 +40,17 @@ def binary(flavour: Flavour, suite: str) -> Path:
 
 
 def list_cases(flavour: Flavour, suite: str) -> list[str]:
-    """Case names, from the binary's own --list."""
-    out = subprocess.run([str(binary(flavour, suite)), "--list"], capture_output=True,
-                         text=True, timeout=30, check=True)
+    """Case names, from the binary's own --list (under its emulator, if any)."""
+    argv, env = flavour.command(binary(flavour, suite), "--list")
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=True,
+                         env=os.environ | env)
     return [line.strip() for line in out.stdout.splitlines() if line.strip()]
 
 
 def run_suite(flavour: Flavour, suite: str, cases: list[str] | None = None) -> SuiteRun:
     """Run a suite binary (all cases, or just @cases) and parse its KTAP."""
-    env = dict(os.environ, **dict(flavour.env))
-    cmd = [str(binary(flavour, suite)), *(cases or [])]
+    cmd, extra = flavour.command(binary(flavour, suite), *(cases or []))
+    env = os.environ | extra
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
                               timeout=SUITE_TIMEOUT_S)

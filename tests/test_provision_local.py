@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
+from testbed.builds import FLAVOURS
 from testbed.matrix import Cell
 from testbed.provision import provisioner_for
-from testbed.provision.local import LocalProvisioner, host_libc
+from testbed.provision.local import LocalProvisioner
 
 
 def _cell(**over: object) -> Cell:
@@ -40,14 +42,23 @@ def test_provisioner_for_local(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(platform.machine() != "x86_64", reason="expectations for an x86_64 host")
-def test_unavailable_on_this_host(tmp_path: Path) -> None:
-    assert host_libc() == "glibc"
-    assert LocalProvisioner(_cell(), tmp_path).unavailable() is None
-    assert LocalProvisioner(_cell(arch="i386"), tmp_path).unavailable() is None
-    why = LocalProvisioner(_cell(arch="arm64"), tmp_path).unavailable()
-    assert why is not None and "arm64" in why and "x86_64" in why
-    why = LocalProvisioner(_cell(libc="musl"), tmp_path).unavailable()
-    assert why is not None and "musl" in why
+def test_what_this_host_runs(tmp_path: Path) -> None:
+    """Native and i386 programs run as they are, other Linux architectures
+    under qemu-user (the emulator in front, named for spawned helpers too),
+    FreeBSD's not at all (the cell is build-only)."""
+    p = LocalProvisioner(_cell(), tmp_path)
+    assert p.unavailable() is None
+    for name in ("linux", "m32", "musl", "clang"):
+        assert p.cannot_run(FLAVOURS[name]) is None
+        assert p.program_prefix(FLAVOURS[name])[0] == []
+    argv, env = p.program_prefix(FLAVOURS["arm64"])
+    assert argv == [shutil.which("qemu-aarch64")] and env["CSE_TEST_EXEC_WRAPPER"] == argv[0]
+    assert (Path(env["QEMU_LD_PREFIX"]) / "lib/ld-linux-aarch64.so.1").exists()
+    assert "QEMU_LD_PREFIX" not in p.program_prefix(FLAVOURS["ppc64"])[1]  # static musl
+    why = p.cannot_run(FLAVOURS["freebsd-x86_64"])
+    assert why is not None and "built only" in why and "freebsd" in why
+    asan_env = p.program_prefix(FLAVOURS["asan"])[1]
+    assert "detect_leaks=1" in asan_env["ASAN_OPTIONS"]
 
 
 def test_run_output_status_and_live_log(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped
 from test_report_data import (
     EVIL_DIAG,
     EVIL_REASON,
+    SAMPLE_MATRIX,
     SAMPLE_STATUS,
     make_sample_report,
     sample_results,
@@ -26,7 +27,7 @@ from testbed.report import ReportError, write_all
 from testbed.report import cli as report_cli
 from testbed.results import CellResult
 
-MATRIX = load_matrix(ROOT / "ci" / "matrix.yaml")
+MATRIX = load_matrix(SAMPLE_MATRIX)
 
 
 @pytest.fixture(scope="module")

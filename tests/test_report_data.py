@@ -2,7 +2,7 @@
 objects saved as a runner saves them, covering every status and shape a
 report must render.
 
-The sample report dir, against the real ci/matrix.yaml:
+The sample report dir, against tests/report_matrix.yaml (SAMPLE_MATRIX):
 
     local-linux-x86_64         PASS   uu: 3 tests pass
     local-emulated-x86_64      FAIL   uu: 1 of 3 fails (code); HTML and ANSI in its text
@@ -23,6 +23,7 @@ from testbed.results import CellResult, SuiteResult
 from testbed.results import TestResult as Case  # not "Test*": pytest would collect it
 
 T0 = "2024-05-01T10:00:00+00:00"
+SAMPLE_MATRIX = Path(__file__).parent / "report_matrix.yaml"
 #: status of every row of the sample report, in the order the reports show them
 SAMPLE_STATUS = {
     "local-linux-x86_64": "PASS",

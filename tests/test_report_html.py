@@ -17,9 +17,8 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
-from test_report_data import MISSING_LOGS, SAMPLE_STATUS, make_sample_report
+from test_report_data import MISSING_LOGS, SAMPLE_MATRIX, SAMPLE_STATUS, make_sample_report
 
-from testbed.builds import ROOT
 from testbed.matrix import load_matrix
 from testbed.report import write_all
 
@@ -56,7 +55,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     running side by side (each takes a second or two to start)."""
     report = tmp_path_factory.mktemp("report")
     make_sample_report(report)
-    page = write_all(report, load_matrix(ROOT / "ci" / "matrix.yaml"))["matrix.html"]
+    page = write_all(report, load_matrix(SAMPLE_MATRIX))["matrix.html"]
     png = report.parent / "matrix.png"
     url = page.as_uri()
     shot = subprocess.Popen(_chromium(tmp_path_factory.mktemp("profile"), f"--screenshot={png}",

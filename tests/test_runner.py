@@ -14,8 +14,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from testbed import cellscript, progress
-from testbed.builds import FLAVOURS
+from testbed import builds, cellscript, progress
+from testbed.builds import FLAVOURS, Flavour
 from testbed.matrix import Cell, load_matrix
 from testbed.parallel import PYTEST_LOG, collect, run_cells
 from testbed.provision import ProvisionError
@@ -23,6 +23,7 @@ from testbed.provision.base import CommandResult
 from testbed.provision.local import LocalProvisioner
 from testbed.results import CellResult
 from testbed.runner import RESULT, RunOptions, cell_dir, run_cell
+from testbed.toolchains import Toolchain
 
 MATRIX = {c.id: c for c in load_matrix(Path(__file__).parent.parent / "ci/matrix.yaml")}
 LINUX = MATRIX["local-linux-x86_64"]
@@ -111,9 +112,56 @@ def test_skips_say_why(tmp_path: Path) -> None:
     r = run_cell(skipped, _opts(tmp_path))
     assert (r.status, r.reason) == ("SKIP", skipped.skip_reason)
     assert r.suites["uu"].status == "SKIP"
-    arm = Cell("local-arm", "local", "arm64", "glibc", "linux", ("uu",))
+
+
+@pytest.mark.xdist_group("runner-arm64")
+def test_another_architecture_runs_under_qemu_user(tmp_path: Path) -> None:
+    """A local arm64 cell: cross-built with zig, its suites run under
+    qemu-aarch64 (helpers spawned through the emulator too), for real."""
+    arm = Cell("local-arm", "local", "arm64", "glibc", "linux", ("build", "uu"),
+               compiler="zig")
     r = run_cell(arm, _opts(tmp_path))
-    assert r.status == "SKIP" and "arm64" in r.reason
+    assert (r.status, r.reason) == ("PASS", ""), r.reason
+    assert [t.name for t in r.suites["build"].tests] == ["toolchain", "library-and-tests",
+                                                        "target-binaries"]
+    assert "all linux/arm64" in r.suites["build"].tests[2].reason
+    assert r.suites["build"].log == f"cells/{arm.id}/build.log"
+    assert "server_death" in [t.name for t in r.suites["uu"].tests]
+    script = (cell_dir(tmp_path / "report", arm.id) / "cell.sh").read_text()
+    assert "qemu-aarch64" in script and "QEMU_LD_PREFIX=" in script
+
+
+def _only_flavour(monkeypatch: pytest.MonkeyPatch, flavour: Flavour) -> Cell:
+    """Make @flavour the one build flavour; a local cell that builds it."""
+    monkeypatch.setattr(builds, "FLAVOURS", {flavour.name: flavour})
+    return Cell("local-broken", "local", "x86_64", "glibc", "linux", ("build", "uu"))
+
+
+def test_a_build_that_fails_is_a_code_fail(tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """The compiler runs and rejects the code: FAIL, culprit code, in the
+    build suite; the suites that need the build SKIP, not run."""
+    broken = Flavour("test-runner-broken", ("-Dplatform=linux", "-Dbench=false",
+                                            "-Dc_args=-include /nonexistent/broken.h"))
+    cell = _only_flavour(monkeypatch, broken)
+    r = run_cell(cell, _opts(tmp_path))
+    assert (r.status, r.culprit) == ("FAIL", "code")
+    assert r.suites["build"].status == "FAIL" and "build failed" in r.suites["build"].error
+    assert r.suites["uu"].status == "SKIP" and "not run" in r.suites["uu"].error
+    assert "broken.h" in (cell_dir(tmp_path / "report", cell.id) / "build.log").read_text()
+
+
+def test_a_missing_toolchain_is_a_tool_error(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """No compiler, or a compiler without the headers the runtime needs, is
+    the machine's fault (ERROR, culprit tool), found before any build."""
+    headless = Flavour("test-runner-headless", ("-Dplatform=linux", "-Dbench=false"),
+                       toolchain=Toolchain("gcc", cflags=("-nostdinc",)))
+    cell = _only_flavour(monkeypatch, headless)
+    r = run_cell(cell, _opts(tmp_path))
+    assert (r.status, r.culprit) == ("ERROR", "tool")
+    assert "toolchain:" in r.suites["build"].error and "linux/types.h" in r.suites["build"].error
+    assert not (builds.BUILD_ROOT / headless.name).exists()
 
 
 def test_misconfigured_cells_are_harness_errors(tmp_path: Path) -> None:
@@ -125,7 +173,7 @@ def test_misconfigured_cells_are_harness_errors(tmp_path: Path) -> None:
     no_flavour = Cell("local-e32", "local", "i386", "glibc", "emulated", ("uu",))
     r = run_cell(no_flavour, _opts(tmp_path))
     assert (r.status, r.culprit) == ("ERROR", "harness")
-    assert "no host build flavour for arch i386 with backend emulated" in r.reason
+    assert "no build flavour for linux/i386/glibc/gcc with backend emulated" in r.reason
 
 
 class _Staged(LocalProvisioner):

@@ -636,6 +636,20 @@ static void ctl_close_fds(const int *fds, unsigned int n)
 		close(fds[n]);
 }
 
+/*
+ * musl's CMSG_NXTHDR compares a size_t with a ptrdiff_t inside the macro,
+ * and clang (zig, for the ppc64 musl build) reports it there as our
+ * -Wsign-compare; the macro is the C library's, so its warning is silenced
+ * here only.
+ */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsign-compare"
+static struct cmsghdr *ctl_next_cmsg(struct msghdr *msg, struct cmsghdr *cm)
+{
+	return CMSG_NXTHDR(msg, cm);
+}
+#pragma GCC diagnostic pop
+
 long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 		     struct cse_os_shm **shm)
 {
@@ -668,7 +682,7 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	if (n < 0)
 		return errno == ECONNRESET ? 0 : -errno;
 
-	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = ctl_next_cmsg(&msg, cm)) {
 		size_t k, cnt;
 
 		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)

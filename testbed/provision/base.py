@@ -22,9 +22,12 @@ import abc
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from testbed.matrix import Cell
+
+if TYPE_CHECKING:
+    from testbed.builds import Flavour
 
 #: who is to blame for a cell that did not pass: the code under test, a tool
 #: (docker, QEMU, ssh, debootstrap, the compiler), or the testbed itself
@@ -82,6 +85,16 @@ class Provisioner(abc.ABC):
         self.logdir.mkdir(parents=True, exist_ok=True)
         #: log name -> saved file (console, dmesg, image build, ...), for reports
         self.logs: dict[str, Path] = {}
+
+    def cannot_run(self, flavour: Flavour) -> str | None:
+        """Why this cell can build @flavour but not run its programs (the
+        cell is then build-only: its other suites SKIP with this), or None."""
+        return None
+
+    def program_prefix(self, flavour: Flavour) -> tuple[list[str], dict[str, str]]:
+        """What goes in front of a program of @flavour run in this cell (an
+        emulator), and the environment it runs with."""
+        return [], dict(flavour.env)
 
     def unavailable(self) -> str | None:
         """Why this cell cannot run on this machine (reported SKIP), or None.

@@ -10,7 +10,6 @@ printed and the runner can show which suite is running.
 from __future__ import annotations
 
 import os
-import platform
 import signal
 import subprocess
 import tempfile
@@ -19,20 +18,10 @@ import time
 from pathlib import Path
 from typing import ClassVar
 
-from testbed.builds import ROOT
+from testbed.builds import ROOT, Flavour
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
 
 LIVE_LOG = "cell.log"
-#: cell arch -> host machines (platform.machine()) that run it natively
-_RUNS_ON = {"x86_64": ("x86_64", "amd64"), "i386": ("x86_64", "amd64", "i386", "i686"),
-            "arm64": ("aarch64", "arm64")}
-
-
-def host_libc() -> str:
-    """glibc, musl or bsd: the C library of this host."""
-    if platform.system() != "Linux":
-        return "bsd"
-    return "glibc" if platform.libc_ver()[0] == "glibc" else "musl"
 
 
 def _session_pids(sid: int) -> list[int]:
@@ -106,20 +95,22 @@ def run_streamed(argv: list[str], log: Path, timeout_s: float,
 
 
 class LocalProvisioner(Provisioner):
-    """This host: nothing to set up, the build on the host is used in place."""
+    """This host: nothing to set up, the build on the host is used in place.
+
+    Any target the host can build is a local cell: programs for this machine
+    run as they are, another Linux architecture's under qemu-user, and
+    another OS's (FreeBSD) not at all: such a cell is build-only.
+    """
 
     name: ClassVar[str] = "local"
     shares_host_fs: ClassVar[bool] = True
 
-    def unavailable(self) -> str | None:
-        machine = platform.machine()
-        if machine not in _RUNS_ON.get(self.cell.arch, ()):
-            return f"this host is {machine}: it cannot run {self.cell.arch} code natively"
-        if host_libc() != self.cell.libc:
-            return f"this host's C library is {host_libc()}, not {self.cell.libc}"
-        if self.cell.backend == "linux" and platform.system() != "Linux":
-            return f"the linux backend needs Linux; this host runs {platform.system()}"
-        return None
+    def cannot_run(self, flavour: Flavour) -> str | None:
+        return flavour.runner().cannot
+
+    def program_prefix(self, flavour: Flavour) -> tuple[list[str], dict[str, str]]:
+        run = flavour.runner()
+        return list(run.argv), dict(flavour.env) | dict(run.env)
 
     def start(self) -> None:
         """Nothing to start: the host is up."""

@@ -113,7 +113,9 @@ def _row(row: Row, suites: list[str], links: _Links) -> str:
         f'<tr class="cell-row" id="cell-{cid}" data-cell="{cid}" '
         f'data-status="{escape(row.status)}">',
         f'<th scope="row" class="cell-name">{name}</th>',
-        f'<td class="status {status_class(row.status)}">{escape(row.status)}</td>',
+        f'<td class="status {status_class(row.status)}" data-note="{escape(row.note)}">'
+        f'{escape(row.status)}'
+        f'{f"<br><span class=note>{escape(row.note)}</span>" if row.note else ""}</td>',
         f'<td class="culprit">{escape(r.culprit or "") if r else ""}</td>',
         *(_suite_square(row, s, links) for s in suites),
         f'<td class="duration">{fmt_duration(r.duration_s) if r else ""}</td>',

@@ -20,8 +20,10 @@ def _esc(text: str, limit: int = 200) -> str:
         .replace(">", "&gt;")
 
 
-def _status(status: str | None) -> str:
-    return f"{_ICON[status]} {status}" if status else "—"
+def _status(status: str | None, note: str = "") -> str:
+    if not status:
+        return "—"
+    return f"{_ICON[status]} {status}" + (f" ({note})" if note else "")
 
 
 def render_markdown(rows: list[Row], generated: str) -> str:
@@ -36,7 +38,7 @@ def render_markdown(rows: list[Row], generated: str) -> str:
         r = row.result
         note = "" if row.in_matrix else " (not in the matrix)"
         reason = r.reason if r else (row.matrix_cell.skip_reason or "" if row.matrix_cell else "")
-        cells = [f"`{_esc(row.cell)}`{note}", _status(row.status),
+        cells = [f"`{_esc(row.cell)}`{note}", _status(row.status, row.note),
                  _esc(r.culprit or "") if r else "",
                  *(_status(row.suite_status(s)) for s in suites),
                  fmt_duration(r.duration_s) if r else "", _esc(reason)]

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from testbed.matrix import SUITES, Cell
-from testbed.results import STATUSES, CellResult
+from testbed.results import STATUSES, CellResult, notes
 
 #: shown for a matrix cell (or one of its suites) with no result yet
 NOT_RUN = "NOT RUN"
@@ -42,6 +42,18 @@ class Row:
     @property
     def status(self) -> str:
         return self.result.status if self.result else NOT_RUN
+
+    @property
+    def note(self) -> str:
+        """"build only", "allowed to fail" (results.notes), or ""."""
+        if self.result is not None:
+            return ", ".join(notes(self.result.info))
+        return "allowed to fail" if self.matrix_cell and self.matrix_cell.allow_failure else ""
+
+    @property
+    def shown_status(self) -> str:
+        """The status with its note: "PASS (build only)"."""
+        return f"{self.status} ({self.note})" if self.note else self.status
 
     def suite_status(self, suite: str) -> str | None:
         """The suite's status here; None when the cell does not have the suite.
@@ -86,9 +98,11 @@ def build_rows(results: dict[str, CellResult], matrix_cells: list[Cell] | None) 
 
 
 def suite_columns(rows: list[Row]) -> list[str]:
-    """uu, uk, ku, kk, then any other suite name a result has (none is hidden)."""
-    extra = {name for r in rows if r.result for name in r.result.suites} - set(SUITES)
-    return [*SUITES, *sorted(extra)]
+    """The suites of the matrix (build, uu, uk, ku, kk) that any row has,
+    then any other suite name a result has (none is hidden)."""
+    had = {name for r in rows if r.result for name in r.result.suites} | \
+        {name for r in rows if r.matrix_cell for name in r.matrix_cell.suites}
+    return [s for s in SUITES if s in had] + sorted(had - set(SUITES))
 
 
 def counts(rows: list[Row]) -> dict[str, int]:
