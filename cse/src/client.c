@@ -87,6 +87,8 @@ static int client_handshake(struct cse_client *c)
 		return -ECONNREFUSED;
 	if (n < 0)
 		return (int)n;
+	if (n == sizeof(w) && w.hdr.type == CSE_WIRE_SWAPPED(CSE_WIRE_WELCOME))
+		return CSE_WIRE_OTHER_ENDIAN;	/* whatever status it sent */
 	if (n != sizeof(w) || w.hdr.type != CSE_WIRE_WELCOME)
 		return -EPROTO;
 	if (w.status > 0 || w.status < -4095)

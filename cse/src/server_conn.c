@@ -221,6 +221,8 @@ static int conn_check_hello(struct cse_conn *conn, const void *msg, long len,
 	if (len != (long)sizeof(h) || !shm)
 		return -EPROTO;
 	memcpy(&h, msg, sizeof(h));
+	if (h.hdr.type == CSE_WIRE_SWAPPED(CSE_WIRE_HELLO))
+		return CSE_WIRE_OTHER_ENDIAN;
 	if (h.hdr.type != CSE_WIRE_HELLO || h.hdr.resv || h.hdr.id ||
 	    h.resv[0] || h.resv[1] || h.resv[2])
 		return -EPROTO;

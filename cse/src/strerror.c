@@ -16,6 +16,7 @@ const char *cse_strerror(int err)
 	case -EPIPE:		return "peer closed the channel";
 	case -EPROTO:		return "protocol violation by the peer";
 	case -EPROTONOSUPPORT:	return "peer speaks another ABI version";
+	case -ENOEXEC:		return "peer uses the other byte order";
 	case -EMSGSIZE:		return "command too large";
 	case -ETIMEDOUT:	return "timed out";
 	case -EAGAIN:		return "no free command slot";

@@ -3,9 +3,16 @@
  * CSE shared-memory and control-channel layout.
  *
  * Everything here is seen by both peers, which may be a 32-bit process and a
- * 64-bit process (or kernel).  Fixed-width little-endian fields only, named
- * reserved fields that must be zero, and a static assertion on every offset
- * and size so a layout change is a build error, not a silent ABI break.
+ * 64-bit process (or kernel).  Fixed-width fields only, named reserved
+ * fields that must be zero, and a static assertion on every offset and size
+ * so a layout change is a build error, not a silent ABI break.
+ *
+ * Fields are in the host's byte order: the shared memory and the control
+ * channel never leave the machine, so both peers normally agree.  They do
+ * not when one is a program of the other byte order run under an emulator
+ * (a big-endian s390x program under qemu-user on an x86 host): the
+ * handshake sees the message type byte-swapped and both sides refuse with
+ * -ENOEXEC (CSE_WIRE_OTHER_ENDIAN), never a generic protocol error.
  * Neither side trusts what the other wrote: every field is read once into a
  * local and bounds-checked before use.
  */
@@ -171,6 +178,10 @@ CSE_ABI_SIZE(struct cse_slot_hdr, 64);
  */
 #define CSE_WIRE_HELLO		1U	/* client -> server, carries the chunk */
 #define CSE_WIRE_WELCOME	2U	/* server -> client */
+/* What the handshake returns to a peer of the other byte order. */
+#define CSE_WIRE_OTHER_ENDIAN	(-ENOEXEC)
+/* A message type as a peer of the other byte order wrote it. */
+#define CSE_WIRE_SWAPPED(type)	__builtin_bswap32(type)
 #define CSE_WIRE_BACKUP_REQ	3U
 #define CSE_WIRE_BACKUP_RESP	4U
 #define CSE_WIRE_SUBMIT		5U	/* client -> server: run the slot at an offset */
