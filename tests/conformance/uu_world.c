@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../ktap.h"
+#include "../testos.h"
 #include "uu_world.h"
 
 extern char **environ;
@@ -37,12 +38,9 @@ static struct {
 void uu_world_init(const char *argv0)
 {
 	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
 
-	if (n > 0)
-		self[n] = '\0';
-	else
+	if (testos_self_exe(self, sizeof(self)))
 		snprintf(self, sizeof(self), "%s", argv0);
 	slash = strrchr(self, '/');
 	if (slash)
