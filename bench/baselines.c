@@ -20,7 +20,8 @@
  *   pipe          two pipes, one per direction, write/read (looping)
  *   eventfd_shm   data in shm; an eventfd per direction, write/read 8 bytes
  *   futex_shm     data in shm; a shared sequence word per direction,
- *                 FUTEX_WAIT / FUTEX_WAKE and no spinning at all: the honest
+ *                 FUTEX_WAIT / FUTEX_WAKE (FreeBSD: _umtx_op's WAIT_UINT /
+ *                 WAKE) and no spinning at all: the honest
  *                 "sleeping" baseline (the waker always calls FUTEX_WAKE)
  *   busypoll_shm  data in shm; both sides spin (with a pause hint) on a
  *                 shared sequence word: the physical floor
@@ -41,7 +42,6 @@
 #define _GNU_SOURCE
 #endif
 #include <errno.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -51,13 +51,12 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_os.h"
 #include "bench_util.h"
 
 #define CACHELINE 64
@@ -137,19 +136,25 @@ static inline void spin_until(_Atomic uint32_t *w, uint32_t val)
 	}
 }
 
-/* Shared (not private) futex ops: the word is in a MAP_SHARED region. */
+/* The kernel's word wait (bench_os.h): the futex, _umtx_op on FreeBSD. */
 static void futex_wait(_Atomic uint32_t *w, uint32_t val)
 {
-	long r = syscall(SYS_futex, (uint32_t *)w, FUTEX_WAIT, val, NULL, NULL, 0);
+	int r = bench_word_wait((uint32_t *)w, val);
 
-	if (r < 0 && errno != EAGAIN && errno != EINTR)
+	if (r && r != -EAGAIN && r != -EINTR) {
+		errno = -r;
 		die("futex wait");
+	}
 }
 
 static void futex_wake(_Atomic uint32_t *w)
 {
-	if (syscall(SYS_futex, (uint32_t *)w, FUTEX_WAKE, 1, NULL, NULL, 0) < 0)
+	int r = bench_word_wake((uint32_t *)w);
+
+	if (r) {
+		errno = -r;
 		die("futex wake");
+	}
 }
 
 static void write_all(int fd, const char *buf, size_t len)
@@ -216,7 +221,7 @@ static void server(struct ctx *c)
 	char *buf = NULL;
 	unsigned long i;
 
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	bench_die_with_parent(SIGKILL);
 	alarm(WATCHDOG_S);
 	if (c->mech == M_SOCKETPAIR || c->mech == M_PIPE) {
 		buf = malloc(c->payload);

@@ -59,11 +59,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_os.h"
 #include "bench_util.h"
 
 #define BENCH_CODE	0x42	/* input_code; the server ignores it */
@@ -181,7 +181,7 @@ static void server_main(int ready_fd)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	bench_die_with_parent(SIGTERM);
 
 	memset(&sopts, 0, sizeof(sopts));
 	sopts.spin_ns = spin_ns_opt();

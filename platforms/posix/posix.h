@@ -18,6 +18,9 @@
  */
 int cse_os_ctl_address(const char *server_id, struct sockaddr_un *sa,
 		       socklen_t *len);
+/* A socket file in a directory private to the user (posix/ctl_file.c). */
+int cse_posix_ctl_file_address(const char *server_id, struct sockaddr_un *sa,
+			       socklen_t *len);
 
 /* The socket (or /dev/cse file) behind a control channel. */
 int cse_os_ctl_fd(const struct cse_os_ctl *c);

@@ -13,7 +13,7 @@
 
 #include "posix.h"
 
-/* Linux limits a thread name to 15 bytes and the NUL. */
+/* Linux limits a thread name to 15 bytes and the NUL (FreeBSD to 19). */
 #define THREAD_NAME_MAX 16
 
 struct cse_os_thread {
@@ -27,7 +27,7 @@ static void *thread_main(void *data)
 {
 	struct cse_os_thread *t = data;
 
-#ifdef __linux__
+#ifdef CSE_HAVE_PTHREAD_SETNAME_NP	/* platforms/meson.build */
 	/* Only cosmetic (ps, top, gdb): ignore failure. */
 	pthread_setname_np(pthread_self(), t->name);
 #endif

@@ -11,10 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __linux__
-#include <sys/prctl.h>
-#endif
 
+#include "../testos.h"
 #include "uu_world.h"
 
 static const struct conf_host uu_host = {
@@ -81,10 +79,8 @@ static int doomed_client(const char *id, unsigned int ms)
 
 int main(int argc, char **argv)
 {
-#ifdef __linux__
 	/* Never outlive the test that started us. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-#endif
+	testos_die_with_parent(SIGKILL);
 	if (argc >= 3 && !strcmp(argv[1], "server"))
 		return serve(argv[2], argc > 3 && !strcmp(argv[3], "--worker"));
 	if (argc == 4 && !strcmp(argv[1], "doomed-client"))

@@ -22,6 +22,7 @@
 
 #include "../ktap.h"
 #include "../test_spawn.h"
+#include "../testos.h"
 #include "uu_world.h"
 
 char uu_helper_path[4096];
@@ -36,12 +37,9 @@ static struct {
 void uu_world_init(const char *argv0)
 {
 	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	char *slash;
 
-	if (n > 0)
-		self[n] = '\0';
-	else
+	if (testos_self_exe(self, sizeof(self)))
 		snprintf(self, sizeof(self), "%s", argv0);
 	slash = strrchr(self, '/');
 	if (slash)

@@ -2,7 +2,8 @@
 /*
  * Helpers for tests that need a real peer process: a conformance server
  * started from cse-conf-helper, and counts of the resources a process
- * holds (fds, threads, /dev/shm entries) to prove nothing leaks.
+ * holds (fds, threads, shm objects, chunk mappings: tests/testos.h) to
+ * prove nothing leaks.
  */
 #ifndef CSE_TESTS_PEER_H
 #define CSE_TESTS_PEER_H
@@ -14,6 +15,7 @@
 #include <sys/wait.h>
 
 #include "../conformance/uu_world.h"
+#include "../testos.h"
 
 static inline int count_dir(const char *path)
 {
@@ -26,21 +28,6 @@ static inline int count_dir(const char *path)
 	while ((e = readdir(d)))
 		n += e->d_name[0] != '.';
 	closedir(d);
-	return n;
-}
-
-/* Mappings of CSE chunks (memfd or POSIX shm) in this process. */
-static inline int count_chunk_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "memfd:cse") || strstr(line, "/dev/shm/cse");
-	fclose(f);
 	return n;
 }
 
@@ -71,11 +58,10 @@ static inline struct res_count res_now(void)
 	}
 	{
 	struct res_count r = {
-		/* opendir itself holds one fd while counting */
-		.fds = count_dir("/proc/self/fd") - 1,
-		.threads = count_dir("/proc/self/task"),
-		.shm = count_dir("/dev/shm"),
-		.maps = count_chunk_maps(),
+		.fds = testos_count_fds(),
+		.threads = testos_count_threads(),
+		.shm = testos_count_shm(),
+		.maps = testos_count_chunk_maps(),
 	};
 	return r;
 	}

@@ -212,10 +212,8 @@ static const struct ktap_case cases[] = {
 
 int main(int argc, char **argv)
 {
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-
-	if (n > 0)
-		self[n] = '\0';
+	if (testos_self_exe(self, sizeof(self)))
+		snprintf(self, sizeof(self), "%s", argv[0]);
 	if (argc == 4 && !strcmp(argv[1], "--serve"))
 		return serve(argv[2], argv[3]);
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));

@@ -5,18 +5,19 @@
 #   build  configure (once) and compile the runtime and its tests with meson
 #   test   run the U-U conformance suite (KTAP on stdout; fails if any fails)
 #
-# FreeBSD has no futex and no memfd sealing: the backend is the emulated
-# (POSIX-only) one.
+# The backend is FreeBSD's own (platforms/freebsd: _umtx_op, sealed memfd,
+# kqueue; FreeBSD 14 or later), built natively with the meson options the
+# cross builds use; CSE_PLATFORM=emulated builds the POSIX-only one.
 #
 # Usage: freebsd.sh [STEP...]           (default: deps build test)
 # Environment:
 #   CSE_SRC       the CSE source tree (default /vagrant, the synced folder)
-#   CSE_PLATFORM  the user-space backend (default emulated)
+#   CSE_PLATFORM  the user-space backend, freebsd or emulated (default freebsd)
 #   CSE_BUILD     the meson build dir (default /var/tmp/cse-build-$CSE_PLATFORM)
 set -eu
 
 SRC=${CSE_SRC:-/vagrant}
-PLATFORM=${CSE_PLATFORM:-emulated}
+PLATFORM=${CSE_PLATFORM:-freebsd}
 BUILD=${CSE_BUILD:-/var/tmp/cse-build-$PLATFORM}
 PACKAGES="meson ninja pkgconf"
 

@@ -294,10 +294,12 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
  * then mmap()ed from the connection file; SEND, WAIT, WAKE and SHUTDOWN
  * work as above, poll() is readable on input or end-of-file, and closing it
  * is the server's death to the kernel client.
+ *
+ * The structs are plain layout and are defined on every system (user space
+ * shares the K-U TCP framing code with the socket transport, and another
+ * kernel may implement the same device); only the ioctl numbers below are
+ * Linux's, since each kernel encodes them its own way.
  */
-#if defined(__KERNEL__) || defined(__linux__)
-#include <linux/ioctl.h>
-
 #define CSE_DEV_PATH		"/dev/cse"
 #define CSE_DEV_MSG_CHUNK	(1U << 0)
 #define CSE_DEV_MSG_LAST	(1U << 1)
@@ -389,6 +391,9 @@ CSE_ABI_OFFSET(struct cse_dev_call, input_code, 16);
 CSE_ABI_OFFSET(struct cse_dev_call, output_len_actual, 32);
 CSE_ABI_OFFSET(struct cse_dev_call, resv, 40);
 CSE_ABI_SIZE(struct cse_dev_call, 48);
+
+#if defined(__KERNEL__) || defined(__linux__)
+#include <linux/ioctl.h>
 
 #define CSE_DEV_IOC_MAGIC	0xCE
 #define CSE_DEV_CONNECT		_IOW(CSE_DEV_IOC_MAGIC, 1, struct cse_dev_connect)
