@@ -30,10 +30,12 @@ build: deps
 run: deps vm-deps testbed-deps
 	.venv/bin/cse run -j $(JOBS)
 
-# Everything: C tests on linux, emulated, 32-bit, ASan/UBSan and TSan builds, the
-# kernel modules in a VM, the Python tests, lint.  JUnit: report/tests.xml.
+# Everything: every build flavour `make test` checks (testbed/builds.py TESTED:
+# linux, emulated, 32-bit, ASan/UBSan, TSan, clang, musl, arm64, s390x and
+# ppc64 under qemu-user; BUILD_ONLY: FreeBSD x86_64 and arm64), their C tests,
+# the kernel modules in VMs, the Python tests, lint.  JUnit: report/tests.xml.
 test: deps vm-deps testbed-deps
-	$(PY) -m testbed build linux emulated m32 asan tsan
+	$(PY) -m testbed build
 	$(PY) -m ruff check testbed tests bench
 	mkdir -p report
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=report/tests.xml

@@ -80,14 +80,39 @@ def meson_options(cell: Cell) -> list[str]:
     return opts
 
 
+#: printed by a staged cell's build when its toolchain is not usable, then
+#: the build exits 127: ERROR culprit tool, never a code FAIL
+TOOLCHAIN_MISSING = "CSE-TOOLCHAIN-MISSING"
+
+
+def toolchain_preflight(cell: Cell) -> str:
+    """sh that checks the staged cell's build tools (meson, ninja, tar, the C
+    compiler) and compiles a program including what the runtime includes;
+    prints TOOLCHAIN_MISSING and what is wrong, and exits 127, if not."""
+    check = "#include <pthread.h>\n" + \
+        ("#include <linux/types.h>\n" if cell.os == "linux" else "#include <sys/socket.h>\n") + \
+        "int main(void){return 0;}\n"
+    cflags = " -m32" if cell.arch == "i386" else ""
+    return "\n".join([
+        "for t in meson ninja tar cc; do command -v $t >/dev/null || "
+        f"{{ echo \"{TOOLCHAIN_MISSING}: no $t in the cell\"; exit 127; }}; done",
+        f"printf {shlex.quote(check)} > /tmp/cse-preflight.c",
+        f"cc{cflags} -pthread /tmp/cse-preflight.c -o /tmp/cse-preflight || "
+        f"{{ echo \"{TOOLCHAIN_MISSING}: cc{cflags} cannot build a program with the C library "
+        f"and kernel headers\"; exit 127; }}",
+    ])
+
+
 def build_section(cell: Cell, workdir: PurePosixPath, timeout_s: int) -> str:
-    """Unpack workdir/src.tar and build it with meson in workdir/build.
+    """Check the toolchain, unpack workdir/src.tar and build it with meson
+    in workdir/build.
 
     Stops the script (after CSE-CELL-DONE) when the build fails: its suites
     cannot run, and the runner reports the build's output.
     """
     src, bdir = workdir / "src", workdir / "build"
     steps = " && ".join([
+        f"{{ {toolchain_preflight(cell)}\n}}",
         f"rm -rf {shlex.quote(str(src))} {shlex.quote(str(bdir))}",
         f"mkdir -p {shlex.quote(str(src))}",
         f"tar -xf {shlex.quote(str(workdir / 'src.tar'))} -C {shlex.quote(str(src))}",

@@ -379,8 +379,11 @@ class _CellRun:
 
     def _build_failed(self, build: cellscript.SectionRun, stopped: str) -> CellResult:
         if build.returncode == 127:
-            return self._not_built("ERROR", "the cell has no meson or tar (exit 127): "
-                                   "install them in its image", "tool")
+            said = [line.partition(": ")[2] for line in build.text.splitlines()
+                    if line.startswith(cellscript.TOOLCHAIN_MISSING)]
+            what = said[0] if said else "a build tool is missing (exit 127)"
+            return self._not_built("ERROR", f"toolchain: {what}: install it in the cell's "
+                                   "image", "tool")
         if not build.ended:
             why = f"build did not finish: {stopped}"
         else:

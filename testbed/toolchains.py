@@ -43,6 +43,7 @@ ARCH_INFO = {
     "s390x": ("s390x", "big", "qemu-s390x", "s390x"),
     "ppc64": ("ppc64", "big", "qemu-ppc64", "powerpc64"),
 }
+OS_NAMES = {"linux": "Linux", "freebsd": "FreeBSD"}
 #: the host's machine name -> matrix arch
 _HOST_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
               "s390x": "s390x", "ppc64": "ppc64"}
@@ -189,8 +190,9 @@ class Toolchain:
     def runner(self) -> Runner:
         """How this host runs the programs (fetches a sysroot when needed)."""
         if self.os != "linux" or platform.system() != "Linux":
-            return Runner(cannot=f"built only: this host runs {platform.system()}, not "
-                                 f"{self.os} (the vagrant and ssh cells run it on a real one)")
+            name = OS_NAMES.get(self.os, self.os)
+            return Runner(cannot=f"built only: this host runs {platform.system()}, not {name} "
+                                 f"(a vagrant or ssh cell runs it on a {name} host)")
         native = host_arch()
         if self.arch == native or (self.arch == "i386" and native == "x86_64"):
             return Runner()

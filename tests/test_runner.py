@@ -131,6 +131,19 @@ def test_another_architecture_runs_under_qemu_user(tmp_path: Path) -> None:
     assert "qemu-aarch64" in script and "QEMU_LD_PREFIX=" in script
 
 
+def test_a_cell_built_for_another_os_is_build_only(tmp_path: Path) -> None:
+    """FreeBSD is built and linked here for real, checked as FreeBSD code,
+    and not run: PASS marked build-only, its uu suite SKIP with the reason."""
+    fbsd = MATRIX["local-freebsd-arm64"]
+    r = run_cell(fbsd, _opts(tmp_path))
+    assert (r.status, r.culprit) == ("PASS", None)
+    assert r.suites["build"].status == "PASS"
+    assert "all freebsd/arm64" in r.suites["build"].tests[-1].reason
+    assert r.suites["uu"].status == "SKIP" and "not FreeBSD" in r.suites["uu"].error
+    assert r.info["build_only"] == r.reason == r.suites["uu"].error
+    assert not (cell_dir(tmp_path / "report", fbsd.id) / "cell.sh").exists()  # nothing ran
+
+
 def _only_flavour(monkeypatch: pytest.MonkeyPatch, flavour: Flavour) -> Cell:
     """Make @flavour the one build flavour; a local cell that builds it."""
     monkeypatch.setattr(builds, "FLAVOURS", {flavour.name: flavour})
@@ -193,6 +206,29 @@ def test_staged_cell_builds_in_the_cell(tmp_path: Path) -> None:
     built = PurePosixPath(cellscript.STAGED_WORKDIR) / "build" / cellscript.CONFORMANCE
     assert Path(built).is_file()
     assert [t.name for t in r.suites["uu"].tests][:1] == ["echo"]
+
+
+@pytest.mark.xdist_group("runner-staged")
+def test_staged_cell_without_kernel_headers_is_a_tool_error(tmp_path: Path) -> None:
+    """A cell whose compiler cannot see the kernel's UAPI headers (as -m32
+    without gcc-multilib): the build's preflight says so, ERROR culprit tool,
+    and no suite runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cc = bin_dir / "cc"
+    cc.write_text('#!/bin/sh\nexec gcc -nostdinc "$@"\n')
+    cc.chmod(0o755)
+
+    class Headless(_Staged):
+        def run(self, script: str, *, timeout_s: float) -> CommandResult:
+            return super().run(f"PATH={bin_dir}:$PATH\n{script}", timeout_s=timeout_s)
+
+    cell = Cell("local-headless", "local", "x86_64", "glibc", "linux", ("build", "uu"))
+    r = run_cell(cell, _opts(tmp_path), Headless)
+    assert (r.status, r.culprit) == ("ERROR", "tool"), r.reason
+    assert "toolchain: cc cannot build a program with the C library and kernel headers" in \
+        r.suites["build"].error
+    assert r.suites["uu"].status == "SKIP"
 
 
 @pytest.mark.xdist_group("runner-parallel")
