@@ -23,7 +23,7 @@ from test_report_data import (
 from testbed import cli
 from testbed.builds import ROOT
 from testbed.matrix import load_matrix
-from testbed.report import ReportError, write_all
+from testbed.report import ReportError, support, write_all
 from testbed.report import cli as report_cli
 from testbed.results import CellResult
 
@@ -41,7 +41,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Pa
 def test_write_all_writes_every_report(sample: tuple[Path, dict[str, Path]]) -> None:
     report, written = sample
     with_results = [cid for cid, s in SAMPLE_STATUS.items() if s != "NOT RUN"]
-    assert set(written) == {"matrix.json", "matrix.md", "matrix.html",
+    assert set(written) == {"matrix.json", "matrix.md", "matrix.html", "support.md",
                             *(f"junit/{cid}.xml" for cid in with_results)}
     assert all(p.is_file() and p.stat().st_size > 0 for p in written.values())
     assert written["matrix.json"] == report / "matrix.json"
@@ -215,7 +215,7 @@ def test_cli_renders_and_prints_paths(tmp_path: Path,
     make_sample_report(tmp_path)
     assert report_cli.main(["--report-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert f"wrote {tmp_path / 'matrix.html'}" in out and len(out) == 3 + 7
+    assert f"wrote {tmp_path / 'matrix.html'}" in out and len(out) == 4 + 7
     assert "ssh-debian12-arm64" in (tmp_path / "matrix.md").read_text()  # default matrix
     assert report_cli.main(["--report-dir", str(tmp_path), "--no-matrix"]) == 0
     assert "ssh-debian12-arm64" not in (tmp_path / "matrix.md").read_text()
@@ -248,3 +248,27 @@ def test_python_m_testbed_report(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert f"wrote {tmp_path / 'matrix.json'}" in proc.stdout
     assert (tmp_path / "matrix.html").is_file()
+
+
+def test_support_table_and_readme_update(sample: tuple[Path, dict[str, Path]],
+                                         tmp_path: Path) -> None:
+    """support.md lists every matrix cell with what it covers and its last
+    status; --update-readme puts it between the README's markers, and a README
+    without them is an error (exit 2) that leaves the file alone."""
+    report, written = sample
+    table = written["support.md"].read_text()
+    rows = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(rows) == len([c for c in MATRIX])
+    assert "| `local-emulated-x86_64` | x86_64 | linux / glibc | gcc | emulated | host |" in table
+    assert "| FAIL |" in table and "NOT RUN" in table
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# x\n\n{support.BEGIN}\nold\n{support.END}\n\nafter\n")
+    assert report_cli.main(["--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
+                            "--update-readme", str(readme)]) == 0
+    text = readme.read_text()
+    assert "old" not in text and table in text and text.endswith(f"{support.END}\n\nafter\n")
+    plain = tmp_path / "PLAIN.md"
+    plain.write_text("# no markers\n")
+    assert report_cli.main(["--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
+                            "--update-readme", str(plain)]) == 2
+    assert plain.read_text() == "# no markers\n"

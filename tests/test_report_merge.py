@@ -61,7 +61,7 @@ def test_merge_joins_runners_and_keeps_the_newest(tmp_path: Path) -> None:
     assert CellResult.load(out / "cells" / "b" / "result.json") == new
     (w,) = warnings
     assert "cell b found 2 times" in w and f"keeping {two}" in w and str(one) in w
-    assert set(written) == {"matrix.json", "matrix.md", "matrix.html", "junit/a.xml",
+    assert set(written) == {"matrix.json", "matrix.md", "matrix.html", "support.md", "junit/a.xml",
                             "junit/b.xml", "junit/c.xml"}
     assert JUnitXml.fromfile(str(out / "junit" / "c.xml")).failures == 1
     assert not [p for p in (out / "cells").iterdir() if p.name.startswith(".")]

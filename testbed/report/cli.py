@@ -1,9 +1,11 @@
 """cse report: render the matrix reports from saved results, or merge the
 report dirs of many CI runners and render those.
 
-    cse report [--report-dir DIR] [--matrix FILE | --no-matrix]
-        re-render DIR/matrix.json, junit/, matrix.md, matrix.html from
-        DIR/cells/*/result.json (DIR defaults to the checkout's report/)
+    cse report [--report-dir DIR] [--matrix FILE | --no-matrix] [--update-readme FILE]
+        re-render DIR/matrix.json, junit/, matrix.md, matrix.html and
+        support.md from DIR/cells/*/result.json (DIR defaults to the
+        checkout's report/); --update-readme puts support.md's table between
+        FILE's support-table markers
     cse report merge DIR... [-o OUT] [--matrix FILE | --no-matrix]
         copy every cell of each DIR (DIR/cells/<cell>/ with its logs, or the
         cells of DIR/matrix.json) into OUT/cells/, the newest run of a cell
@@ -32,6 +34,7 @@ from testbed.matrix import Cell, MatrixError, load_matrix
 from testbed.report.load import ReportError
 from testbed.report.merge import merge
 from testbed.report.render import write_all
+from testbed.report.support import ReadmeError, update_readme
 
 DEFAULT_REPORT_DIR = ROOT / "report"
 DEFAULT_MATRIX = ROOT / "ci" / "matrix.yaml"
@@ -52,6 +55,8 @@ def _parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
                                      formatter_class=fmt)
     render.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                         help=f"the report dir (default {DEFAULT_REPORT_DIR})")
+    render.add_argument("--update-readme", type=Path, default=None, metavar="FILE",
+                        help="put the support table between FILE's support-table markers")
     _matrix_options(render)
     join = argparse.ArgumentParser(prog="cse report merge", description=__doc__,
                                    formatter_class=fmt)
@@ -115,4 +120,12 @@ def main(argv: list[str]) -> int:
                   file=sys.stderr)
         return 2
     _print_written(written)
+    readme = None if merging else args.update_readme
+    if readme is not None:
+        try:
+            changed = update_readme(readme, written["support.md"].read_text())
+        except (OSError, ReadmeError) as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return 2
+        print(f"{'updated' if changed else 'unchanged'}: {_shown(readme)}")
     return 0

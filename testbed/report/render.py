@@ -13,6 +13,7 @@ from testbed.report.junit import write_junit
 from testbed.report.load import Loaded, ReportError, load_results
 from testbed.report.markdown import render_markdown
 from testbed.report.model import Row, build_rows
+from testbed.report.support import render_support
 from testbed.results import FORMAT_VERSION
 
 
@@ -43,6 +44,7 @@ def render(report_dir: Path, loaded: Loaded, matrix_cells: list[Cell] | None) ->
                                         render_markdown(rows, generated))
     written["matrix.html"] = atomic_write(report_dir / "matrix.html",
                                           render_html(rows, generated, report_dir))
+    written["support.md"] = atomic_write(report_dir / "support.md", render_support(rows))
     return written
 
 
