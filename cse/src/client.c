@@ -106,6 +106,7 @@ static void client_peer_gone(struct cse_client *c)
 	cse_client_fail_backups(c);
 	cse_fetch_add(&c->free_seq, 1);
 	cse_os_wake(NULL, &c->free_seq);
+	cse_client_drain_sync(c);
 }
 
 static void client_ctl_main(void *arg)
@@ -187,9 +188,7 @@ int cse_client_init(struct cse_client **out, const char *server_id,
 		goto err;
 	ret = cse_os_thread_start(&c->ctl_thread, "cse-cctl", client_ctl_main, c);
 	if (ret) {
-		cse_store(&c->scm_stop, 1);
-		cse_fifo_kick(&c->sc);
-		cse_os_thread_join(c->scm_thread);
+		cse_client_stop_scm(c);
 		goto err;
 	}
 	*out = c;

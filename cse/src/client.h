@@ -54,6 +54,7 @@ struct cse_client {
 	struct cse_os_thread *scm_thread;	/* SC FIFO reader (seed: SCM) */
 	struct cse_os_thread *ctl_thread;	/* control channel reader (seed: PMT) */
 	__u32 scm_stop;
+	__u32 scm_done;			/* the SCM thread has left its loop */
 	__u32 dead;			/* the server is gone: fail fast */
 };
 
@@ -68,6 +69,8 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x);
 void cse_client_complete_slot(struct cse_client *c, __u32 idx, int result);
 void cse_client_scm_main(void *arg);
 void cse_client_fail_slots(struct cse_client *c);
+void cse_client_stop_scm(struct cse_client *c);
+void cse_client_drain_sync(struct cse_client *c);
 
 /* client_backup.c */
 int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x);
