@@ -256,11 +256,11 @@ static int check_exec(const struct cse_exec *x)
 	return 0;
 }
 
-int cse_execute(struct cse_client *c, struct cse_exec *x)
+static int client_execute(struct cse_client *c, struct cse_exec *x)
 {
 	int ret;
 
-	if (!c || !x)
+	if (!c)
 		return -EINVAL;
 	ret = check_exec(x);
 	if (ret)
@@ -281,4 +281,21 @@ int cse_execute(struct cse_client *c, struct cse_exec *x)
 		/* No free slot and the policy says: take the backup path. */
 	}
 	return cse_client_exec_backup(c, x);
+}
+
+int cse_execute(struct cse_client *c, struct cse_exec *x)
+{
+	int ret;
+
+	if (!x)
+		return -EINVAL;
+	ret = client_execute(c, x);
+	/*
+	 * Nonzero: a synchronous result, or a command that was not issued and
+	 * gets no completion; either way @x is still the caller's and ours.
+	 * The return value and x->result always agree.
+	 */
+	if (ret)
+		x->result = ret;
+	return ret;
 }

@@ -91,10 +91,13 @@ static int backup_send(struct cse_client *c, struct cse_backup *b)
 		.input_len = (__u32)x->input_buffer_len,
 		.output_len = (__u32)x->output_buffer_len,
 	};
+	int ret;
 
-	return cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
-			     b->in_area, x->input_buffer_len +
-			     (x->output_prepare ? x->output_buffer_len : 0));
+	ret = cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
+			    b->in_area, x->input_buffer_len +
+			    (x->output_prepare ? x->output_buffer_len : 0));
+	/* The channel's -EPIPE is the server's death, as everywhere else. */
+	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
 /*
