@@ -102,6 +102,7 @@ static void client_peer_gone(struct cse_client *c)
 {
 	cse_store(&c->dead, 1);
 	cse_mb();
+	cse_client_stop_sender(c);
 	cse_client_fail_slots(c);
 	cse_client_fail_backups(c);
 	cse_fetch_add(&c->free_seq, 1);

@@ -108,8 +108,9 @@ struct cse_exec {
  * returns with the result: an ioctl with the command at user addresses, or
  * a direct call.  Every other backup command, and all of them to a user
  * server, go as messages on the control channel (a socket, or the kernel's
- * loopback TCP connection for K-U), so an asynchronous execute never
- * blocks its issuer.
+ * loopback TCP connection for K-U).  An asynchronous one is queued and sent
+ * by a runtime thread of the client (started with the first), so its
+ * issuer never waits for a server that reads slowly.
  */
 #define CSE_BACKUP_MSG		1
 #define CSE_BACKUP_CALL		2
@@ -131,7 +132,11 @@ enum cse_submit {
 	 * it is passed in an ioctl (the seed's second U-K mode), to a user
 	 * server it is a socket message.  The server's control thread runs the
 	 * command (inline there, or on a worker).  Costs a system call per
-	 * command, but needs no reader polling the FIFO.
+	 * command, but needs no reader polling the FIFO.  The issuer sends
+	 * the message itself, so an asynchronous execute to a user server
+	 * can wait here, only while that server leaves hundreds of
+	 * submissions unread (more than its socket buffers hold; the default
+	 * 64 slots never get there).
 	 */
 	CSE_SUBMIT_CTL = 1,
 };
