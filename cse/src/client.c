@@ -89,7 +89,7 @@ static int client_handshake(struct cse_client *c)
 		return (int)n;
 	if (n != sizeof(w) || w.hdr.type != CSE_WIRE_WELCOME)
 		return -EPROTO;
-	if (w.status > 0 || w.status < -4095)
+	if (!cse_wire_status_ok(w.status))
 		return -EPROTO;
 	return w.status;
 }

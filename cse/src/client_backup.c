@@ -323,7 +323,7 @@ int cse_client_backup_reply(struct cse_client *c, const void *msg, long len)
 	}
 	x->output_status_code = r.output_status;
 	x->output_buffer_len_actual = r.output_len_actual;
-	backup_finish(b, r.result > 0 || r.result < -4095 ? -EPROTO : r.result);
+	backup_finish(b, cse_wire_status_ok(r.result) ? r.result : -EPROTO);
 	return 0;
 }
 

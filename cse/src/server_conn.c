@@ -8,6 +8,7 @@
  * honest client cannot produce drops this connection, never the server.
  */
 #include "server.h"
+#include "wire.h"
 
 /*
  * The reader sleeps without a timeout: cse_conn_stop() kicks it, and the
@@ -276,7 +277,9 @@ int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 	if (s->ops.open_handler) {
 		ret = s->ops.open_handler(conn, &conn->user_context);
 		if (ret) {
-			ret = ret < 0 ? ret : -ECONNREFUSED;
+			/* Its -errno is the client's; anything else: refused. */
+			if (!cse_wire_status_ok(ret))
+				ret = -ECONNREFUSED;
 			goto refuse;
 		}
 	}

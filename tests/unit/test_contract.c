@@ -303,11 +303,91 @@ static int test_queued_backup_server_dies(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- open_handler's verdict ---- */
+
+/* What the --serve refuse server's open_handler returns, client by client. */
+static const int refusals[] = { -EPERM, 1, -100000, -EACCES, 0 };
+static __u32 nopen;
+
+static int refuse_open(struct cse_conn *conn, void **user_context)
+{
+	__u32 i = cse_fetch_add(&nopen, 1);
+	int ret = i < sizeof(refusals) / sizeof(refusals[0]) ? refusals[i] : 0;
+
+	return ret ? ret : conf_server_ops.open_handler(conn, user_context);
+}
+
+static int serve_refuse(const char *id)
+{
+	static const struct conf_host host = {
+		.sleep_ms = uu_sleep_ms,
+		.thread_id = uu_thread_id,
+	};
+	struct cse_server_ops ops = conf_server_ops;
+	struct cse_server *s;
+
+	ops.open_handler = refuse_open;
+	conf_server_setup(&host);
+	if (cse_server_init() || cse_server_create(&s, id, &ops, NULL))
+		return 1;
+	uu_sleep_ms(60000);	/* killed by the test */
+	return 0;
+}
+
+static int spawn_self(const char *id, const char *mode, int *pid)
+{
+	char *args[] = { self, "--serve", (char *)id, (char *)mode, NULL };
+
+	return posix_spawn(pid, self, NULL, NULL, args, environ) ? -1 : 0;
+}
+
+/*
+ * A refusing open_handler's negative errno reaches cse_client_init() as
+ * it is; anything else it returns that is not 0 (a positive value, or no
+ * errno at all) reads -ECONNREFUSED.  A refused client gets no
+ * close_handler, and the server serves the next one.
+ */
+static int test_open_handler_refuses(const struct ktap_case *tc)
+{
+	static const int want[] = { -EPERM, -ECONNREFUSED, -ECONNREFUSED, -EACCES };
+	struct res_count base = res_now(), now;
+	struct conf_stats st;
+	struct cse_client *c = NULL;
+	struct cse_exec x;
+	char id[64];
+	unsigned int i;
+	int pid, ret;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-refuse-%d", (int)getpid());
+	KTAP_CHECK(!spawn_self(id, "refuse", &pid), "spawn");
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		ret = peer_connect(id, NULL, &c);
+		KTAP_CHECK(ret == want[i] && !c, "open_handler returned %d: client got %s (%d)",
+			   refusals[i], cse_strerror(ret), ret);
+	}
+	ret = peer_connect(id, NULL, &c);
+	KTAP_CHECK(!ret, "the next client: %s", cse_strerror(ret));
+	memset(&x, 0, sizeof(x));
+	x.input_code = CONF_STATS;
+	x.output_buffer_base = &st;
+	x.output_buffer_len = sizeof(st);
+	KTAP_CHECK(!cse_execute(c, &x) && !x.output_status_code, "stats");
+	KTAP_CHECK(st.opens == 1 && st.closes == 0,
+		   "refused clients counted: %u opens, %u closes", st.opens, st.closes);
+	cse_client_deinit(c);
+	peer_kill(pid);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "leaked: fds %d->%d threads %d->%d",
+		   base.fds, now.fds, base.threads, now.threads);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
 	{ "async_backup_never_blocks", test_async_backup_never_blocks, 60, NULL },
 	{ "queued_backup_server_dies", test_queued_backup_server_dies, 30, NULL },
+	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
 };
 
 int main(int argc, char **argv)
@@ -317,5 +397,7 @@ int main(int argc, char **argv)
 	argv0 = argv[0];
 	if (n > 0)
 		self[n] = '\0';
+	if (argc == 4 && !strcmp(argv[1], "--serve") && !strcmp(argv[3], "refuse"))
+		return serve_refuse(argv[2]);
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }

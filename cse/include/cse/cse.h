@@ -159,8 +159,11 @@ struct cse_client_opts {
  *
  * Creates the connection's shared chunk, hands it to the server, and returns
  * once the server has accepted it (its open_handler has run).
- * Return: 0; -ENOENT no such server; -EINVAL bad options; -ENOMEM;
- * -ECONNREFUSED the server refused (its open_handler failed); -EPROTO.
+ * Return: 0; -ENOENT no such server; -EINVAL bad options or server_id;
+ * -ENOMEM; the negative errno the server's open_handler refused it with,
+ * or -ECONNREFUSED when it refused with another nonzero value or hung up
+ * without answering; -EPROTONOSUPPORT the server speaks another ABI
+ * version; -EPROTO a malformed answer.
  */
 int cse_client_init(struct cse_client **out, const char *server_id,
 		    const struct cse_client_opts *opts);
@@ -197,7 +200,15 @@ void cse_client_deinit(struct cse_client *c);
 
 /* Server handlers (seed: open/exec/close). */
 struct cse_server_ops {
-	/* A client connected; set *user_context for the connection. */
+	/*
+	 * A client connected; set *user_context for the connection.  Return
+	 * 0 to accept it, or a negative errno to refuse it: the client's
+	 * cse_client_init() returns that value as it is (so pick one that
+	 * says why, such as -EACCES or -EBUSY, rather than one the runtime
+	 * returns for its own reasons, such as -ENOENT or -EPROTO).  Any
+	 * other nonzero value (positive, or below -4095) refuses it with
+	 * -ECONNREFUSED.  A refused client gets no close_handler.
+	 */
 	int (*open_handler)(struct cse_conn *conn, void **user_context);
 	/*
 	 * Run one command.  @in may be in memory the client can still write:
