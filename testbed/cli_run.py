@@ -27,6 +27,7 @@ from testbed.matrix import Cell, load_matrix
 from testbed.parallel import ParallelError, run_cells
 from testbed.provision import ProvisionError, provisioner_for
 from testbed.provision.qemu import QemuProvisioner
+from testbed.safepath import inside
 
 DEFAULT_REPORT_DIR = ROOT / "report"
 
@@ -161,7 +162,7 @@ def shell(cells: list[Cell], args: argparse.Namespace) -> int:
     if cell.skip_reason:
         _say(f"{cell.id} cannot run here: {cell.skip_reason}")
         return 2
-    logdir = args.report_dir.resolve() / "shell" / cell.id
+    logdir = inside(args.report_dir.resolve() / "shell", cell.id)
     try:
         p = provisioner_for(cell, logdir)
     except (ProvisionError, ImportError) as e:
