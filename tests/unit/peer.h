@@ -15,7 +15,8 @@
 
 #include "../conformance/uu_world.h"
 
-static inline int count_dir(const char *path)
+/* Entries of @path not starting with '.', and starting with @prefix. */
+static inline int count_dir(const char *path, const char *prefix)
 {
 	DIR *d = opendir(path);
 	struct dirent *e;
@@ -24,10 +25,59 @@ static inline int count_dir(const char *path)
 	if (!d)
 		return -1;
 	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
+		n += e->d_name[0] != '.' &&
+		     !strncmp(e->d_name, prefix, strlen(prefix));
 	closedir(d);
 	return n;
 }
+
+/* PF_EXITING in /proc/<pid>/task/<tid>/stat's flags (include/linux/sched.h). */
+#define TASK_PF_EXITING	0x4U
+
+/* Is thread @tid of this process on its way out (past do_exit's start)? */
+static inline bool task_exiting(const char *tid)
+{
+	char path[64], buf[512], *p;
+	unsigned long flags = 0;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%s/stat", tid);
+	f = fopen(path, "r");
+	if (!f)
+		return true;	/* gone meanwhile */
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* The name in parentheses may hold anything: fields start after the last ')'. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+		return false;
+	return flags & TASK_PF_EXITING;
+}
+
+/*
+ * Threads of this process, not counting those already exiting: a thread
+ * pthread_join() has returned for stays listed until the kernel has torn
+ * it down, which on a slow (TCG) guest is long enough to be counted, and
+ * a baseline that counted it would later see a thread "vanish".
+ */
+static inline int count_threads(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.' && !task_exiting(e->d_name);
+	closedir(d);
+	return n;
+}
+
+/* The names of the emulated backend's POSIX shm regions start so. */
+#define CSE_SHM_PREFIX	"cse."
 
 /* Mappings of CSE chunks (memfd or POSIX shm) in this process. */
 static inline int count_chunk_maps(void)
@@ -39,7 +89,7 @@ static inline int count_chunk_maps(void)
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f))
-		n += strstr(line, "memfd:cse") || strstr(line, "/dev/shm/cse");
+		n += strstr(line, "memfd:cse") || strstr(line, "/dev/shm/" CSE_SHM_PREFIX);
 	fclose(f);
 	return n;
 }
@@ -72,9 +122,10 @@ static inline struct res_count res_now(void)
 	{
 	struct res_count r = {
 		/* opendir itself holds one fd while counting */
-		.fds = count_dir("/proc/self/fd") - 1,
-		.threads = count_dir("/proc/self/task"),
-		.shm = count_dir("/dev/shm"),
+		.fds = count_dir("/proc/self/fd", "") - 1,
+		.threads = count_threads(),
+		/* CSE's own only (platforms/emulated/shm.c): the host has others */
+		.shm = count_dir("/dev/shm", CSE_SHM_PREFIX),
 		.maps = count_chunk_maps(),
 	};
 	return r;
