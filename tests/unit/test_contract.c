@@ -382,12 +382,67 @@ static int test_open_handler_refuses(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- server ids ---- */
+
+static int try_create(const char *id, struct cse_server **s)
+{
+	static const struct conf_host host = {
+		.sleep_ms = uu_sleep_ms,
+		.thread_id = uu_thread_id,
+	};
+
+	conf_server_setup(&host);
+	return cse_server_create(s, id, &conf_server_ops, NULL);
+}
+
+/*
+ * A server_id is taken while a live server holds it, in another process
+ * or in this one (-EADDRINUSE, and the handle is NULL); once that server
+ * is gone (destroyed, or killed), it is free again.
+ */
+static int test_duplicate_server_id(const struct ktap_case *tc)
+{
+	struct cse_server *s = NULL, *s2 = NULL;
+	struct cse_client *c;
+	char id[64], id2[64];
+	int pid, ret, i;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-dup-%d", (int)getpid());
+	snprintf(id2, sizeof(id2), "contract-dup2-%d", (int)getpid());
+	KTAP_CHECK(!cse_server_init(), "init");
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	cse_client_deinit(c);
+	ret = try_create(id, &s);
+	KTAP_CHECK(ret == -EADDRINUSE && !s, "another process's id: %s", cse_strerror(ret));
+	peer_kill(pid);
+	ret = try_create(id, &s);
+	KTAP_CHECK(!ret, "the id of a killed server: %s", cse_strerror(ret));
+
+	ret = try_create(id, &s2);
+	KTAP_CHECK(ret == -EADDRINUSE && !s2, "our own id twice: %s", cse_strerror(ret));
+	cse_server_destroy(s);
+	for (i = 0; i < 3; i++) {
+		ret = try_create(i % 2 ? id2 : id, &s);
+		KTAP_CHECK(!ret, "after destroy: %s", cse_strerror(ret));
+		cse_server_destroy(s);
+	}
+	ret = try_create("", &s);
+	KTAP_CHECK(ret == -EINVAL && !s, "an empty id: %s", cse_strerror(ret));
+	ret = try_create("no/slash", &s);
+	KTAP_CHECK(ret == -EINVAL && !s, "an id with a slash: %s", cse_strerror(ret));
+	cse_server_deinit();
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
 	{ "async_backup_never_blocks", test_async_backup_never_blocks, 60, NULL },
 	{ "queued_backup_server_dies", test_queued_backup_server_dies, 30, NULL },
 	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
+	{ "duplicate_server_id", test_duplicate_server_id, 30, NULL },
 };
 
 int main(int argc, char **argv)
