@@ -183,8 +183,8 @@ static void sender_main(void *arg)
 
 /*
  * Queue an asynchronous backup command for the sender thread (started the
- * first time).  -ECONNRESET once the client is coming apart; -ENOMEM (or
- * the like) when no thread could start: then nothing was queued.
+ * first time).  -ECONNRESET once the client is coming apart; -EAGAIN when
+ * no thread could start: then nothing was queued.
  */
 static int backup_queue(struct cse_client *c, struct cse_backup *b)
 {
@@ -193,8 +193,9 @@ static int backup_queue(struct cse_client *c, struct cse_backup *b)
 	cse_os_mutex_lock(c->lock);
 	if (c->sender_stop)
 		ret = -ECONNRESET;
-	else if (!c->sender)
-		ret = cse_os_thread_start(&c->sender, "cse-csend", sender_main, c);
+	else if (!c->sender &&
+		 cse_os_thread_start(&c->sender, "cse-csend", sender_main, c))
+		ret = -EAGAIN;		/* whatever the system said: try later */
 	if (!ret) {
 		if (!c->sendq_tail)
 			c->sendq_tail = &c->sendq;

@@ -701,7 +701,7 @@ static int scen_unknown_code(struct conf_env *env)
 static struct {
 	__u32 completions;
 	__u8 in_seen[EP_LEN], out_seen[EP_LEN];
-	__u8 scratch[EP_LEN];
+	__u8 scratch[2 * EP_LEN];
 } ep;
 
 static void ep_completion(struct cse_exec *x, void *ctx)
@@ -839,6 +839,46 @@ static int ep_post_areas(struct conf_env *env, struct cse_client *c)
 	return CONF_PASS;
 }
 
+/*
+ * The slot limits cse.h states: CSE_MAX_SLOTS slots, CSE_MAX_SLOT_AREA per
+ * area, CSE_MAX_CHUNK in all (-EINVAL beyond, the handle NULL); and an
+ * output buffer larger than the slot's output area takes the backup path.
+ */
+static int ep_limits(struct conf_env *env)
+{
+	static const struct cse_client_opts bad[] = {
+		{ .nslots = CSE_MAX_SLOTS + 1 },
+		{ .slot_input_size = CSE_MAX_SLOT_AREA + 1 },
+		{ .slot_output_size = CSE_MAX_SLOT_AREA + 1 },
+		{ .nslots = CSE_MAX_SLOTS, .slot_input_size = CSE_MAX_SLOT_AREA },
+	};
+	struct cse_client_opts most = {
+		.nslots = CSE_MAX_SLOTS, .slot_input_size = 16, .slot_output_size = 16,
+	};
+	struct cse_client *c;
+	struct cse_exec x;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = NULL;
+		ret = cse_client_init(&c, env->server_id, &bad[i]);
+		CHECK(env, ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
+	}
+	ret = conf_connect(env, env->server_id, &most, &c);
+	CHECK(env, !ret, "%u slots: %s", most.nslots, cse_strerror(ret));
+	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
+	CHECK(env, !ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
+	      cse_strerror(ret), x.backup);
+	/* 4 bytes of input, but room for 24 of output: more than the 16 there. */
+	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 24, 0, &x);
+	CHECK(env, !ret && x.backup == env->sync_backup,
+	      "an output buffer over the slot's area: %s backup %d, want %d",
+	      cse_strerror(ret), x.backup, env->sync_backup);
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
 static int scen_error_paths(struct conf_env *env)
 {
 	struct cse_client_opts o = { .nslots = 2 };
@@ -848,7 +888,8 @@ static int scen_error_paths(struct conf_env *env)
 	memset(&ep, 0, sizeof(ep));
 	ret = conf_connect(env, env->server_id, &o, &c);
 	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	if (ep_prepare_fails(env, c) || ep_too_big(env, c) || ep_post_areas(env, c))
+	if (ep_prepare_fails(env, c) || ep_too_big(env, c) || ep_post_areas(env, c) ||
+	    ep_limits(env))
 		return CONF_FAIL;
 	CHECK(env, cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
 	cse_client_deinit(c);

@@ -9,6 +9,7 @@
  * as "--serve ID MODE", or (to stop time at one instant of a server's
  * death) a raw control channel driven by hand.
  */
+#include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -303,6 +304,39 @@ static int test_queued_backup_server_dies(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- servers that are this binary, re-spawned ---- */
+
+/* This binary as "--serve ID MODE"; its stderr to @err_path if not NULL. */
+static int spawn_self(const char *id, const char *mode, const char *err_path, int *pid)
+{
+	char *args[] = { self, "--serve", (char *)id, (char *)mode, NULL };
+	posix_spawn_file_actions_t fa;
+	int ret;
+
+	posix_spawn_file_actions_init(&fa);
+	if (err_path)
+		posix_spawn_file_actions_addopen(&fa, 2, err_path,
+						 O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ret = posix_spawn(pid, self, &fa, NULL, args, environ);
+	posix_spawn_file_actions_destroy(&fa);
+	return ret ? -1 : 0;
+}
+
+static int serve_ops(const char *id, const struct cse_server_ops *ops)
+{
+	static const struct conf_host host = {
+		.sleep_ms = uu_sleep_ms,
+		.thread_id = uu_thread_id,
+	};
+	struct cse_server *s;
+
+	conf_server_setup(&host);
+	if (cse_server_init() || cse_server_create(&s, id, ops, NULL))
+		return 1;
+	uu_sleep_ms(60000);	/* killed by the test */
+	return 0;
+}
+
 /* ---- open_handler's verdict ---- */
 
 /* What the --serve refuse server's open_handler returns, client by client. */
@@ -319,26 +353,10 @@ static int refuse_open(struct cse_conn *conn, void **user_context)
 
 static int serve_refuse(const char *id)
 {
-	static const struct conf_host host = {
-		.sleep_ms = uu_sleep_ms,
-		.thread_id = uu_thread_id,
-	};
 	struct cse_server_ops ops = conf_server_ops;
-	struct cse_server *s;
 
 	ops.open_handler = refuse_open;
-	conf_server_setup(&host);
-	if (cse_server_init() || cse_server_create(&s, id, &ops, NULL))
-		return 1;
-	uu_sleep_ms(60000);	/* killed by the test */
-	return 0;
-}
-
-static int spawn_self(const char *id, const char *mode, int *pid)
-{
-	char *args[] = { self, "--serve", (char *)id, (char *)mode, NULL };
-
-	return posix_spawn(pid, self, NULL, NULL, args, environ) ? -1 : 0;
+	return serve_ops(id, &ops);
 }
 
 /*
@@ -360,7 +378,7 @@ static int test_open_handler_refuses(const struct ktap_case *tc)
 
 	(void)tc;
 	snprintf(id, sizeof(id), "contract-refuse-%d", (int)getpid());
-	KTAP_CHECK(!spawn_self(id, "refuse", &pid), "spawn");
+	KTAP_CHECK(!spawn_self(id, "refuse", NULL, &pid), "spawn");
 	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		ret = peer_connect(id, NULL, &c);
 		KTAP_CHECK(ret == want[i] && !c, "open_handler returned %d: client got %s (%d)",
@@ -436,6 +454,76 @@ static int test_duplicate_server_id(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- an exec_handler that claims more output than it had room for ---- */
+
+#define OVER_BY	100
+
+static void overreport_exec(struct cse_conn *conn, void *user_context, __u32 code,
+			    const void *in, size_t in_len, void *out, size_t out_len,
+			    size_t *out_len_actual, int *status)
+{
+	(void)conn;
+	(void)user_context;
+	(void)code;
+	(void)in;
+	(void)in_len;
+	memset(out, 0x5a, out_len);
+	*out_len_actual = out_len + OVER_BY;
+	*status = 0;
+}
+
+static int serve_overreport(const char *id)
+{
+	const struct cse_server_ops ops = { .exec_handler = overreport_exec };
+
+	return serve_ops(id, &ops);
+}
+
+/*
+ * cse.h: a reported length past the output area is cut to the area, and
+ * the server logs a warning (slot and backup alike); the client never
+ * sees more than it allowed.
+ */
+static int test_handler_overreports(const struct ktap_case *tc)
+{
+	__u8 out[16];
+	struct cse_client *c;
+	struct cse_exec x;
+	char id[64], log[128], text[4096], want[128];
+	unsigned int backup;
+	size_t n;
+	FILE *f;
+	int pid, ret;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-over-%d", (int)getpid());
+	snprintf(log, sizeof(log), "/tmp/%s.stderr", id);
+	KTAP_CHECK(!spawn_self(id, "overreport", log, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	for (backup = 0; backup < 2; backup++) {
+		memset(&x, 0, sizeof(x));
+		memset(out, 0, sizeof(out));
+		x.flags = backup ? CSE_EXEC_FORCE_BACKUP : 0;
+		x.output_buffer_base = out;
+		x.output_buffer_len = 8;
+		ret = cse_execute(c, &x);
+		KTAP_CHECK(!ret && x.output_buffer_len_actual == 8 && out[7] == 0x5a &&
+			   !out[8], "%s: %s, %zu bytes", backup ? "backup" : "slot",
+			   cse_strerror(ret), x.output_buffer_len_actual);
+	}
+	cse_client_deinit(c);
+	peer_kill(pid);
+	f = fopen(log, "r");
+	KTAP_CHECK(f, "no server log");
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	unlink(log);
+	text[n] = '\0';
+	snprintf(want, sizeof(want), "reported %d bytes for a 8-byte output area", 8 + OVER_BY);
+	KTAP_CHECK(strstr(text, want), "the server did not warn; its stderr: %s", text);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
@@ -443,6 +531,7 @@ static const struct ktap_case cases[] = {
 	{ "queued_backup_server_dies", test_queued_backup_server_dies, 30, NULL },
 	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
 	{ "duplicate_server_id", test_duplicate_server_id, 30, NULL },
+	{ "handler_overreports", test_handler_overreports, 30, NULL },
 };
 
 int main(int argc, char **argv)
@@ -454,5 +543,7 @@ int main(int argc, char **argv)
 		self[n] = '\0';
 	if (argc == 4 && !strcmp(argv[1], "--serve") && !strcmp(argv[3], "refuse"))
 		return serve_refuse(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "--serve") && !strcmp(argv[3], "overreport"))
+		return serve_overreport(argv[2]);
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }
