@@ -18,9 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from testbed import cellscript, runner, runview
+from testbed import cellscript, cliout, runner, runview
 from testbed.builds import ROOT, BuildError
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell, load_matrix
@@ -70,13 +68,6 @@ def add_parsers(sub: Any, matrix_opt: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
-def _console() -> Console:
-    console = Console()
-    if not console.is_terminal:  # a CI log: whole rows, not wrapped reasons
-        console.width = max(console.width, 200)
-    return console
-
-
 def _report_module() -> Any:
     """testbed.report, imported when needed: it is another part of the testbed."""
     try:
@@ -95,7 +86,7 @@ def run(cells: list[Cell], args: argparse.Namespace) -> int:
     opts = runner.RunOptions(report_dir=args.report_dir.resolve(), cell_timeout_s=args.cell_timeout,
                       suite_timeout_s=args.suite_timeout, keep=args.keep,
                       token=uuid.uuid4().hex)
-    console = _console()
+    console = cliout.console()
     try:
         with runview.ProgressView(cells, opts, console):
             results = run_cells(cells, opts, args.jobs)
@@ -161,6 +152,10 @@ def shell(cells: list[Cell], args: argparse.Namespace) -> int:
     cell = cells[0]
     if cell.skip_reason:
         _say(f"{cell.id} cannot run here: {cell.skip_reason}")
+        return 2
+    if not sys.stdin.isatty():
+        _say("needs a terminal: its standard input is not one (run it from an "
+             "interactive shell; to run the suites, use `cse run`)")
         return 2
     logdir = inside(args.report_dir.resolve() / "shell", cell.id)
     try:
