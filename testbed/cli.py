@@ -11,7 +11,9 @@ CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`).  With no CELL,
 --tag chooses the cells by tier (repeatable: default, extended, canary, or
 all); `cse run` runs the default and canary tiers, list and matrix show all.
 Exit status: 0 ok; 1 a cell FAILed or ERRORed (run), or could not be set up
-(shell); 2 usage or matrix error.  `cse shell` exits with the shell's status.
+(shell); 2 usage or matrix error, or `cse shell` without a terminal;
+141 the reader of the output went away (`cse list | head`).  `cse shell`
+exits with the shell's status.
 """
 
 from __future__ import annotations
@@ -22,11 +24,10 @@ import sys
 from pathlib import Path
 
 from rich import box
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from testbed import cli_run
+from testbed import cli_run, cliout
 from testbed.builds import ROOT
 from testbed.matrix import DEFAULT_TAGS, TAGS, Cell, MatrixError, github_matrix, load_matrix, select
 
@@ -68,10 +69,7 @@ def _list(cells: list[Cell]) -> int:
         tags = " ".join(c.tags) + (" (may fail)" if c.allow_failure else "")
         table.add_row(c.id, c.provisioner, escape(_where(c)), c.arch, c.libc, c.compiler,
                       c.backend, " ".join(c.suites), tags, shown, escape(c.skip_reason or ""))
-    console = Console()
-    if not console.is_terminal:  # a CI log or a pipe: one line per cell
-        console.width = max(console.width, 200)
-    console.print(table)
+    cliout.console().print(table)
     return 0
 
 
@@ -112,7 +110,12 @@ def _report_argv(argv: list[str]) -> list[str] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    """`cse ARGV...` (sys.argv by default); its exit status."""
+    args = sys.argv[1:] if argv is None else argv
+    return cliout.run_quietly(lambda: _main(args))
+
+
+def _main(argv: list[str]) -> int:
     if (report_args := _report_argv(argv)) is not None:
         return cli_run.report(report_args)
     args = _parser().parse_args(argv)

@@ -18,9 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
-from testbed import cellscript, runner, runview
+from testbed import cellscript, cliout, runner, runview
 from testbed.builds import ROOT, BuildError
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell, load_matrix
@@ -28,6 +26,7 @@ from testbed.parallel import ParallelError, run_cells
 from testbed.provision import ProvisionError, provisioner_for
 from testbed.provision.qemu import QemuProvisioner
 from testbed.results import fails_the_run
+from testbed.safepath import inside
 
 DEFAULT_REPORT_DIR = ROOT / "report"
 
@@ -70,13 +69,6 @@ def add_parsers(sub: Any, matrix_opt: argparse.ArgumentParser) -> None:
     p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
-def _console() -> Console:
-    console = Console()
-    if not console.is_terminal:  # a CI log: whole rows, not wrapped reasons
-        console.width = max(console.width, 200)
-    return console
-
-
 def _report_module() -> Any:
     """testbed.report, imported when needed: it is another part of the testbed."""
     try:
@@ -95,7 +87,7 @@ def run(cells: list[Cell], args: argparse.Namespace) -> int:
     opts = runner.RunOptions(report_dir=args.report_dir.resolve(), cell_timeout_s=args.cell_timeout,
                       suite_timeout_s=args.suite_timeout, keep=args.keep,
                       token=uuid.uuid4().hex)
-    console = _console()
+    console = cliout.console()
     try:
         with runview.ProgressView(cells, opts, console):
             results = run_cells(cells, opts, args.jobs)
@@ -162,7 +154,11 @@ def shell(cells: list[Cell], args: argparse.Namespace) -> int:
     if cell.skip_reason:
         _say(f"{cell.id} cannot run here: {cell.skip_reason}")
         return 2
-    logdir = args.report_dir.resolve() / "shell" / cell.id
+    if not sys.stdin.isatty():
+        _say("needs a terminal: its standard input is not one (run it from an "
+             "interactive shell; to run the suites, use `cse run`)")
+        return 2
+    logdir = inside(args.report_dir.resolve() / "shell", cell.id)
     try:
         p = provisioner_for(cell, logdir)
     except (ProvisionError, ImportError) as e:

@@ -44,6 +44,7 @@ from typing import Any
 import yaml
 
 from testbed import kernels
+from testbed.safepath import cell_id_problem
 
 PROVISIONERS = ("local", "docker", "qemu", "ssh", "vagrant")
 #: provisioners whose cells need an `image` (container image, VM distro, box)
@@ -334,8 +335,8 @@ def load_matrix(path: Path) -> list[Cell]:
 
         if not isinstance(raw, dict):
             raise fail("", f"must be a mapping of keys, not {type(raw).__name__}")
-        if "id" in raw and not (isinstance(cid, str) and cid):
-            raise fail("id", f"must be a non-empty string, not {cid!r}")
+        if "id" in raw and (why := cell_id_problem(cid)):
+            raise fail("id", why)
         cell = _cell(raw, fail, path.parent)
         if cell.id in seen:
             raise fail("id", f"duplicate id (also cells[{seen[cell.id]}])")

@@ -35,6 +35,7 @@ from testbed.provision import Provisioner, ProvisionError, provisioner_for
 from testbed.provision.base import CommandResult, Culprit
 from testbed.provision.qemu import QemuProvisioner
 from testbed.results import CellResult, Status, SuiteResult, TestResult
+from testbed.safepath import check_cell_id, inside
 from testbed.verdict import Verdict, add_failure, judge_cell, judge_suite, not_run
 from testbed.vm import section
 
@@ -63,12 +64,15 @@ class RunOptions:
 
 
 def cell_dir(report_dir: Path, cell_id: str) -> Path:
-    return report_dir / "cells" / cell_id
+    """report_dir/cells/<id>, which run_cell clears: UnsafePath unless the id
+    is a usable one and the directory is under report_dir/cells."""
+    return inside(report_dir / "cells", check_cell_id(cell_id))
 
 
 def run_cell(cell: Cell, opts: RunOptions,
              make_provisioner: ProvisionerFactory = provisioner_for) -> CellResult:
-    """Run @cell and save its result.json; see the module doc."""
+    """Run @cell and save its result.json; see the module doc.  A cell id
+    that could name a directory outside report_dir/cells is UnsafePath."""
     d = cell_dir(opts.report_dir, cell.id)
     shutil.rmtree(d, ignore_errors=True)
     d.mkdir(parents=True)

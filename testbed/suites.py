@@ -17,6 +17,7 @@ SUITES: dict[str, str] = {
     "hostile": "tests/unit/test-hostile",
     "hostile-server": "tests/unit/test-hostile-server",
     "leaks": "tests/unit/test-leaks",
+    "contract": "tests/unit/test-contract",
 }
 
 #: A whole binary may not run longer than this (each case has its own timeout too).

@@ -4,6 +4,7 @@ subprocess of `python -m testbed.cli`), always with a temporary --report-dir."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -97,9 +98,23 @@ def test_a_cell_allowed_to_fail_is_shown_and_does_not_fail_the_run(tmp_path: Pat
     assert 'data-note="allowed to fail"' in html
 
 
+def _cse_in_a_terminal(*args: str, typed: str) -> subprocess.CompletedProcess:
+    """`cse ARGS` with a pseudo-terminal as its stdin, on which @typed waits."""
+    master, slave = os.openpty()
+    try:
+        os.write(master, typed.encode())
+        return subprocess.run([sys.executable, "-m", "testbed.cli", *args], stdin=slave,
+                              capture_output=True, text=True, timeout=600, cwd=ROOT,
+                              env={"COLUMNS": "250", "PATH": "/usr/bin:/bin",
+                                   "HOME": str(Path.home())})
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
 def test_shell_in_a_local_cell(tmp_path: Path) -> None:
-    proc = _cse("shell", "local-linux-x86_64", "--report-dir", str(tmp_path),
-                stdin='echo "dir=$CSE_BUILDDIR"; exit 4\n')
+    proc = _cse_in_a_terminal("shell", "local-linux-x86_64", "--report-dir", str(tmp_path),
+                              typed='echo "dir=$CSE_BUILDDIR"; exit 4\n')
     assert proc.returncode == 4, proc.stderr
     assert f"dir={FLAVOURS['linux'].builddir}" in proc.stdout
     assert "cse shell: preparing local-linux-x86_64" in proc.stderr

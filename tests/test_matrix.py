@@ -95,7 +95,7 @@ def test_default_matrix_has_the_cells() -> None:
     (_cell(suites="[uu, xx]"), "'qemu-x'", "suites", "unknown value 'xx'"),
     (_cell(suites="uu"), "'qemu-x'", "suites", "must be a list"),
     (_cell(suites="[uu, uu]"), "'qemu-x'", "suites", "twice"),
-    (_cell(id="[a]"), "cells[0]", "id", "must be a non-empty string"),
+    (_cell(id="[a]"), "cells[0]", "id", "must be a string"),
     (_cell(skip_reason="''"), "'qemu-x'", "skip_reason", "non-empty"),
     (GOOD + GOOD.removeprefix("cells:\n"), "'local-linux-x86_64'", "id", "duplicate"),
 ])

@@ -11,12 +11,21 @@
 #define CSE_TEST_TEST_SPAWN_H
 
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #define TEST_SPAWN_WRAPPER_ENV "CSE_TEST_EXEC_WRAPPER"
 #define TEST_SPAWN_MAX_ARGS 16
 
 extern char **environ;
+
+/* Does the runner run this program under an emulator (qemu-user)? */
+static inline bool test_under_emulator(void)
+{
+	const char *wrapper = getenv(TEST_SPAWN_WRAPPER_ENV);
+
+	return wrapper && *wrapper;
+}
 
 /* posix_spawn(@pid, @path, @fa, NULL, @argv, environ), or the same under
  * the wrapper; returns 0 or a positive error number, as posix_spawn does. */

@@ -14,9 +14,19 @@
 int testos_self_exe(char *buf, size_t size);
 /* Open file descriptors of this process. */
 int testos_count_fds(void);
-/* Threads of this process. */
+/*
+ * Threads of this process, not counting those already exiting: a thread
+ * pthread_join() has returned for may stay listed until the kernel has torn
+ * it down, which on a slow (TCG) guest is long enough to be counted, and a
+ * baseline that counted it would later see a thread "vanish".
+ */
 int testos_count_threads(void);
-/* POSIX shared memory objects with a name, on the whole system. */
+/*
+ * CSE's own named POSIX shared memory objects (the emulated backend's,
+ * platforms/emulated/shm.c: names start with TESTOS_SHM_PREFIX), on the
+ * whole system: other programs' objects come and go on a shared host.
+ */
+#define TESTOS_SHM_PREFIX "cse."
 int testos_count_shm(void);
 /* Mappings of shared memory objects (memfd or shm_open) in this process. */
 int testos_count_chunk_maps(void);

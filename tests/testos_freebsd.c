@@ -10,6 +10,7 @@
 #include <sys/user.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "testos.h"
@@ -75,7 +76,7 @@ int testos_count_threads(void)
 	return n;
 }
 
-/* The named objects (posixshmcontrol ls): struct kinfo_file records. */
+/* CSE's named objects (posixshmcontrol ls): struct kinfo_file records. */
 int testos_count_shm(void)
 {
 	struct kinfo_file *kf;
@@ -89,13 +90,16 @@ int testos_count_shm(void)
 	buf = sysctl_records(mib, (unsigned int)miblen, &len);
 	if (!buf)
 		return -1;
-	for (p = buf; p < buf + len; p += kf->kf_structsize, n++) {
+	for (p = buf; p < buf + len; p += kf->kf_structsize) {
 		kf = (struct kinfo_file *)(void *)p;
 		if (kf->kf_structsize <= 0 ||
 		    (size_t)kf->kf_structsize > (size_t)(buf + len - p)) {
 			n = -1;
 			break;
 		}
+		/* shm_open() names start with '/' */
+		n += !strncmp(kf->kf_path, "/" TESTOS_SHM_PREFIX,
+			      strlen("/" TESTOS_SHM_PREFIX));
 	}
 	free(buf);
 	return n;

@@ -91,7 +91,7 @@ static int client_handshake(struct cse_client *c)
 		return CSE_WIRE_OTHER_ENDIAN;	/* whatever status it sent */
 	if (n != sizeof(w) || w.hdr.type != CSE_WIRE_WELCOME)
 		return -EPROTO;
-	if (w.status > 0 || w.status < -4095)
+	if (!cse_wire_status_ok(w.status))
 		return -EPROTO;
 	return w.status;
 }
@@ -104,10 +104,12 @@ static void client_peer_gone(struct cse_client *c)
 {
 	cse_store(&c->dead, 1);
 	cse_mb();
+	cse_client_stop_sender(c);
 	cse_client_fail_slots(c);
 	cse_client_fail_backups(c);
 	cse_fetch_add(&c->free_seq, 1);
 	cse_os_wake(NULL, &c->free_seq);
+	cse_client_drain_sync(c);
 }
 
 static void client_ctl_main(void *arg)
@@ -189,9 +191,7 @@ int cse_client_init(struct cse_client **out, const char *server_id,
 		goto err;
 	ret = cse_os_thread_start(&c->ctl_thread, "cse-cctl", client_ctl_main, c);
 	if (ret) {
-		cse_store(&c->scm_stop, 1);
-		cse_fifo_kick(&c->sc);
-		cse_os_thread_join(c->scm_thread);
+		cse_client_stop_scm(c);
 		goto err;
 	}
 	*out = c;
@@ -259,11 +259,11 @@ static int check_exec(const struct cse_exec *x)
 	return 0;
 }
 
-int cse_execute(struct cse_client *c, struct cse_exec *x)
+static int client_execute(struct cse_client *c, struct cse_exec *x)
 {
 	int ret;
 
-	if (!c || !x)
+	if (!c)
 		return -EINVAL;
 	ret = check_exec(x);
 	if (ret)
@@ -284,4 +284,21 @@ int cse_execute(struct cse_client *c, struct cse_exec *x)
 		/* No free slot and the policy says: take the backup path. */
 	}
 	return cse_client_exec_backup(c, x);
+}
+
+int cse_execute(struct cse_client *c, struct cse_exec *x)
+{
+	int ret;
+
+	if (!x)
+		return -EINVAL;
+	ret = client_execute(c, x);
+	/*
+	 * Nonzero: a synchronous result, or a command that was not issued and
+	 * gets no completion; either way @x is still the caller's and ours.
+	 * The return value and x->result always agree.
+	 */
+	if (ret)
+		x->result = ret;
+	return ret;
 }

@@ -26,7 +26,8 @@ struct cse_backup {
 	char *in_area;			/* one buffer: input area, then output area */
 	char *out_area;
 	__u32 done;			/* word a synchronous caller waits on */
-	__u32 sent;			/* the issuer is done sending it */
+	__u32 sent;			/* the issuer (or the sender) is done with it */
+	struct cse_backup *qnext;	/* send queue (asynchronous commands) */
 };
 
 struct cse_client {
@@ -50,10 +51,20 @@ struct cse_client {
 	__u32 free_waiters;		/* threads sleeping on free_seq */
 	struct cse_backup *backups;
 	__u64 next_backup_id;
+	/*
+	 * Asynchronous backup commands wait here for the sender thread, so
+	 * their issuer never blocks on a server that reads slowly.  Under
+	 * lock; the thread starts with the first such command.
+	 */
+	struct cse_backup *sendq, **sendq_tail;
+	struct cse_os_thread *sender;
+	__u32 sendq_seq;		/* bumped when a command is queued */
+	__u32 sender_stop;		/* under lock: queue nothing more */
 
 	struct cse_os_thread *scm_thread;	/* SC FIFO reader (seed: SCM) */
 	struct cse_os_thread *ctl_thread;	/* control channel reader (seed: PMT) */
 	__u32 scm_stop;
+	__u32 scm_done;			/* the SCM thread has left its loop */
 	__u32 dead;			/* the server is gone: fail fast */
 };
 
@@ -68,11 +79,14 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x);
 void cse_client_complete_slot(struct cse_client *c, __u32 idx, int result);
 void cse_client_scm_main(void *arg);
 void cse_client_fail_slots(struct cse_client *c);
+void cse_client_stop_scm(struct cse_client *c);
+void cse_client_drain_sync(struct cse_client *c);
 
 /* client_backup.c */
 int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x);
 int cse_client_backup_reply(struct cse_client *c, const void *msg, long len);
 void cse_client_fail_backups(struct cse_client *c);
+void cse_client_stop_sender(struct cse_client *c);
 
 /* Copies done when the caller gave no prepare/post callback (seed defaults). */
 int cse_exec_prepare(struct cse_exec *x, void *in_area, void *out_area);

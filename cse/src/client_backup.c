@@ -17,9 +17,10 @@ static void backup_free(struct cse_backup *b)
 }
 
 /*
- * The control thread finishes a backup command only once its issuer has
- * returned from sending it: the reply can overtake the send call's return,
- * and the issuer must not read a buffer the control thread frees.
+ * The control thread finishes a backup command only once its issuer (or
+ * the sender thread) has returned from sending it: the reply can overtake
+ * the send call's return, and the sender must not read a buffer the
+ * control thread frees.
  */
 static void backup_wait_sent(struct cse_backup *b)
 {
@@ -91,10 +92,13 @@ static int backup_send(struct cse_client *c, struct cse_backup *b)
 		.input_len = (__u32)x->input_buffer_len,
 		.output_len = (__u32)x->output_buffer_len,
 	};
+	int ret;
 
-	return cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
-			     b->in_area, x->input_buffer_len +
-			     (x->output_prepare ? x->output_buffer_len : 0));
+	ret = cse_wire_send(c->ctl, c->send_lock, &req, sizeof(req),
+			    b->in_area, x->input_buffer_len +
+			    (x->output_prepare ? x->output_buffer_len : 0));
+	/* The channel's -EPIPE is the server's death, as everywhere else. */
+	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
 /*
@@ -129,6 +133,102 @@ static int backup_call(struct cse_client *c, struct cse_backup *b)
 	x->output_buffer_len_actual = call.output_len_actual;
 	x->result = 0;
 	return 0;
+}
+
+/*
+ * The sender is done with @b (sent it or could not): if the send failed
+ * and the control thread has not taken @b meanwhile, finish it here; it
+ * was issued, so it completes, and a channel that failed mid-command is
+ * of no further use.  Else the control thread owns it from @b->sent on.
+ */
+static void sender_done(struct cse_client *c, struct cse_backup *b, int ret)
+{
+	if (ret && backup_take(c, b->id) == b) {
+		cse_os_ctl_shutdown(c->ctl);
+		backup_finish(b, -ECONNRESET);
+		return;
+	}
+	cse_store_release(&b->sent, 1);
+}
+
+/* The sender thread: sends queued asynchronous backup commands in order. */
+static void sender_main(void *arg)
+{
+	struct cse_client *c = arg;
+	struct cse_backup *b;
+	__u32 seq;
+	bool stop;
+
+	for (;;) {
+		seq = cse_load_acquire(&c->sendq_seq);
+		cse_os_mutex_lock(c->lock);
+		b = c->sendq;
+		if (b) {
+			c->sendq = b->qnext;
+			if (!c->sendq)
+				c->sendq_tail = &c->sendq;
+		}
+		stop = c->sender_stop;
+		cse_os_mutex_unlock(c->lock);
+		if (b) {
+			sender_done(c, b, stop || cse_client_is_dead(c) ?
+				    -ECONNRESET : backup_send(c, b));
+			continue;
+		}
+		if (stop)
+			break;
+		cse_os_wait(NULL, &c->sendq_seq, seq, 0);
+	}
+}
+
+/*
+ * Queue an asynchronous backup command for the sender thread (started the
+ * first time).  -ECONNRESET once the client is coming apart; -EAGAIN when
+ * no thread could start: then nothing was queued.
+ */
+static int backup_queue(struct cse_client *c, struct cse_backup *b)
+{
+	int ret = 0;
+
+	cse_os_mutex_lock(c->lock);
+	if (c->sender_stop)
+		ret = -ECONNRESET;
+	else if (!c->sender &&
+		 cse_os_thread_start(&c->sender, "cse-csend", sender_main, c))
+		ret = -EAGAIN;		/* whatever the system said: try later */
+	if (!ret) {
+		if (!c->sendq_tail)
+			c->sendq_tail = &c->sendq;
+		b->qnext = NULL;
+		*c->sendq_tail = b;
+		c->sendq_tail = &b->qnext;
+	}
+	cse_os_mutex_unlock(c->lock);
+	if (!ret) {
+		cse_fetch_add(&c->sendq_seq, 1);
+		cse_os_wake(NULL, &c->sendq_seq);
+	}
+	return ret;
+}
+
+/*
+ * Stop the sender: it fails what is still queued and leaves.  The channel
+ * is shut down by then, so a send in progress fails at once.
+ */
+void cse_client_stop_sender(struct cse_client *c)
+{
+	struct cse_os_thread *t;
+
+	cse_os_mutex_lock(c->lock);
+	c->sender_stop = 1;
+	t = c->sender;
+	c->sender = NULL;
+	cse_os_mutex_unlock(c->lock);
+	if (!t)
+		return;
+	cse_fetch_add(&c->sendq_seq, 1);
+	cse_os_wake(NULL, &c->sendq_seq);
+	cse_os_thread_join(t);
 }
 
 int cse_client_exec_backup(struct cse_client *c, struct cse_exec *x)
@@ -171,16 +271,18 @@ messages:
 	cse_os_mutex_unlock(c->lock);
 	/* Pairs with client_peer_gone(): see the list, or see dead, or both. */
 	cse_mb();
-	ret = cse_client_is_dead(c) ? -ECONNRESET : backup_send(c, b);
+	if (cse_client_is_dead(c))
+		ret = -ECONNRESET;
+	else if (x->completion)
+		ret = backup_queue(c, b);	/* the sender owns it now */
+	else
+		ret = backup_send(c, b);
 	if (ret && backup_take(c, id) == b)
 		goto err;	/* not issued: no completion */
-	/*
-	 * Issued.  From here the control thread may finish an asynchronous
-	 * command and free it, so touch b no more unless synchronous.
-	 */
-	cse_store_release(&b->sent, 1);
 	if (x->completion)
-		return 0;
+		return 0;	/* b may be freed already */
+	/* Issued.  The control thread finishes it once we are done sending. */
+	cse_store_release(&b->sent, 1);
 
 	while (!cse_load_acquire(&b->done))
 		cse_os_wait(NULL, &b->done, 0, 0);
@@ -222,7 +324,7 @@ int cse_client_backup_reply(struct cse_client *c, const void *msg, long len)
 	}
 	x->output_status_code = r.output_status;
 	x->output_buffer_len_actual = r.output_len_actual;
-	backup_finish(b, r.result > 0 || r.result < -4095 ? -EPROTO : r.result);
+	backup_finish(b, cse_wire_status_ok(r.result) ? r.result : -EPROTO);
 	return 0;
 }
 

@@ -23,6 +23,7 @@
  */
 #define NO_TIMEOUT	0
 #define SLEEP_SLICE_NS	200000000ULL
+#define KICK_SLICE_NS	100000000ULL
 
 static int slot_get(struct cse_client *c, __u32 *idx)
 {
@@ -53,7 +54,8 @@ static void slot_put(struct cse_client *c, __u32 idx)
 	cse_os_mutex_lock(c->lock);
 	c->free_stack[c->nfree++] = idx;
 	cse_os_mutex_unlock(c->lock);
-	if (c->opts.slot_policy != CSE_SLOTS_WAIT)
+	/* After death the control thread waits for synchronous callers here. */
+	if (c->opts.slot_policy != CSE_SLOTS_WAIT && !cse_client_is_dead(c))
 		return;
 	/* Bump, then look for sleepers: slot_get counts itself in, then sleeps. */
 	cse_fetch_add(&c->free_seq, 1);
@@ -116,7 +118,11 @@ static int slot_wait_sync(struct cse_client *c, __u32 idx)
 		cse_store(&h->waiters, 1);
 		cse_mb();
 		st = cse_load_acquire(&h->state);
-		if (st != CSE_SLOT_SUBMITTED)
+		/*
+		 * Dead, yet still SUBMITTED: the server wrote back the
+		 * PEER_DEAD the control thread set.  Our own flag decides.
+		 */
+		if (st != CSE_SLOT_SUBMITTED || cse_client_is_dead(c))
 			break;
 		cse_os_wait(c->cs.sync, &h->state,
 			    CSE_SLOT_SUBMITTED, NO_TIMEOUT);
@@ -125,7 +131,8 @@ static int slot_wait_sync(struct cse_client *c, __u32 idx)
 		cse_store(&h->waiters, 0);
 	if (st == CSE_SLOT_DONE)
 		return 0;
-	return st == CSE_SLOT_PEER_DEAD ? -ECONNRESET : -EPROTO;
+	return st == CSE_SLOT_PEER_DEAD || st == CSE_SLOT_SUBMITTED ?
+	       -ECONNRESET : -EPROTO;
 }
 
 /* CSE_SUBMIT_CTL: the slot's offset as a message (an ioctl to the kernel). */
@@ -233,6 +240,24 @@ void cse_client_scm_main(void *arg)
 		}
 		cse_client_complete_slot(c, (__u32)idx, 0);
 	}
+	cse_store_release(&c->scm_done, 1);
+	cse_os_wake(NULL, &c->scm_done);
+}
+
+/*
+ * Stop the SCM thread.  The kick is repeated until it has left: the server
+ * can write the FIFO word back and undo a kick that came before the thread
+ * slept.
+ */
+void cse_client_stop_scm(struct cse_client *c)
+{
+	cse_store_release(&c->scm_stop, 1);
+	while (!cse_load_acquire(&c->scm_done)) {
+		cse_fifo_kick(&c->sc);
+		cse_os_wait(NULL, &c->scm_done, 0, KICK_SLICE_NS);
+	}
+	cse_os_thread_join(c->scm_thread);
+	c->scm_thread = NULL;
 }
 
 /* Server gone: wake synchronous callers, then finish async commands. */
@@ -253,12 +278,45 @@ void cse_client_fail_slots(struct cse_client *c)
 		 */
 		cse_os_wake(c->cs.sync, &h->state);
 	}
-	cse_store_release(&c->scm_stop, 1);
-	cse_fifo_kick(&c->sc);
-	cse_os_thread_join(c->scm_thread);
-	c->scm_thread = NULL;
+	cse_client_stop_scm(c);
 	for (i = 0; i < c->g.nslots; i++)
 		if (cse_load_acquire(&c->cmds[i].busy) && !c->cmds[i].sync &&
 		    cse_cmpxchg(&c->cmds[i].busy, 1, 2) == 1)
 			cse_client_complete_slot(c, i, -ECONNRESET);
+}
+
+/*
+ * Wake synchronous callers until each has left its slot: one that was
+ * about to sleep when the server died may have missed the first wake-up
+ * (the server can write the state word back), and sees the dead flag on
+ * the next.
+ */
+static bool sync_busy(struct cse_client *c, bool wake)
+{
+	bool busy = false;
+	__u32 i;
+
+	for (i = 0; i < c->g.nslots; i++) {
+		if (!cse_load_acquire(&c->cmds[i].busy) || !c->cmds[i].sync)
+			continue;
+		if (!wake)
+			return true;
+		busy = true;
+		cse_os_wake(c->cs.sync, &cse_client_slot(c, i)->state);
+	}
+	return busy;
+}
+
+void cse_client_drain_sync(struct cse_client *c)
+{
+	__u32 seq;
+
+	while (sync_busy(c, true)) {
+		seq = cse_load(&c->free_seq);
+		cse_fetch_add(&c->free_waiters, 1);
+		cse_mb();	/* as in slot_get(): counted in, then re-check */
+		if (sync_busy(c, false))
+			cse_os_wait(NULL, &c->free_seq, seq, KICK_SLICE_NS);
+		cse_fetch_add(&c->free_waiters, (__u32)-1);
+	}
 }

@@ -92,7 +92,11 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 	}
 }
 
-/* Free connections whose reader is done and whose channel is unpolled. */
+/*
+ * Free connections whose reader is done and whose channel is unpolled.
+ * Kick the readers of stopped connections again: the client can write
+ * the FIFO word back and undo a kick that came before its reader slept.
+ */
 static void server_reap(struct cse_server *s)
 {
 	struct cse_conn **pp, *conn;
@@ -102,9 +106,12 @@ static void server_reap(struct cse_server *s)
 		if (!conn->polled && cse_load_acquire(&conn->finished)) {
 			*pp = conn->next;
 			cse_conn_free(conn);
-		} else {
-			pp = &conn->next;
+			continue;
 		}
+		if (conn->open && cse_load_acquire(&conn->dead) &&
+		    !cse_load_acquire(&conn->finished))
+			cse_fifo_kick(&conn->cs);
+		pp = &conn->next;
 	}
 	cse_os_mutex_unlock(s->lock);
 }
@@ -161,6 +168,9 @@ static void server_free(struct cse_server *s)
 	for (conn = s->conns; conn; conn = conn->next)
 		if (conn->open)
 			cse_conn_stop(conn);
+	for (conn = s->conns; conn; conn = conn->next)
+		if (conn->open)
+			cse_conn_wait_finished(conn);
 	while ((conn = s->conns)) {
 		s->conns = conn->next;
 		cse_conn_free(conn);

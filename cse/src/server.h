@@ -48,6 +48,8 @@ struct cse_server {
 int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 		   struct cse_os_shm *shm);
 void cse_conn_stop(struct cse_conn *conn);
+/* After cse_conn_stop(): wait for the reader to close the connection. */
+void cse_conn_wait_finished(struct cse_conn *conn);
 void cse_conn_free(struct cse_conn *conn);
 void cse_conn_inflight_put(struct cse_conn *conn);
 bool cse_conn_use_worker(struct cse_conn *conn, __u32 flags);

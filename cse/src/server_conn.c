@@ -8,10 +8,15 @@
  * honest client cannot produce drops this connection, never the server.
  */
 #include "server.h"
+#include "wire.h"
 
-/* The reader sleeps without a timeout: cse_conn_stop() always kicks it. */
+/*
+ * The reader sleeps without a timeout: cse_conn_stop() kicks it, and the
+ * kick is repeated until it has left (server_reap(), cse_conn_wait_finished()).
+ */
 #define NO_TIMEOUT	0
 #define DRAIN_SLICE_NS	200000000ULL
+#define KICK_SLICE_NS	100000000ULL
 
 struct conn_job {
 	struct cse_conn *conn;
@@ -36,6 +41,15 @@ void cse_conn_stop(struct cse_conn *conn)
 	cse_os_ctl_shutdown(conn->ctl);
 	if (conn->base)
 		cse_fifo_kick(&conn->cs);
+}
+
+/* Kicks again each slice: see server_reap(). */
+void cse_conn_wait_finished(struct cse_conn *conn)
+{
+	while (!cse_load_acquire(&conn->finished)) {
+		cse_fifo_kick(&conn->cs);
+		cse_os_wait(NULL, &conn->finished, 0, KICK_SLICE_NS);
+	}
 }
 
 void cse_conn_inflight_put(struct cse_conn *conn)
@@ -210,6 +224,7 @@ static void conn_reader_main(void *arg)
 	if (conn->s->ops.close_handler)
 		conn->s->ops.close_handler(conn, conn->user_context);
 	cse_store_release(&conn->finished, 1);
+	cse_os_wake(NULL, &conn->finished);
 	cse_os_poller_kick(conn->s->poller);
 }
 
@@ -264,7 +279,9 @@ int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 	if (s->ops.open_handler) {
 		ret = s->ops.open_handler(conn, &conn->user_context);
 		if (ret) {
-			ret = ret < 0 ? ret : -ECONNREFUSED;
+			/* Its -errno is the client's; anything else: refused. */
+			if (!cse_wire_status_ok(ret))
+				ret = -ECONNREFUSED;
 			goto refuse;
 		}
 	}

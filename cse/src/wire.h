@@ -27,6 +27,12 @@ int cse_wire_send(struct cse_os_ctl *ctl, struct cse_os_mutex *lock,
 int cse_wire_recv_data(struct cse_os_ctl *ctl, const void *msg, size_t msg_len,
 		       size_t hdr_len, void *data, size_t len);
 
+/* A status a peer sent: 0 or a -errno (at most 4095, as the kernel's). */
+static inline bool cse_wire_status_ok(int v)
+{
+	return v <= 0 && v >= -4095;
+}
+
 static inline size_t cse_wire_first_frag(size_t len)
 {
 	return len < CSE_WIRE_FRAG ? len : CSE_WIRE_FRAG;

@@ -3,7 +3,8 @@
  * Wait and wake on a 32-bit word: the kernel's hashed variable waitqueues
  * (wait_var_event / wake_up_var) are exactly "sleep until this word
  * changes".  Sleeps are interruptible so a long idle wait never trips the
- * hung-task detector; callers re-check their condition after any return.
+ * hung-task detector; callers re-check their condition after any return,
+ * and a wait returns after any wake-up.
  */
 #include <linux/jiffies.h>
 #include <linux/minmax.h>
@@ -49,6 +50,14 @@ int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns)
 			break;
 		}
 		left = schedule_timeout(left);
+		/*
+		 * Woken (or out of time): return rather than sleep again if
+		 * the word is back at @expected.  A hostile user peer may have
+		 * written it back to cancel our own wake-up (a kick telling a
+		 * reader to stop); the caller re-checks its condition.
+		 */
+		if (left)
+			break;
 	}
 	finish_wait(wq, &wbq.wq_entry);
 	return ret;

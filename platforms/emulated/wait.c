@@ -23,7 +23,8 @@
  *    the layout of all of them.
  *
  * Polling has none of these problems: the peer can only change the word,
- * which the caller validates anyway.  The cost is latency: a waiter that
+ * which the caller validates anyway (and a wake-up of our own is counted
+ * where the peer cannot undo it, see own_wakes).  The cost is latency: a waiter that
  * has slept for T notices a change after at most about T/8, never more than
  * POLL_MAX_NS.  The core spins before it sleeps, so a busy channel rarely
  * gets here.
@@ -33,6 +34,7 @@
 #endif
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <time.h>
 
 #include "posix.h"
@@ -130,14 +132,33 @@ static void private_wake(void)
 
 /* ---- shared words: poll ---- */
 
+/*
+ * Our own wake-ups of shared words, counted in private memory, hashed by
+ * the word's address.  The word itself is the peer's to write: a peer that
+ * writes it back right after our waker changed it would otherwise cancel
+ * the wake-up (a server's kick telling a reader to stop, undone by the
+ * hostile client it reads from).  A waiter also returns when the count for
+ * its word moves; a collision costs a spurious return, which callers
+ * re-check anyway.
+ */
+#define WAKE_BUCKETS	64
+
+static __u32 own_wakes[WAKE_BUCKETS];
+
+static __u32 *own_wake_count(const __u32 *word)
+{
+	return &own_wakes[((uintptr_t)word / sizeof(*word)) % WAKE_BUCKETS];
+}
+
 static int shared_wait(__u32 *word, __u32 expected, __u64 timeout_ns)
 {
 	__u64 start = cse_os_now_ns(), now, waited, ns;
+	__u32 *wakes = own_wake_count(word), woken = word_load(wakes);
 	struct timespec ts;
 	unsigned int i;
 
 	for (i = 0;; i++) {
-		if (word_load(word) != expected)
+		if (word_load(word) != expected || word_load(wakes) != woken)
 			return 0;
 		now = cse_os_now_ns();
 		waited = now - start;
@@ -177,8 +198,10 @@ void cse_os_wait_until_changed(__u32 *word, __u32 expected)
 
 void cse_os_wake(void *sync, __u32 *word)
 {
-	(void)word;
-	/* Shared words are polled: nothing to do. */
-	if (!sync)
+	if (!sync) {
 		private_wake();
+		return;
+	}
+	/* Shared words are polled; count the wake-up where no peer can undo it. */
+	__atomic_fetch_add(own_wake_count(word), 1, __ATOMIC_RELEASE);
 }

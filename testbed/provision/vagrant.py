@@ -33,6 +33,7 @@ from testbed.builds import BUILD_ROOT, ROOT
 from testbed.matrix import Cell
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError
 from testbed.provision.docker import LIVE_LOG, pack, unpack
+from testbed.safepath import check_cell_id, inside
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ class VagrantProvisioner(Provisioner):
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
         self.image = cell.image or ""
-        self.state = STATE_ROOT / cell.id
+        self.state = inside(STATE_ROOT, check_cell_id(cell.id))
         self.ssh_config = self.state / "ssh_config"
         self.provider: str | None = None
         self._up = False

@@ -25,6 +25,7 @@ from testbed.report.model import (
     suite_columns,
     summary_line,
 )
+from testbed.safepath import UnsafePath, inside
 
 LEGEND = (
     ("PASS", "every test passed"),
@@ -79,7 +80,11 @@ class _Links:
         self.report_dir = report_dir
 
     def exists(self, rel: str) -> bool:
-        return bool(rel) and (self.report_dir / rel).exists()
+        """Only files under the report dir: a result names its own logs."""
+        try:
+            return inside(self.report_dir, rel).exists()
+        except UnsafePath:
+            return False
 
     def link(self, rel: str, text: str) -> str:
         if self.exists(rel):

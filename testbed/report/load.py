@@ -17,6 +17,7 @@ from typing import Any, get_args
 
 from testbed.provision.base import Culprit
 from testbed.results import FORMAT_VERSION, STATUSES, CellResult
+from testbed.safepath import cell_id_problem
 
 CULPRITS: tuple[str, ...] = get_args(Culprit)
 RESULT_NAME = "result.json"
@@ -45,9 +46,9 @@ class Loaded:
 
 def check_cell_id(cell_id: object, where: str) -> str:
     """A cell id doubles as a directory and file name: refuse any that is not one."""
-    if not isinstance(cell_id, str) or not cell_id or cell_id in (".", "..") \
-            or "/" in cell_id or "\0" in cell_id or cell_id.startswith("."):
-        raise ReportError(f"{where}: {cell_id!r} is not a usable cell id (it names a directory)")
+    if why := cell_id_problem(cell_id):
+        raise ReportError(f"{where}: {why}")
+    assert isinstance(cell_id, str)
     return cell_id
 
 

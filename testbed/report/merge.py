@@ -20,7 +20,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 from testbed.matrix import Cell
@@ -37,6 +37,7 @@ from testbed.report.load import (
 )
 from testbed.report.render import render
 from testbed.results import CellResult
+from testbed.safepath import UnsafePath, check_cell_id, inside
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
 
@@ -127,18 +128,13 @@ def _same(copies: list[Found]) -> bool:
                                      first.to_json() for c in copies)
 
 
-def _safe_rel(rel: str) -> bool:
-    p = PurePosixPath(rel)
-    return bool(rel) and not p.is_absolute() and ".." not in p.parts
-
-
 def _log_paths(r: CellResult) -> list[str]:
     return [*r.logs.values(), *(s.log for s in r.suites.values() if s.log)]
 
 
 def _install(f: Found, out: Path, warn: Callable[[str], None]) -> None:
     """Copy one chosen cell into out/cells/<id>/ (replacing what was there)."""
-    dest = out / "cells" / f.cell
+    dest = inside(out / "cells", check_cell_id(f.cell))
     if f.celldir is not None and f.celldir.resolve() == dest.resolve():
         return  # OUT's own earlier result won
     staged = staging_dir(dest)
@@ -147,20 +143,21 @@ def _install(f: Found, out: Path, warn: Callable[[str], None]) -> None:
             shutil.copytree(f.celldir, staged, symlinks=True, dirs_exist_ok=True)
         else:
             atomic_write(staged / RESULT_NAME, json.dumps(f.raw, indent=2) + "\n")
-        inside = f"cells/{f.cell}/"
+        own = f"cells/{f.cell}/"
         for rel in _log_paths(f.result) if f.result else []:
-            if not _safe_rel(rel):
-                warn(f"cell {f.cell}: log path {rel!r} is not relative to the report dir; "
+            try:
+                src = inside(f.source, rel)  # no symlink out of the source either
+            except UnsafePath:
+                warn(f"cell {f.cell}: log path {rel!r} is not under the report dir; "
                      f"not copied")
                 continue
-            src = f.source / rel
             if not src.is_file():
                 continue  # shown as missing in matrix.html
-            if rel.startswith(inside):
+            if rel.startswith(own):
                 if f.celldir is None:
-                    atomic_copy_file(src, staged / rel[len(inside):])
+                    atomic_copy_file(src, staged / rel[len(own):])
             else:
-                atomic_copy_file(src, out / rel)
+                atomic_copy_file(src, inside(out, rel))
         replace_dir(staged, dest)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

@@ -10,7 +10,7 @@ from testbed.matrix import Cell
 from testbed.report.files import atomic_write
 from testbed.report.html_page import render_html
 from testbed.report.junit import write_junit
-from testbed.report.load import Loaded, ReportError, load_results
+from testbed.report.load import RESULT_NAME, Loaded, ReportError, load_results, result_files
 from testbed.report.markdown import render_markdown
 from testbed.report.model import Row, build_rows
 from testbed.report.support import render_support
@@ -59,6 +59,9 @@ def write_all(report_dir: Path, matrix_cells: list[Cell] | None = None) -> dict[
     """
     if not report_dir.is_dir():
         raise ReportError(f"{report_dir}: no such report directory")
+    if not result_files(report_dir):
+        raise ReportError(f"{report_dir}: no results to report (no cells/<cell>/{RESULT_NAME}): "
+                          f"`cse run` writes them")
     loaded = load_results(report_dir)
     written = render(report_dir, loaded, matrix_cells)
     if loaded.problems:

@@ -693,6 +693,209 @@ static int scen_unknown_code(struct conf_env *env)
 	return CONF_PASS;
 }
 
+/* ---- error paths at the API ---- */
+
+#define EP_PATTERN	23U
+#define EP_LEN		16U
+
+static struct {
+	__u32 completions;
+	__u8 in_seen[EP_LEN], out_seen[EP_LEN];
+	__u8 scratch[2 * EP_LEN];
+} ep;
+
+static void ep_completion(struct cse_exec *x, void *ctx)
+{
+	(void)x;
+	(void)ctx;
+	cse_fetch_add(&ep.completions, 1);
+}
+
+static int ep_fail_prepare(struct cse_exec *x, void *area)
+{
+	(void)x;
+	(void)area;
+	return -EBADMSG;
+}
+
+static int ep_in_prepare(struct cse_exec *x, void *area)
+{
+	__u32 i;
+
+	(void)x;
+	for (i = 0; i < EP_LEN; i++)
+		((__u8 *)area)[i] = conf_pattern(EP_PATTERN, i);
+	return 0;
+}
+
+static void ep_in_post(struct cse_exec *x, void *area)
+{
+	(void)x;
+	memcpy(ep.in_seen, area, EP_LEN);
+}
+
+static void ep_out_post(struct cse_exec *x, void *area)
+{
+	memcpy(ep.out_seen, area, x->output_buffer_len_actual < EP_LEN ?
+	       x->output_buffer_len_actual : EP_LEN);
+}
+
+/*
+ * A prepare callback that fails: cse_execute returns its value, x->result
+ * says the same, nothing is issued and no completion runs, and the slot
+ * it had is free again (more failures than slots, then a command works).
+ */
+static int ep_prepare_fails(struct conf_env *env, struct cse_client *c)
+{
+	struct cse_exec x;
+	__u32 flags, async, out_side, i;
+	int ret;
+
+	for (i = 0; i < 4; i++) {
+		flags = i % 2 ? CSE_EXEC_FORCE_BACKUP : 0;
+		for (async = 0; async < 2; async++) {
+			for (out_side = 0; out_side < 2; out_side++) {
+				memset(&x, 0, sizeof(x));
+				x.input_code = CONF_ECHO;
+				x.flags = flags;
+				x.input_buffer_len = EP_LEN;
+				x.output_buffer_base = ep.scratch;
+				x.output_buffer_len = EP_LEN;
+				x.input_prepare = out_side ? ep_in_prepare : ep_fail_prepare;
+				x.output_prepare = out_side ? ep_fail_prepare : NULL;
+				x.completion = async ? ep_completion : NULL;
+				ret = cse_execute(c, &x);
+				CHECK(env, ret == -EBADMSG && x.result == -EBADMSG,
+				      "%s %s, failing %s_prepare: returned %s, x.result %d",
+				      async ? "async" : "sync", flags ? "backup" : "slot",
+				      out_side ? "output" : "input", cse_strerror(ret), x.result);
+			}
+		}
+	}
+	env->sleep_ms(50);
+	CHECK(env, !cse_load_acquire(&ep.completions),
+	      "%u completions for commands never issued", ep.completions);
+	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
+	CHECK(env, !ret && x.backup == 0, "then a slot command: %s backup %d",
+	      cse_strerror(ret), x.backup);
+	return CONF_PASS;
+}
+
+/* Larger than CSE_MAX_BACKUP, either way: -EMSGSIZE before anything is read. */
+static int ep_too_big(struct conf_env *env, struct cse_client *c)
+{
+	struct cse_exec x;
+	int ret, side;
+
+	for (side = 0; side < 2; side++) {
+		memset(&x, 0, sizeof(x));
+		x.input_code = CONF_ECHO;
+		x.input_buffer_base = ep.scratch;
+		x.input_buffer_len = side ? 4 : (size_t)CSE_MAX_BACKUP + 1;
+		x.output_buffer_base = ep.scratch;
+		x.output_buffer_len = side ? (size_t)CSE_MAX_BACKUP + 1 : 4;
+		ret = cse_execute(c, &x);
+		CHECK(env, ret == -EMSGSIZE && x.result == -EMSGSIZE,
+		      "%s over CSE_MAX_BACKUP: %s", side ? "output" : "input",
+		      cse_strerror(ret));
+	}
+	return CONF_PASS;
+}
+
+/*
+ * What the post callbacks see in their data areas: input_post the input
+ * area as the prepare step left it, output_post the server's output.
+ */
+static int ep_post_areas(struct conf_env *env, struct cse_client *c)
+{
+	struct cse_exec x;
+	__u8 want[EP_LEN];
+	__u32 i, backup;
+	int ret;
+
+	for (i = 0; i < EP_LEN; i++)
+		want[i] = conf_pattern(EP_PATTERN, i);
+	for (backup = 0; backup < 2; backup++) {
+		memset(&ep.in_seen, 0, sizeof(ep.in_seen));
+		memset(&ep.out_seen, 0, sizeof(ep.out_seen));
+		memset(&x, 0, sizeof(x));
+		x.input_code = CONF_ECHO;
+		x.flags = backup ? CSE_EXEC_FORCE_BACKUP : 0;
+		x.input_buffer_len = EP_LEN;
+		x.output_buffer_len = EP_LEN;
+		x.input_prepare = ep_in_prepare;
+		x.input_post = ep_in_post;
+		x.output_post = ep_out_post;
+		ret = cse_execute(c, &x);
+		CHECK(env, !ret && x.output_buffer_len_actual == EP_LEN, "%s: %s len %zu",
+		      backup ? "backup" : "slot", cse_strerror(ret), x.output_buffer_len_actual);
+		CHECK(env, !memcmp(ep.in_seen, want, EP_LEN),
+		      "%s: input_post did not see what input_prepare wrote",
+		      backup ? "backup" : "slot");
+		CHECK(env, !memcmp(ep.out_seen, want, EP_LEN),
+		      "%s: output_post did not see the server's output",
+		      backup ? "backup" : "slot");
+	}
+	return CONF_PASS;
+}
+
+/*
+ * The slot limits cse.h states: CSE_MAX_SLOTS slots, CSE_MAX_SLOT_AREA per
+ * area, CSE_MAX_CHUNK in all (-EINVAL beyond, the handle NULL); and an
+ * output buffer larger than the slot's output area takes the backup path.
+ */
+static int ep_limits(struct conf_env *env)
+{
+	static const struct cse_client_opts bad[] = {
+		{ .nslots = CSE_MAX_SLOTS + 1 },
+		{ .slot_input_size = CSE_MAX_SLOT_AREA + 1 },
+		{ .slot_output_size = CSE_MAX_SLOT_AREA + 1 },
+		{ .nslots = CSE_MAX_SLOTS, .slot_input_size = CSE_MAX_SLOT_AREA },
+	};
+	struct cse_client_opts most = {
+		.nslots = CSE_MAX_SLOTS, .slot_input_size = 16, .slot_output_size = 16,
+	};
+	struct cse_client *c;
+	struct cse_exec x;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		c = NULL;
+		ret = cse_client_init(&c, env->server_id, &bad[i]);
+		CHECK(env, ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
+	}
+	ret = conf_connect(env, env->server_id, &most, &c);
+	CHECK(env, !ret, "%u slots: %s", most.nslots, cse_strerror(ret));
+	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
+	CHECK(env, !ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
+	      cse_strerror(ret), x.backup);
+	/* 4 bytes of input, but room for 24 of output: more than the 16 there. */
+	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 24, 0, &x);
+	CHECK(env, !ret && x.backup == env->sync_backup,
+	      "an output buffer over the slot's area: %s backup %d, want %d",
+	      cse_strerror(ret), x.backup, env->sync_backup);
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
+static int scen_error_paths(struct conf_env *env)
+{
+	struct cse_client_opts o = { .nslots = 2 };
+	struct cse_client *c;
+	int ret;
+
+	memset(&ep, 0, sizeof(ep));
+	ret = conf_connect(env, env->server_id, &o, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	if (ep_prepare_fails(env, c) || ep_too_big(env, c) || ep_post_areas(env, c) ||
+	    ep_limits(env))
+		return CONF_FAIL;
+	CHECK(env, cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
+	cse_client_deinit(c);
+	return CONF_PASS;
+}
+
 /* ---- server death ---- */
 
 #define DEATH_ASYNC 6
@@ -703,11 +906,20 @@ static struct {
 	__u32 ms, out[DEATH_ASYNC];
 	__u32 completions[DEATH_ASYNC];
 	__u32 reset;
+	__u32 late;
 	int sync_ret;
 	__u64 sync_ms;
 	struct conf_env *env;
 	const char *id;
 } sd;
+
+/* Must never run: the command it belongs to was not issued. */
+static void sd_late_completion(struct cse_exec *x, void *ctx)
+{
+	(void)x;
+	(void)ctx;
+	cse_fetch_add(&sd.late, 1);
+}
 
 static void sd_completion(struct cse_exec *x, void *ctx)
 {
@@ -783,14 +995,20 @@ static int scen_server_death(struct conf_env *env)
 	CHECK(env, sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
 	      sd.reset, DEATH_ASYNC);
 
-	/* Later commands fail fast. */
+	/* Later commands fail fast, with no completion when asynchronous. */
 	t0 = env->now_ms();
 	ret = sync_exec(sd.c, CONF_ECHO, &sd.ms, 4, &out, 4, 0, &x);
-	CHECK(env, ret == -ECONNRESET, "execute after death: %s", cse_strerror(ret));
+	CHECK(env, ret == -ECONNRESET && x.result == ret, "execute after death: %s",
+	      cse_strerror(ret));
+	x.completion = sd_late_completion;
+	ret = cse_execute(sd.c, &x);
+	CHECK(env, ret == -ECONNRESET && x.result == ret, "async execute after death: %s",
+	      cse_strerror(ret));
 	CHECK(env, env->now_ms() - t0 < 1000, "failing took too long");
 	env->sleep_ms(50);
 	for (i = 0; i < DEATH_ASYNC; i++)
 		CHECK(env, sd.completions[i] == 1, "command %d completed again", i);
+	CHECK(env, !cse_load_acquire(&sd.late), "a refused command completed");
 	cse_client_deinit(sd.c);
 	return CONF_PASS;
 }
@@ -857,6 +1075,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "slot_exhaustion", scen_slot_exhaustion, 30 },
 	{ "zero_length", scen_zero_length, 30 },
 	{ "unknown_code", scen_unknown_code, 30 },
+	{ "error_paths", scen_error_paths, 30 },
 	{ "server_death", scen_server_death, 60 },
 	{ "client_death", scen_client_death, 60 },
 };

@@ -17,20 +17,6 @@
 #include "../conformance/uu_world.h"
 #include "../testos.h"
 
-static inline int count_dir(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	int n = 0;
-
-	if (!d)
-		return -1;
-	while ((e = readdir(d)))
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
-
 struct res_count {
 	int fds;
 	int threads;

@@ -558,7 +558,7 @@ static int test_tcp_strangers(const struct ktap_case *tc)
 	KTAP_CHECK(!cse_server_create(&srv, id, &conf_server_ops, NULL), "server create");
 	port = own_loopback_listen_port();
 	KTAP_CHECK(port, "the server has no loopback backup port");
-	fds_before = count_dir("/proc/self/fd");
+	fds_before = testos_count_fds();
 
 	for (i = 0; i < STRANGERS; i++) {
 		idle[i] = tcp_connect_loopback(port);
@@ -603,7 +603,7 @@ static int test_tcp_strangers(const struct ktap_case *tc)
 	}
 	KTAP_CHECK(dropped >= STRANGERS - PENDING_MAX, "only %d of %d idle strangers dropped",
 		   dropped, STRANGERS);
-	KTAP_CHECK(count_dir("/proc/self/fd") <= fds_before + STRANGERS + 3 + PENDING_MAX,
+	KTAP_CHECK(testos_count_fds() <= fds_before + STRANGERS + 3 + PENDING_MAX,
 		   "the server holds more than %d waiting connections", PENDING_MAX);
 	for (i = 0; i < STRANGERS; i++)
 		close(idle[i]);

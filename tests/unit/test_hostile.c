@@ -262,6 +262,82 @@ static int test_unsealed_chunk(const struct ktap_case *tc)
 #endif
 }
 
+/* Live connections at the server (opens - closes), as its own stats say. */
+static int server_live(__u32 *live)
+{
+	struct conf_stats st;
+	struct cse_exec x = {
+		.input_code = CONF_STATS,
+		.output_buffer_base = &st,
+		.output_buffer_len = sizeof(st),
+	};
+
+	if (cse_execute(good, &x) || x.output_status_code ||
+	    x.output_buffer_len_actual != sizeof(st))
+		return -1;
+	*live = st.opens - st.closes;
+	return 0;
+}
+
+/* Wait up to @ms for the server to count @want live connections. */
+static bool server_live_is(__u32 want, unsigned int ms, __u32 *live)
+{
+	__u64 deadline = uu_now_ms() + ms;
+
+	do {
+		if (!server_live(live) && *live == want)
+			return true;
+		uu_sleep_ms(10);
+	} while (uu_now_ms() < deadline);
+	return false;
+}
+
+static __u32 reset_stop;
+
+/* Undo every wake-up the server sends its reader of the bad client. */
+static void *reset_wake_seq(void *arg)
+{
+	(void)arg;
+	while (!cse_load_acquire(&reset_stop))
+		cse_store(&bad->cs.hdr->wake_seq, 0);
+	return NULL;
+}
+
+/*
+ * The bad client writes its CS FIFO's wake_seq back to 0 over and over,
+ * hangs up, and keeps writing: every kick that tells the server's reader
+ * to stop is undone before the reader can see it.  A peer
+ * must never cancel the server's own wake-up: close_handler still runs
+ * (on the emulated backend the reader polled the word alone and slept
+ * forever, with its thread, fds and mapping).
+ */
+static int test_wake_seq_reset(const struct ktap_case *tc)
+{
+	pthread_t th;
+	__u32 live;
+	bool ok;
+
+	(void)tc;
+	KTAP_CHECK(!setup(), "setup");
+	/* Earlier cases' clients of a shared server must be gone first. */
+	KTAP_CHECK(server_live_is(2, 10000, &live), "%u live connections, want 2", live);
+	uu_sleep_ms(50);	/* let the reader fall asleep */
+	KTAP_CHECK(!pthread_create(&th, NULL, reset_wake_seq, NULL), "thread");
+	uu_sleep_ms(20);
+	cse_os_ctl_shutdown(bad->ctl);
+	/* Still undoing every kick while the server must close the connection. */
+	ok = server_live_is(1, 5000, &live);
+	cse_store_release(&reset_stop, 1);
+	pthread_join(th, NULL);
+	KTAP_CHECK(ok, "the hung-up client's connection never closed (%u live)", live);
+	if (server_unharmed("wake_seq reset"))
+		return 1;
+	cse_client_deinit(bad);
+	cse_client_deinit(good);
+	server_done();
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "garbage_offsets", test_garbage_offsets, 30, NULL },
 	{ "bad_input_len", test_bad_lengths, 30, NULL },
@@ -271,6 +347,7 @@ static const struct ktap_case cases[] = {
 	{ "random_scribble", test_random_scribble, 60, NULL },
 	{ "garbage_control", test_garbage_control, 30, NULL },
 	{ "unsealed_chunk", test_unsealed_chunk, 30, NULL },
+	{ "wake_seq_reset", test_wake_seq_reset, 30, NULL },
 };
 
 /* test-hostile [--server ID] [CASE...]: --server attacks a running server. */

@@ -19,13 +19,50 @@
 #include "peer.h"
 #include "server.h"
 
-enum { MODE_SC_GARBAGE = 1, MODE_BAD_STATE };
+enum { MODE_SC_GARBAGE = 1, MODE_BAD_STATE, MODE_UNDO_DEATH };
 
 #define CODE_CHEAT 77
 
 /* ---- the hostile server (child process) ---- */
 
 static int mode;
+
+static struct {
+	__u32 *state;
+	__u32 *sc_wake_seq;
+	__u32 stop;
+} undo;
+
+/* Write back what the client writes when it sees us die. */
+static void *undo_main(void *arg)
+{
+	(void)arg;
+	while (!cse_load_acquire(&undo.stop)) {
+		cse_store(undo.state, CSE_SLOT_SUBMITTED);
+		cse_store(undo.sc_wake_seq, 0);
+	}
+	return NULL;
+}
+
+/*
+ * Hang up on the client in the middle of its synchronous command, and keep
+ * writing its slot back to SUBMITTED (the client's own PEER_DEAD undone)
+ * and its SC FIFO's wake_seq back to 0 (its own kicks undone).
+ */
+static void undo_death(struct cse_conn *conn, struct cse_slot_hdr *h)
+{
+	pthread_t th;
+
+	undo.state = &h->state;
+	undo.sc_wake_seq = &conn->sc.hdr->wake_seq;
+	if (pthread_create(&th, NULL, undo_main, NULL))
+		return;
+	uu_sleep_ms(20);
+	cse_os_ctl_shutdown(conn->ctl);
+	uu_sleep_ms(3000);
+	cse_store_release(&undo.stop, 1);
+	pthread_join(th, NULL);
+}
 
 static void cheat_exec(struct cse_conn *conn, void *user_context, __u32 code,
 		       const void *in, size_t in_len, void *out, size_t out_len,
@@ -41,6 +78,10 @@ static void cheat_exec(struct cse_conn *conn, void *user_context, __u32 code,
 	memcpy(out, in, *out_len_actual);
 	if (code != CODE_CHEAT)
 		return;
+	if (mode == MODE_UNDO_DEATH) {
+		undo_death(conn, h);
+		return;
+	}
 	if (mode == MODE_SC_GARBAGE) {
 		/* Offsets that are no slot's: past the end, unaligned, header. */
 		cse_fifo_push(&conn->sc, conn->g.chunk_size + 64);
@@ -59,7 +100,8 @@ static int serve(const char *id, const char *m)
 	const struct cse_server_ops ops = { .exec_handler = cheat_exec };
 	struct cse_server *s;
 
-	mode = !strcmp(m, "sc-garbage") ? MODE_SC_GARBAGE : MODE_BAD_STATE;
+	mode = !strcmp(m, "sc-garbage") ? MODE_SC_GARBAGE :
+	       !strcmp(m, "undo-death") ? MODE_UNDO_DEATH : MODE_BAD_STATE;
 	if (cse_server_init() || cse_server_create(&s, id, &ops, NULL))
 		return 1;
 	uu_sleep_ms(60000);	/* killed by the test */
@@ -163,6 +205,43 @@ static int test_bad_state(const struct ktap_case *tc)
 	return 0;
 }
 
+/*
+ * The server hangs up during a synchronous command and writes the slot
+ * back to SUBMITTED: our own dead flag decides, the caller gets
+ * -ECONNRESET at once, and the client comes apart without hanging.
+ */
+static int test_undo_death(const struct ktap_case *tc)
+{
+	struct res_count base = res_now(), now;
+	struct cse_client *c;
+	struct cse_exec x = { .input_code = CODE_CHEAT };
+	__u32 in = 9, out = 0;
+	__u64 t0, ms;
+	char id[64];
+	int pid, ret;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "evil-undo-%d", (int)getpid());
+	KTAP_CHECK(!spawn_server(id, "undo-death", &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	x.input_buffer_base = &in;
+	x.input_buffer_len = sizeof(in);
+	x.output_buffer_base = &out;
+	x.output_buffer_len = sizeof(out);
+	t0 = uu_now_ms();
+	ret = cse_execute(c, &x);
+	ms = uu_now_ms() - t0;
+	KTAP_CHECK(ret == -ECONNRESET && x.result == -ECONNRESET, "got %s, result %s",
+		   cse_strerror(ret), cse_strerror(x.result));
+	/* The server writes the slot back for 3 s: we must not wait for it. */
+	KTAP_CHECK(ms < 2000, "the caller woke after %llu ms", (unsigned long long)ms);
+	cse_client_deinit(c);
+	peer_kill(pid);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "leaked: fds %d->%d threads %d->%d",
+		   base.fds, now.fds, base.threads, now.threads);
+	return 0;
+}
+
 /* A "server" that answers the handshake with garbage. */
 static void *fake_server(void *arg)
 {
@@ -208,6 +287,7 @@ static const struct ktap_case cases[] = {
 	{ "sc_fifo_garbage", test_sc_garbage, 30, NULL },
 	{ "bad_slot_state", test_bad_state, 30, NULL },
 	{ "garbage_welcome", test_garbage_welcome, 30, NULL },
+	{ "undo_death", test_undo_death, 30, NULL },
 };
 
 int main(int argc, char **argv)

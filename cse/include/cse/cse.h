@@ -31,6 +31,10 @@
 extern "C" {
 #endif
 
+/*
+ * A server_id is 1..63 letters, digits, '.', '_' or '-' (it becomes part of
+ * a socket name); anything else is -EINVAL.
+ */
 #define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
 
 struct cse_client;
@@ -50,7 +54,10 @@ struct cse_exec;
  * while it travels: a slot in shared memory, or a private buffer on the
  * backup path.  A prepare callback that returns nonzero (-errno) fails the
  * execute before anything is sent; the command is then not issued and
- * gets no completion.
+ * gets no completion.  The post callbacks see the areas as the command
+ * left them: input_post the input as the prepare step wrote it (in a slot,
+ * memory the server could also write: an honest one does not), and
+ * output_post the server's output_buffer_len_actual bytes.
  */
 typedef int (*cse_input_prepare_fn)(struct cse_exec *x, void *input_data_area);
 typedef int (*cse_output_prepare_fn)(struct cse_exec *x, void *output_data_area);
@@ -92,8 +99,9 @@ struct cse_exec {
 	int output_status_code;		/* the server's status */
 	/*
 	 * 0 when the server ran the command; -ECONNRESET when the server died
-	 * (or was destroyed) first; -EPROTO when its reply was malformed.
-	 * Callbacks see it already set.
+	 * (or was destroyed, or the connection broke) first; -EPROTO when its
+	 * reply was malformed.  Callbacks see it already set.  Whenever
+	 * cse_execute() returns nonzero, it writes the same value here too.
 	 */
 	int result;
 	int backup;			/* 0: a slot; else CSE_BACKUP_*, set for the post callbacks */
@@ -108,8 +116,9 @@ struct cse_exec {
  * returns with the result: an ioctl with the command at user addresses, or
  * a direct call.  Every other backup command, and all of them to a user
  * server, go as messages on the control channel (a socket, or the kernel's
- * loopback TCP connection for K-U), so an asynchronous execute never
- * blocks its issuer.
+ * loopback TCP connection for K-U).  An asynchronous one is queued and sent
+ * by a runtime thread of the client (started with the first), so its
+ * issuer never waits for a server that reads slowly.
  */
 #define CSE_BACKUP_MSG		1
 #define CSE_BACKUP_CALL		2
@@ -131,11 +140,24 @@ enum cse_submit {
 	 * it is passed in an ioctl (the seed's second U-K mode), to a user
 	 * server it is a socket message.  The server's control thread runs the
 	 * command (inline there, or on a worker).  Costs a system call per
-	 * command, but needs no reader polling the FIFO.
+	 * command, but needs no reader polling the FIFO.  The issuer sends
+	 * the message itself, so an asynchronous execute to a user server
+	 * can wait here, only while that server leaves hundreds of
+	 * submissions unread (more than its socket buffers hold; the default
+	 * 64 slots never get there).
 	 */
 	CSE_SUBMIT_CTL = 1,
 };
 
+/*
+ * Slot geometry: 1..CSE_MAX_SLOTS (4096) slots, each with an input and an
+ * output area of at most CSE_MAX_SLOT_AREA (1 MiB) bytes (rounded up to a
+ * multiple of 8), all of it in at most CSE_MAX_CHUNK (256 MiB); beyond
+ * that cse_client_init() returns -EINVAL.  A command whose input is longer
+ * than the input area, or whose output_buffer_len is longer than the
+ * output area, takes the backup path, up to CSE_MAX_BACKUP (64 MiB) each
+ * way.
+ */
 struct cse_client_opts {
 	__u32 nslots;			/* 0: 64 */
 	__u32 slot_input_size;		/* 0: 4096 */
@@ -154,8 +176,11 @@ struct cse_client_opts {
  *
  * Creates the connection's shared chunk, hands it to the server, and returns
  * once the server has accepted it (its open_handler has run).
- * Return: 0; -ENOENT no such server; -EINVAL bad options; -ENOMEM;
- * -ECONNREFUSED the server refused (its open_handler failed); -EPROTO.
+ * Return: 0; -ENOENT no such server; -EINVAL bad options or server_id;
+ * -ENOMEM; the negative errno the server's open_handler refused it with,
+ * or -ECONNREFUSED when it refused with another nonzero value or hung up
+ * without answering; -EPROTONOSUPPORT the server speaks another ABI
+ * version; -EPROTO a malformed answer.
  */
 int cse_client_init(struct cse_client **out, const char *server_id,
 		    const struct cse_client_opts *opts);
@@ -169,15 +194,21 @@ int cse_client_init(struct cse_client **out, const char *server_id,
  * input_post, output_post, completion.  Synchronous when x->completion is
  * NULL: returns after output_post with x->result also returned.  Otherwise
  * returns 0 once the command is issued and the post callbacks and the
- * completion run later on a runtime thread: the SC FIFO reader for slot
- * commands, the control thread for backup commands and after peer death,
- * so two completions may run at once.  A completion may call cse_execute();
- * the runtime no longer touches @x once the completion has been called.
- * Commands that do not fit a slot, or that find no free slot under
- * CSE_SLOTS_BACKUP, take the backup path with the same callbacks.
- * Return: 0 (or x->result when synchronous); -EINVAL bad flags or buffers;
- * -ECONNRESET the server is gone; -EMSGSIZE larger than CSE_MAX_BACKUP;
- * the nonzero return of a prepare callback.
+ * completion run later, exactly once, on a runtime thread: the SC FIFO
+ * reader for slot commands, the control thread for backup commands and
+ * after peer death, so two completions may run at once.  A completion may
+ * call cse_execute(); the runtime no longer touches @x once the completion
+ * has been called.  Commands that do not fit a slot (see struct
+ * cse_client_opts), or that find no free slot under CSE_SLOTS_BACKUP, take
+ * the backup path with the same callbacks.
+ * Return: 0 (or x->result when synchronous); -EINVAL @c or @x NULL, bad
+ * flags or a NULL buffer with a length; -EMSGSIZE input or output longer
+ * than CSE_MAX_BACKUP; -ECONNRESET the server is gone; -ENOMEM; -EAGAIN
+ * no thread could start to send the client's first asynchronous backup
+ * command (nothing was issued: try again); the nonzero return of a prepare
+ * callback.  A nonzero return means the
+ * command was not issued, or finished synchronously: no completion runs,
+ * and x->result holds the same value.
  */
 int cse_execute(struct cse_client *c, struct cse_exec *x);
 
@@ -192,12 +223,22 @@ void cse_client_deinit(struct cse_client *c);
 
 /* Server handlers (seed: open/exec/close). */
 struct cse_server_ops {
-	/* A client connected; set *user_context for the connection. */
+	/*
+	 * A client connected; set *user_context for the connection.  Return
+	 * 0 to accept it, or a negative errno to refuse it: the client's
+	 * cse_client_init() returns that value as it is (so pick one that
+	 * says why, such as -EACCES or -EBUSY, rather than one the runtime
+	 * returns for its own reasons, such as -ENOENT or -EPROTO).  Any
+	 * other nonzero value (positive, or below -4095) refuses it with
+	 * -ECONNREFUSED.  A refused client gets no close_handler.
+	 */
 	int (*open_handler)(struct cse_conn *conn, void **user_context);
 	/*
 	 * Run one command.  @in may be in memory the client can still write:
 	 * treat it as untrusted input.  Write at most @out_len bytes to @out,
-	 * set *out_len_actual and *status.
+	 * set *out_len_actual and *status.  An *out_len_actual larger than
+	 * @out_len is cut to @out_len and logged as a warning (stderr in user
+	 * space, the kernel log in the kernel).
 	 */
 	void (*exec_handler)(struct cse_conn *conn, void *user_context,
 			     __u32 input_code, const void *in, size_t in_len,

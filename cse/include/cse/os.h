@@ -78,7 +78,15 @@ int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns);
  * counted as load, not reported as hung.)
  */
 void cse_os_wait_until_changed(__u32 *word, __u32 expected);
-/* Wake every thread sleeping on @word. */
+/*
+ * Wake every thread sleeping on @word.  The wait ends whatever @word holds
+ * by the time the sleeper runs: a peer that writes a shared word back
+ * cannot cancel a wake-up of ours (the futex and the kernel's waitqueue
+ * wake the sleeper itself; the emulated backend counts it privately).
+ * A waiter that had not started sleeping yet is not covered: whoever stops
+ * a waiter through a word the peer can write repeats the wake-up until the
+ * waiter has left.
+ */
 void cse_os_wake(void *sync, __u32 *word);
 
 /* ---- shared memory ---- */
