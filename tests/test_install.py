@@ -7,13 +7,14 @@ import os
 import subprocess
 from pathlib import Path
 
-from testbed.builds import FLAVOURS, ROOT
+from testbed.builds import FLAVOURS, ROOT, meson_command
 
 
 def test_install_headers_library_and_pkgconfig(tmp_path: Path) -> None:
     bdir = FLAVOURS["linux"].builddir
     dest = tmp_path / "dest"
-    subprocess.run(["meson", "install", "-C", str(bdir), "--destdir", str(dest),
+    # the Meson that configured the build dir (PyPI's, in .venv) installs it
+    subprocess.run([*meson_command(), "install", "-C", str(bdir), "--destdir", str(dest),
                     "--quiet"], check=True, capture_output=True, text=True)
     prefix = dest / "usr/local"
     assert (prefix / "include/cse/cse.h").is_file()

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/wait.h>
 
 #include "../conformance/uu_world.h"
@@ -29,9 +30,41 @@ static inline void *res_noop(void *arg)
 	return arg;
 }
 
+static inline struct res_count res_count_now(void)
+{
+	struct res_count r = {
+		.fds = testos_count_fds(),
+		.threads = testos_count_threads(),
+		.shm = testos_count_shm(),
+		.maps = testos_count_chunk_maps(),
+	};
+	return r;
+}
+
+/*
+ * Counts once they are steady: the same twice, 10 ms apart (at most 2 s).
+ * A thread just joined may still be listed while the kernel tears it down
+ * (under qemu-user, until the emulator's host thread has exited), and a
+ * baseline that counted it would later see a thread "vanish".
+ */
+static inline struct res_count res_base(void)
+{
+	struct res_count a = res_count_now(), b;
+	int tries;
+
+	for (tries = 0; tries < 200; tries++, a = b) {
+		uu_sleep_ms(10);
+		b = res_count_now();
+		if (!memcmp(&a, &b, sizeof(a)))
+			break;
+	}
+	return a;
+}
+
 /*
  * Counts now.  The first thread a process creates may also start a
- * sanitizer runtime thread, so start and join one before counting.
+ * sanitizer runtime thread, so the first call starts and joins one, and
+ * returns steady counts (res_base) after it.
  */
 static inline struct res_count res_now(void)
 {
@@ -41,24 +74,25 @@ static inline struct res_count res_now(void)
 	if (!warm && !pthread_create(&t, NULL, res_noop, NULL)) {
 		pthread_join(t, NULL);
 		warm = true;
+		return res_base();
 	}
-	{
-	struct res_count r = {
-		.fds = testos_count_fds(),
-		.threads = testos_count_threads(),
-		.shm = testos_count_shm(),
-		.maps = testos_count_chunk_maps(),
-	};
-	return r;
-	}
+	return res_count_now();
 }
 
-/* Wait up to @ms for the counts to come back to @base (threads exit late). */
-static inline bool res_settle(const struct res_count *base, unsigned int ms,
+/*
+ * Wait up to @ms for the counts to come back to @base (threads exit late).
+ * A baseline taken just after a thread was joined may still list it (the
+ * kernel, or qemu-user's host thread, tears it down a little later): a
+ * thread count below the baseline lowers it, since a leak can only add
+ * threads, and the comparison goes on against the lowered baseline.
+ */
+static inline bool res_settle(struct res_count *base, unsigned int ms,
 			      struct res_count *now)
 {
 	for (;;) {
-		*now = res_now();
+		*now = res_count_now();
+		if (now->threads < base->threads)
+			base->threads = now->threads;
 		if (now->fds == base->fds && now->threads == base->threads &&
 		    now->shm == base->shm && now->maps == base->maps)
 			return true;
