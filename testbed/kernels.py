@@ -57,6 +57,10 @@ class KernelSpec:
 KERNELS: tuple[KernelSpec, ...] = (
     KernelSpec("debian:bookworm", "6.1", "", "x86_64", "host"),
     KernelSpec("debian:bookworm", "6.12", "", "x86_64", "host"),
+    # arm64: Debian's arm64 kernels and headers (testbed/kernel_debs.py) and
+    # the cross gcc they were built with (testbed/crossgcc.py), booted under TCG
+    KernelSpec("debian:bookworm", "6.1", "", "arm64", "debs"),
+    KernelSpec("debian:bookworm", "6.12", "", "arm64", "debs"),
 )
 
 
