@@ -12,9 +12,14 @@ cd "$(dirname "$0")/.."
 # packages.
 # Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.  sparse is
 # the kernel's own checker (make C=2), run on the modules by the tests.
-pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
-	linux-headers-6.12-amd64 dkms liburing-dev busybox-static kmod udev
-	file iproute2 procps python3-venv sparse)
+# arm64: qemu-system-arm (qemu-system-aarch64); its kernels, headers, cross gcc
+# and guest user space are Debian packages fetched into ~/.cache/cse, never
+# installed (testbed/kernel_debs.py, crossgcc.py, guest_root.py): no
+# gcc-<arch>-linux-gnu package here, it would remove gcc-multilib.  cpio reads
+# back the initramfs archives in the tests.
+pkgs=(qemu-system-x86 qemu-system-arm linux-image-amd64 linux-headers-amd64
+	linux-image-6.12-amd64 linux-headers-6.12-amd64 dkms liburing-dev busybox-static
+	kmod udev file iproute2 procps python3-venv sparse cpio)
 apt_install_missing install-vm-deps "${pkgs[@]}"
 
 if [ ! -x .venv/bin/python ]; then

@@ -63,17 +63,19 @@ def build_flavour(flavour: Flavour, log: Path, timeout_s: float = 1800) -> Path:
     return flavour.builddir
 
 
-def build_kernel_modules(release: str, headers: Path, log: Path) -> Path:
-    """Build cse.ko and cse_conformance.ko for @release; append its log to @log."""
+def build_kernel_modules(release: str, headers: Path, log: Path,
+                         make_args: tuple[str, ...] = ()) -> Path:
+    """Build cse.ko and cse_conformance.ko for @release (with @make_args);
+    append its log to @log."""
     if shutil.which("make") is None:
         raise ToolMissing("make not found: run scripts/install-deps.sh")
     with build_lock(f"kernel-{release}"):
         try:
-            out = build_modules(release, headers)
+            out = build_modules(release, headers, make_args)
         finally:
             klog = module_dir(release) / "build.log"
             with log.open("a") as f:
-                f.write(f"$ make -C kernel/linux KVER={release}\n")
+                f.write(f"$ make -C kernel/linux KVER={release} {' '.join(make_args)}\n")
                 if klog.is_file():
                     f.write(klog.read_text(errors="replace"))
     return out

@@ -15,12 +15,15 @@ def module_dir(release: str) -> Path:
     return BUILD_ROOT / "kernel" / release
 
 
-def build_modules(release: str, headers: Path | None = None) -> Path:
-    """Compile the modules against @release's headers; return the output dir."""
+def build_modules(release: str, headers: Path | None = None,
+                  make_args: tuple[str, ...] = ()) -> Path:
+    """Compile the modules against @release's headers (with @make_args, e.g.
+    ARCH= and CROSS_COMPILE= for another arch); return the output dir."""
     out = module_dir(release)
     cmd = ["make", "-C", str(ROOT / "kernel/linux"), f"KVER={release}", f"OUT={out}"]
     if headers is not None:
         cmd.append(f"KDIR={headers}")
+    cmd += make_args
     proc = subprocess.run(cmd, capture_output=True, text=True)
     log = out / "build.log"
     out.mkdir(parents=True, exist_ok=True)

@@ -2,11 +2,12 @@
 source "debs"): image and headers downloaded, never installed, unpacked into
 the per-user cache, with the cross gcc to build modules for them.
 
-    k = kernel_debs.ensure(spec)    # a Kernel: release, vmlinuz, headers, make_args
+    k = kernel_debs.ensure(spec)    # a vm.Kernel: release, vmlinuz, headers, make_args
     make -C kernel/linux KDIR=<k.headers> <k.make_args...>
 
 What one entry (kernels/<release>-<digest>/) holds:
-  boot/vmlinuz-<release>, config, System.map     from linux-image-<release>
+  boot/vmlinuz-<release>, config, System.map     from linux-image-<release> (the
+                                                 image named by testbed.devices)
   usr/src/linux-headers-<release>                from linux-headers-<release>
   usr/src/linux-headers-<...>-common             its -common package
   usr/lib/linux-kbuild-<version>                 linux-kbuild-<version> of the HOST
@@ -32,23 +33,18 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed import cache, crossgcc, debpkg
+from testbed import cache, crossgcc, debpkg, devices
 from testbed.kernels import KernelSpec
 from testbed.vm import Kernel
 
+#: a Debian kernel's version in its release: "6.1.0-57", "6.12.117+deb12"
+_VERSION = re.compile(r"^\d+(\.\d+)+(-\d+|\+[a-z]+\d+)?$")
 #: what `make ARCH=` calls a Debian arch
 KERNEL_ARCH = {"arm64": "arm64", "s390x": "s390", "ppc64el": "powerpc"}
 
 
 class KernelDebError(RuntimeError):
     """The kernel or its headers could not be fetched or prepared."""
-
-
-@dataclass(frozen=True)
-class DebKernel(Kernel):
-    """A Kernel of another architecture: make needs ARCH and CROSS_COMPILE."""
-
-    make_args: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,10 +77,13 @@ def release_of(image_package: str, spec: KernelSpec) -> str | None:
     """The release an image package installs ("linux-image-6.1.0-57-arm64" ->
     "6.1.0-57-arm64"), if it is of @spec's series and flavour."""
     release = image_package.removeprefix("linux-image-")
-    if release == image_package or release.endswith("-unsigned"):
+    suffix = f"-{_flavour_suffix(spec)}"
+    if release == image_package or not release.endswith(suffix):
         return None
-    if not release.startswith(f"{spec.series}.") or not release.endswith(
-            f"-{_flavour_suffix(spec)}"):
+    # the rest is the version alone ("6.1.0-57", "6.12.117+deb12"), not
+    # "6.1.0-57-cloud" or "6.1.0-57-rt" of another flavour
+    version = release.removesuffix(suffix)
+    if not _VERSION.match(version) or not version.startswith(f"{spec.series}."):
         return None
     return release
 
@@ -159,23 +158,24 @@ def _extract_boot(deb: Path, root: Path) -> None:
 def _build(tmp: Path, spec: KernelSpec, pkgs: Packages) -> None:
     deb_arch = _deb_arch(spec)
     debs = tmp / "debs"
-    image, = debpkg.download([pkgs.image], suite=spec.suite, arch=deb_arch, dest=debs)
+    image_deb, = debpkg.download([pkgs.image], suite=spec.suite, arch=deb_arch, dest=debs)
     headers = debpkg.download(list(pkgs.headers), suite=spec.suite, arch=deb_arch, dest=debs)
     # the host's kbuild of the headers' exact version: its programs run here
     version = deb_version(next(d for d in headers if d.name.startswith(f"{pkgs.headers[0]}_")))
     kbuild = debpkg.download([f"{pkgs.kbuild}={version}"], suite=spec.suite,
                              arch=debpkg.DEB_ARCH[platform.machine()], dest=debs)
-    _extract_boot(image, tmp)
+    _extract_boot(image_deb, tmp)
     debpkg.extract(headers + kbuild, tmp)
     for deb in debs.iterdir():
         deb.unlink()
     debs.rmdir()
     fix_tree(tmp, pkgs.release)
-    if not (tmp / "boot" / f"vmlinuz-{pkgs.release}").is_file():
-        raise KernelDebError(f"{pkgs.image} has no /boot/vmlinuz-{pkgs.release}")
+    image = devices.for_arch(spec.arch).image_name(pkgs.release)
+    if not (tmp / "boot" / image).is_file():
+        raise KernelDebError(f"{pkgs.image} has no /boot/{image}")
 
 
-def ensure(spec: KernelSpec) -> DebKernel:
+def ensure(spec: KernelSpec) -> Kernel:
     """@spec's kernel and headers in the cache (fetched first if needed), and
     the make arguments that build modules for it with the cached cross gcc."""
     if spec.source != "debs":
@@ -191,6 +191,6 @@ def ensure(spec: KernelSpec) -> DebKernel:
     headers = root / "usr/src" / f"linux-headers-{pkgs.release}"
     major = crossgcc.gcc_major((headers / ".config").read_text())
     prefix = crossgcc.ensure(_deb_arch(spec), major)
-    return DebKernel(pkgs.release, root / "boot" / f"vmlinuz-{pkgs.release}", headers,
-                     make_args=(f"ARCH={KERNEL_ARCH[_deb_arch(spec)]}",
-                                f"CROSS_COMPILE={prefix}"))
+    image = devices.for_arch(spec.arch).image_name(pkgs.release)
+    return Kernel(pkgs.release, root / "boot" / image, headers,
+                  make_args=(f"ARCH={KERNEL_ARCH[_deb_arch(spec)]}", f"CROSS_COMPILE={prefix}"))

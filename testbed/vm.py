@@ -34,11 +34,13 @@ class VmError(RuntimeError):
 
 @dataclass(frozen=True)
 class Kernel:
-    """An installed kernel image and the headers to build modules against it."""
+    """A kernel image and the headers to build modules against it; @make_args
+    go to make besides KDIR (another arch's: ARCH= and CROSS_COMPILE=)."""
 
     release: str
     vmlinuz: Path
     headers: Path
+    make_args: tuple[str, ...] = ()
 
 
 @dataclass

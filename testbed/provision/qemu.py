@@ -1,12 +1,16 @@
-"""The `qemu` provisioner: a Debian kernel booted with virtme-ng (testbed/vm.py).
+"""The `qemu` provisioner: a Debian kernel booted in the QEMU machine of the
+cell's arch (testbed/devices.py).
 
-The guest shares this host's filesystem (so the runner builds on the host and
-the guest runs the binaries and modules in place), runs the script as root,
-and is gone when the script ends: every run() is one boot (TCG here, KVM
-where the host has a usable /dev/kvm).  A boot that never reaches the script
-is a ProvisionError (culprit tool); a script that starts and then never
-finishes (hang, panic) is a result with returncode None, for the runner to
-blame on the suite that was running.
+x86_64 boots with virtme-ng (testbed/vm.py): the guest shares this host's
+filesystem, so the runner builds on the host and the guest runs the binaries
+and modules in place.  Another arch (arm64) boots with its own Debian user
+space in an initramfs (testbed/vm_direct.py), with the cell's build dir and
+module dir copied in at their host paths: the same script runs in both.  The
+guest runs the script as root and is gone when the script ends: every run()
+is one boot (TCG; KVM where the host has a usable /dev/kvm of the same arch).
+A boot that never reaches the script is a ProvisionError (culprit tool); a
+script that starts and then never finishes (hang, panic) is a result with
+returncode None, for the runner to blame on the suite that was running.
 """
 
 from __future__ import annotations
@@ -17,6 +21,10 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
+from testbed import devices, guest_root, kernel_debs, kernels, vm_direct
+from testbed.crossgcc import ToolchainError
+from testbed.hostbuild import host_flavour
+from testbed.kbuild import module_dir
 from testbed.matrix import Cell
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
 from testbed.vm import INSTALL_HINT, Kernel, debian_kernels, kvm_usable, run_in_vm, vng_command
@@ -47,6 +55,8 @@ class QemuProvisioner(Provisioner):
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
         self._kernel: Kernel | None = None
+        self.device = devices.DEVICES.get(cell.arch)
+        self.spec = kernels.find(cell.image, cell.kernel, cell.arch)
 
     @property
     def kernel(self) -> Kernel:
@@ -62,11 +72,19 @@ class QemuProvisioner(Provisioner):
         machine = platform.machine()
         if platform.system() != "Linux":
             return f"virtme-ng boots Linux kernels on a Linux host; this is {platform.system()}"
-        if machine not in _BOOTS_ON.get(self.cell.arch, ()):
+        if self.device is None:
+            return f"no QEMU machine for {self.cell.arch} in testbed/devices.py"
+        if self.device.userspace == "host" and machine not in _BOOTS_ON.get(self.cell.arch, ()):
             return f"this host is {machine}: its Debian kernels are not {self.cell.arch}"
         return None
 
+    def _initramfs(self) -> bool:
+        return self.device is not None and self.device.userspace == "initramfs"
+
     def prepare(self) -> None:
+        if self._initramfs():
+            self._prepare_debs()
+            return
         kernel = series_kernel(self.cell.kernel, self.root)
         if kernel is None:
             raise ProvisionError(f"no {self.cell.kernel} kernel installed: {INSTALL_HINT}",
@@ -77,16 +95,44 @@ class QemuProvisioner(Provisioner):
                 raise ProvisionError(f"{tool} not found: {INSTALL_HINT}", culprit="tool")
         self._kernel = kernel
 
+    def _prepare_debs(self) -> None:
+        """Another arch's kernel: from Debian's packages with its cross gcc."""
+        assert self.device is not None and self.spec is not None  # the matrix checked it
+        if shutil.which(self.device.qemu) is None:
+            raise ProvisionError(f"{self.device.qemu} not found: {INSTALL_HINT}", culprit="tool")
+        try:
+            self._kernel = kernel_debs.ensure(self.spec)
+            guest_root.base(self.spec.suite, self.device.deb_arch)
+        except (kernel_debs.KernelDebError, ToolchainError, guest_root.GuestRootError) as e:
+            raise ProvisionError(str(e), culprit="tool") from e
+
+    def guest_files(self) -> list[Path]:
+        """What an initramfs guest gets of this host: the cell's build dir and
+        module dir (built by the runner before run()), at their host paths."""
+        tops = [host_flavour(self.cell).builddir, module_dir(self.kernel.release)]
+        return [f for top in tops if top.is_dir() for f in guest_root.guest_files(top)]
+
     def start(self) -> None:
         """Nothing to start: each run() boots the VM."""
         self.kernel  # noqa: B018 - raises if prepare() was skipped
 
     def accel(self) -> str:
-        return "kvm" if kvm_usable() else "tcg"
+        return "kvm" if not self._initramfs() and kvm_usable() else "tcg"
 
     def run(self, script: str, *, timeout_s: float) -> CommandResult:
-        res = run_in_vm(self.kernel, f"echo {STARTED}\n{script}", timeout_s=int(timeout_s),
-                        log_dir=self.logdir, memory=self.memory, cpus=self.cpus)
+        script = f"echo {STARTED}\n{script}"
+        if self._initramfs():
+            assert self.device is not None and self.spec is not None
+            try:
+                res = vm_direct.run_in_vm(self.device, self.spec, self.kernel, script,
+                                          files=self.guest_files(), timeout_s=int(timeout_s),
+                                          log_dir=self.logdir, memory=self.memory,
+                                          cpus=self.cpus)
+            except guest_root.GuestRootError as e:
+                raise ProvisionError(str(e), culprit="tool") from e
+        else:
+            res = run_in_vm(self.kernel, script, timeout_s=int(timeout_s),
+                            log_dir=self.logdir, memory=self.memory, cpus=self.cpus)
         self.logs["console"] = res.console_log
         start = res.output.find(f"{STARTED}\n")
         if start < 0:
@@ -109,6 +155,11 @@ class QemuProvisioner(Provisioner):
         new one of the same kernel (@keep has nothing to keep)."""
 
     def shell_argv(self) -> list[str]:
+        if self._initramfs():
+            assert self.device is not None and self.spec is not None
+            return vm_direct.shell_argv(self.device, self.spec, self.kernel,
+                                        self.guest_files(), self.logdir, memory=self.memory,
+                                        cpus=self.cpus)
         cmd = vng_command(self.kernel, "true", memory=self.memory, cpus=self.cpus)
         # without --exec vng opens a shell; without --verbose the kernel's
         # console does not scroll over it
