@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from testbed import devices, kernel_suites, ktap, runonce
+from testbed import devices, guest_root, kernel_suites, ktap, runonce
 from testbed.builds import FLAVOURS, BuildError, ToolMissing
 from testbed.hostbuild import build_flavour, build_kernel_modules
 from testbed.kbuild import module_dir
@@ -140,6 +140,30 @@ def test_kernel_arm64(scenario: str) -> None:
     if case.status == "skip":
         pytest.skip(case.reason)
     assert case.status == "pass", "\n".join(case.diagnostics)
+
+
+def test_shell_argv_boots_the_same_guest_without_a_script(tmp_path: Path) -> None:
+    """`cse shell` on the arm64 cell: QEMU with its console on the terminal
+    (mon:stdio), the cell's files in the initramfs, no script (/init opens a
+    shell)."""
+    p = QemuProvisioner(CELL, tmp_path)
+    p.prepare()
+    argv = p.shell_argv()
+    assert argv[0] == "qemu-system-aarch64"
+    assert argv[argv.index("-serial") + 1] == "mon:stdio"
+    assert argv[argv.index("-kernel") + 1] == str(p.kernel.vmlinuz)
+    initrd = Path(argv[argv.index("-initrd") + 1]).read_bytes()
+    base = guest_root.base(p.spec.suite, "arm64").read_bytes()
+    assert initrd.startswith(base)  # then this boot's own archive
+
+    def listing(archive: bytes) -> list[str]:
+        return subprocess.run(["cpio", "-it", "--quiet"], input=archive, capture_output=True,
+                              check=True).stdout.decode().split()
+
+    assert "init" in listing(base)
+    own = listing(initrd[len(base):])
+    assert "cse/guest.sh" not in own
+    assert str(FLAVOUR.builddir / "tests/cse-conformance").lstrip("/") in own
 
 
 @pytest.mark.vm
