@@ -76,8 +76,13 @@ def kernel_cmdline(dev: Device) -> str:
 
     panic=-1 reboots at once on a panic, and -no-reboot turns the reboot
     into QEMU's exit: a dead kernel ends the run instead of hanging it.
+    watchdog_thresh=60 (the most it takes): under TCG the guest's clock is
+    the host's, so a vCPU thread the busy host does not run for 20 s looked
+    like a soft lockup of the idle task ("CPU#1 stuck for 29s!
+    [swapper/1:0]" with four VMs on this 2-core machine).  A real lockup is
+    still reported, after 120 s, well inside a suite's timeout.
     """
-    return f"console={dev.console} rdinit=/init panic=-1"
+    return f"console={dev.console} rdinit=/init panic=-1 watchdog_thresh=60"
 
 
 def qemu_command(dev: Device, kernel: Path, initrd: Path, *, memory: str = "1G",
