@@ -32,8 +32,9 @@ KERNEL_SUITES = ("kk", "uk", "ku")
 STEP_FAILED = "CSE-STEP-FAILED"
 #: the kernel servers cse_conformance.ko starts (inline and worker execution)
 KERNEL_SERVERS = ("kconf-inline", "kconf-worker")
-#: What the kernel prints when it is unhappy; none may appear.
-BAD = re.compile(r"WARNING:|BUG:|Oops|Call Trace|general protection|KASAN|UBSAN")
+#: What the kernel prints when it is unhappy; none may appear.  (x86 says
+#: "Call Trace:", arm64 "Call trace:".)
+BAD = re.compile(r"WARNING:|BUG:|Oops|Call [Tt]race|general protection|KASAN|UBSAN")
 _TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
 
 #: user-space programs run against the kernel servers, each printing KTAP:

@@ -213,6 +213,9 @@ def test_kernel_log_helpers() -> None:
     assert kernel_suites.kernel_ktap(log).startswith("KTAP version 1\n1..1\nok 1 echo")
     assert kernel_suites.complaints(log) == ["WARNING: CPU: 0 PID: 1 at x.c:1"]
     assert kernel_suites.failed_steps(out) == ["CSE-STEP-FAILED rmmod cse"]
+    # arm64's backtrace header differs from x86's
+    assert kernel_suites.complaints("[ 2.0] Call trace:\n[ 2.1] Call Trace:\n") == \
+        ["Call trace:", "Call Trace:"]
 
 
 def test_cell_verdict_order_and_culprit() -> None:
