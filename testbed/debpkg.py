@@ -144,6 +144,18 @@ def resolve(pattern: str, suite: str, arch: str) -> list[str]:
     return sorted(line.split(" - ", 1)[0] for line in out.stdout.splitlines() if line)
 
 
+def candidate(package: str, suite: str, arch: str) -> str:
+    """The version of @package that @suite/@arch offers (its newest)."""
+    root = apt_root(suite, arch)
+    out = subprocess.run(["apt-cache", *_options(root, arch, suite), "show",
+                          "--no-all-versions", package], capture_output=True, text=True,
+                         timeout=120)
+    for line in out.stdout.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    raise DebError(f"{package} is not in {suite} ({arch}): {out.stderr.strip()}")
+
+
 def depends(package: str, suite: str, arch: str) -> list[str]:
     """The direct Depends of @package in @suite/@arch (alternatives: the first)."""
     root = apt_root(suite, arch)

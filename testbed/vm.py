@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.kmake import HostMake, Make
+
 INSTALL_HINT = "run scripts/install-vm-deps.sh"
 KVM = "/dev/kvm"
 #: The guest prints this after the script; its absence means the script never finished.
@@ -34,11 +36,25 @@ class VmError(RuntimeError):
 
 @dataclass(frozen=True)
 class Kernel:
-    """An installed kernel image and the headers to build modules against it."""
+    """A kernel to boot and to build modules for (testbed.kernels prepares one
+    from its table): its release, image, headers, own modules and the way
+    `make` runs for it.  Paths are this host's; `make.path()` says how make
+    sees them."""
 
     release: str
     vmlinuz: Path
+    #: the headers' folder (KDIR)
     headers: Path
+    #: matrix arch (x86_64, arm64)
+    arch: str = "x86_64"
+    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...)
+    modules: Path | None = None
+    #: how make runs for it: on this host, or in its release's chroot
+    make: Make = HostMake()
+
+    @property
+    def modules_dir(self) -> Path:
+        return self.modules or Path("/lib/modules") / self.release
 
 
 @dataclass
@@ -67,7 +83,8 @@ def debian_kernels(root: Path = Path("/")) -> list[Kernel]:
         for headers in (root / "usr/src" / f"linux-headers-{release}",
                         root / "lib/modules" / release / "build"):
             if headers.is_dir():
-                kernels.append(Kernel(release, vmlinuz, headers))
+                kernels.append(Kernel(release, vmlinuz, headers,
+                                      modules=root / "lib/modules" / release))
                 break
     return sorted(kernels, key=lambda k: _version_key(k.release))
 
@@ -204,10 +221,38 @@ def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
         error = f"timed out after {timeout_s} s"
     elif returncode is None:
         error = f"the guest script never finished (vng exit {vng_rc}): see {log}"
+    if error and (why := boot_failure(output)):
+        error = f"{error}; the console says: {why}"
     if error:
         with log.open("a") as f:
             f.write(f"\ncse: {error}\n")
     return VmResult(returncode, output, log, duration, timed_out, error)
+
+
+#: Console lines that say why a guest never ran its script, most telling
+#: first: the kernel's panic, then virtme-ng's and QEMU's own complaints,
+#: then the root file system or a module the guest could not get.
+_BOOT_FAILURES = tuple(re.compile(p) for p in (
+    r"Kernel panic - not syncing: .*",
+    r"\b(?:vng|virtme-run|virtme-ng|virtme-init|virtme-ng-init|virtme): .*"
+    r"(?:error|fail|cannot|can't|unable|not found|no such).*",
+    r"\bqemu-system-\w+: .*",
+    r"VFS: .*(?:Unable|Cannot|cannot).*",
+    r"(?:modprobe|insmod): (?:FATAL|ERROR).*|\bmount: .*(?:failed|unknown filesystem).*",
+    r"(?:error|Error|ERROR): .*",
+))
+_CONSOLE_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def boot_failure(output: str) -> str:
+    """The console line that best says why a guest never ran its script
+    (a panic, virtme-ng's or QEMU's error), or "" when none does."""
+    lines = [_CONSOLE_TIMESTAMP.sub("", line).strip() for line in output.splitlines()]
+    for pattern in _BOOT_FAILURES:
+        for line in lines:
+            if m := pattern.search(line):
+                return m.group(0)[:300]
+    return ""
 
 
 def section(name: str, command: str) -> str:

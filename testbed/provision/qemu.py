@@ -1,5 +1,9 @@
 """The `qemu` provisioner: a Debian kernel booted with virtme-ng (testbed/vm.py).
 
+The cell names its kernel by release, series and flavour (testbed.kernels);
+prepare() fetches it when it is not here (a chroot of its release, cached)
+and the runner builds the modules the way the kernel says make runs for it.
+
 The guest shares this host's filesystem (so the runner builds on the host and
 the guest runs the binaries and modules in place), runs the script as root,
 and is gone when the script ends: every run() is one boot (TCG here, KVM
@@ -17,21 +21,16 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
+from testbed import kernels
 from testbed.matrix import Cell
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
-from testbed.vm import INSTALL_HINT, Kernel, debian_kernels, kvm_usable, run_in_vm, vng_command
+from testbed.vm import INSTALL_HINT, Kernel, boot_failure, kvm_usable, run_in_vm, vng_command
 from testbed.vm import vng_path as _vng_path
 
 #: printed first by every script this provisioner runs: the VM reached it
 STARTED = "CSE-QEMU-SCRIPT-STARTED"
 #: cell arch -> host machines whose QEMU boots the Debian kernels installed here
 _BOOTS_ON = {"x86_64": ("x86_64", "amd64")}
-
-
-def series_kernel(series: str, root: Path = Path("/")) -> Kernel | None:
-    """The newest installed Debian kernel of @series ("6.1") with headers."""
-    found = [k for k in debian_kernels(root) if k.release.startswith(f"{series}.")]
-    return found[-1] if found else None
 
 
 class QemuProvisioner(Provisioner):
@@ -67,10 +66,15 @@ class QemuProvisioner(Provisioner):
         return None
 
     def prepare(self) -> None:
-        kernel = series_kernel(self.cell.kernel, self.root)
-        if kernel is None:
-            raise ProvisionError(f"no {self.cell.kernel} kernel installed: {INSTALL_HINT}",
-                                 culprit="tool")
+        spec = kernels.find(self.cell.image, self.cell.kernel, self.cell.arch)
+        if spec is None:  # the matrix checks this when it loads
+            raise ProvisionError(f"no kernel {self.cell.kernel!r} of {self.cell.image} for "
+                                 f"{self.cell.arch} in testbed/kernels.py", culprit="harness")
+        try:
+            kernel = kernels.prepare(spec, root=self.root)
+        except kernels.FetchError as e:
+            raise ProvisionError(f"cannot fetch the {spec.label} kernel: {e}", culprit="tool",
+                                 log=e.log) from e
         for tool, path in (("vng (virtme-ng)", _vng_path()),
                            ("qemu-system-x86_64", shutil.which("qemu-system-x86_64"))):
             if path is None or not Path(path).exists():
@@ -90,10 +94,11 @@ class QemuProvisioner(Provisioner):
         self.logs["console"] = res.console_log
         start = res.output.find(f"{STARTED}\n")
         if start < 0:
+            why = res.error or boot_failure(res.output) or f"exit {res.returncode}"
             raise ProvisionError(
-                f"the {self.kernel.release} VM never reached the script "
-                f"({res.error or f'exit {res.returncode}'}; {self.accel()}): "
-                f"see {res.console_log}", culprit="tool", log=res.console_log)
+                f"the {self.kernel.release} VM never reached the script ({why}; "
+                f"{self.accel()}): see {res.console_log}", culprit="tool",
+                log=res.console_log)
         output = res.output[start + len(STARTED) + 1:]
         return CommandResult(res.returncode, output, res.duration_s, res.timed_out, res.error)
 
