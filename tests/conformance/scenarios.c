@@ -310,7 +310,7 @@ static void async_completion(struct cse_exec *x, void *ctx)
 		cse_fetch_add(&as.backups, 1);
 	cse_fetch_add(&as.done, 1);
 	/* Give the struct back last: the issuer may reuse it at once. */
-	__atomic_fetch_or(&as.free_mask, 1U << i, __ATOMIC_RELEASE);
+	cse_fetch_or(&as.free_mask, 1U << i);
 }
 
 static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
@@ -333,7 +333,7 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 			continue;
 		}
 		i = (__u32)__builtin_ctz(mask);
-		__atomic_fetch_and(&as.free_mask, ~(1U << i), __ATOMIC_ACQUIRE);
+		cse_fetch_and(&as.free_mask, ~(1U << i));
 		memset(&as.x[i], 0, sizeof(as.x[i]));
 		as.in[i] = seq * 2654435761U;
 		as.out[i] = 0;

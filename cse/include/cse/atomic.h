@@ -20,6 +20,8 @@ static inline __u32 cse_load_acquire(const __u32 *p) { return smp_load_acquire(p
 static inline void cse_store(__u32 *p, __u32 v) { WRITE_ONCE(*p, v); }
 static inline void cse_store_release(__u32 *p, __u32 v) { smp_store_release(p, v); }
 static inline __u32 cse_fetch_add(__u32 *p, __u32 v) { return (__u32)atomic_fetch_add((int)v, (atomic_t *)p); }
+static inline __u32 cse_fetch_or(__u32 *p, __u32 v) { return (__u32)atomic_fetch_or((int)v, (atomic_t *)p); }
+static inline __u32 cse_fetch_and(__u32 *p, __u32 v) { return (__u32)atomic_fetch_and((int)v, (atomic_t *)p); }
 static inline __u32 cse_xchg(__u32 *p, __u32 v) { return xchg(p, v); }
 /* Returns the old value; the swap happened iff it equals @old. */
 static inline __u32 cse_cmpxchg(__u32 *p, __u32 old, __u32 v) { return cmpxchg(p, old, v); }
@@ -30,6 +32,8 @@ static inline __u32 cse_load_acquire(const __u32 *p) { return __atomic_load_n(p,
 static inline void cse_store(__u32 *p, __u32 v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
 static inline void cse_store_release(__u32 *p, __u32 v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
 static inline __u32 cse_fetch_add(__u32 *p, __u32 v) { return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL); }
+static inline __u32 cse_fetch_or(__u32 *p, __u32 v) { return __atomic_fetch_or(p, v, __ATOMIC_ACQ_REL); }
+static inline __u32 cse_fetch_and(__u32 *p, __u32 v) { return __atomic_fetch_and(p, v, __ATOMIC_ACQ_REL); }
 static inline __u32 cse_xchg(__u32 *p, __u32 v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL); }
 static inline __u32 cse_cmpxchg(__u32 *p, __u32 old, __u32 v)
 {
