@@ -12,9 +12,13 @@ cd "$(dirname "$0")/.."
 # packages.
 # Two kernels: Debian 12's own 6.1 and the 6.12 it ships as well.  sparse is
 # the kernel's own checker (make C=2), run on the modules by the tests.
+# mmdebstrap makes the chroots of the other releases' kernels (bullseye's
+# 5.10, trixie's, sid's: testbed/kchroot.py), each with its own gcc.  No
+# gcc-<arch>-linux-gnu cross compiler here, ever: installing one removes
+# gcc-multilib, and with it the -m32 build.
 pkgs=(qemu-system-x86 linux-image-amd64 linux-headers-amd64 linux-image-6.12-amd64
 	linux-headers-6.12-amd64 dkms liburing-dev busybox-static kmod udev
-	file iproute2 procps python3-venv sparse)
+	file iproute2 procps python3-venv sparse mmdebstrap)
 apt_install_missing install-vm-deps "${pkgs[@]}"
 
 if [ ! -x .venv/bin/python ]; then
