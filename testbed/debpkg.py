@@ -93,6 +93,10 @@ def _options(root: Path, arch: str, suite: str) -> list[str]:
         "Debug::NoLocking": "1",
         "Acquire::Languages": "none",
         "Acquire::Retries": "3",
+        # the state lives in a private folder (~/.cache is 0700) that apt's
+        # _apt sandbox user cannot reach: without this it warns, which
+        # `update --error-on=any` takes for a failure
+        "APT::Sandbox::User": "root",
     }
     if suite in ("sid", "unstable"):
         opts["Acquire::Check-Valid-Until"] = "false"
@@ -129,7 +133,9 @@ def apt_root(suite: str, arch: str) -> Path:
     with (root / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists() or time.time() - stamp.stat().st_mtime > REFRESH_S:
-            _apt(["update"], root, arch, suite)
+            # --error-on=any: a mirror that cannot be reached fails the update
+            # (apt-get only warns), so the lists are not taken as fresh
+            _apt(["update", "--error-on=any"], root, arch, suite)
             stamp.touch()
     return root
 

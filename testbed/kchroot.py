@@ -66,7 +66,7 @@ def resolve(spec: KernelSpec) -> Packages:
     releases = [n.removeprefix("linux-image-") for n in names]
     releases = sorted((r for r in releases if spec.matches(r)), key=version_key)
     if not releases:
-        what = "any kernel" if spec.series == NEWEST else f"a {spec.name} kernel"
+        what = "kernel" if spec.series == NEWEST else f"{spec.name} kernel"
         raise FetchError(f"{spec.suite} ({arch}) has no {what} in its package lists "
                          f"({debpkg.debian_mirror()})")
     release = releases[-1]
@@ -119,12 +119,41 @@ def _build(spec: KernelSpec, pkgs: Packages, log: Path, tmp: Path) -> None:
                          log)
 
 
+def _kernel(spec: KernelSpec, root: Path, release: str) -> Kernel:
+    vmlinuz, headers, modules = _layout(root, release)
+    return Kernel(release, vmlinuz, headers, arch=spec.arch, modules=modules,
+                  make=ChrootMake(root))
+
+
+def _last_cached(spec: KernelSpec) -> Kernel | None:
+    """The newest whole chroot of @spec in the cache, if any."""
+    found = []
+    for path in cache.entries(KIND):
+        name, _, digest = path.name.rpartition("-")
+        vmlinuz = list((path / "boot").glob("vmlinuz-*"))
+        if name == spec.label and len(vmlinuz) == 1 and cache.problem(path, digest) is None:
+            found.append((path.stat().st_mtime, path, vmlinuz[0].name.removeprefix("vmlinuz-")))
+    if not found:
+        return None
+    _, root, release = max(found)
+    return _kernel(spec, root, release)
+
+
 def prepare(spec: KernelSpec, say: Say | None = None) -> Kernel:
-    """@spec's kernel in its chroot, made first when not cached."""
+    """@spec's kernel in its chroot, made first when not cached.  When the
+    release's lists cannot be read (the mirror is down), the chroot of the
+    last lookup that worked, if it is cached."""
     try:
         pkgs = resolve(spec)
     except debpkg.DebError as e:
-        raise FetchError(f"cannot look up the {spec.label} kernel: {e}") from e
+        last = _last_cached(spec)
+        if last is None:
+            raise FetchError(f"the {spec.suite} package lists cannot be read, and no "
+                             f"{spec.name} kernel of it is cached: {e}") from e
+        if say:
+            say(f"cannot look up the {spec.label} kernel ({str(e).splitlines()[0]}); "
+                f"using the cached {last.vmlinuz}")
+        return last
     # The recipe is the command that makes the chroot (packages and versions
     # included) and the suites it reads: the mirror is not part of it.
     arch = debpkg.DEB_ARCH[spec.arch]
@@ -136,7 +165,4 @@ def prepare(spec: KernelSpec, say: Say | None = None) -> Kernel:
     except OSError as e:
         raise FetchError(f"cannot make the {spec.label} chroot in {entry.path}: {e}",
                          entry.log) from e
-    vmlinuz, headers, modules = _layout(root, pkgs.release)
-    return Kernel(pkgs.release, vmlinuz, headers, arch=spec.arch, modules=modules,
-                  make=ChrootMake(root))
-
+    return _kernel(spec, root, pkgs.release)

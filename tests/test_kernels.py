@@ -3,7 +3,8 @@ host kernels it finds, the chroot kernels it fetches once into the cache,
 and make run inside a chroot with its mounts gone afterwards.
 
 The fetching tests use the real Debian mirror and the real chroot of the
-5.10 kernel (the one `make test` boots anyway: fetched once, then cached)."""
+5.10 kernel (the one `make test` boots anyway: fetched once, then cached),
+and a mirror that refuses every connection for the outage."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from testbed.builds import ROOT
 from testbed.kbuild import MakeSetupError, run_make
 from testbed.kmake import ChrootMake, HostMake
 from testbed.matrix import load_matrix
+from testbed.runner import RunOptions, run_cell
 from testbed.vm import Kernel
 
 BULLSEYE = kernels.find("debian:bullseye", "5.10", "x86_64")
@@ -143,3 +145,38 @@ def test_a_chroot_make_cannot_enter_is_a_setup_error(tmp_path: Path) -> None:
                     make=ChrootMake(tmp_path))
     with pytest.raises(MakeSetupError, match="cse-chroot-make: "):
         run_make(broken, tmp_path / "out")
+
+
+#: a Debian mirror that refuses every connection
+DOWN = "http://127.0.0.1:9/debian"
+
+
+def test_a_kernel_that_cannot_be_fetched_is_a_tool_error(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Mirror down and nothing cached: the cell is ERROR (tool), never FAIL."""
+    monkeypatch.setenv("CSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSE_DEBIAN_MIRROR", DOWN)
+    cell = next(c for c in load_matrix(ROOT / "ci/matrix.yaml")
+                if c.id == "qemu-debian11-5.10-x86_64")
+    r = run_cell(cell, RunOptions(report_dir=tmp_path / "report"))
+    assert (r.status, r.culprit) == ("ERROR", "tool"), r.reason
+    assert r.reason.startswith("cannot fetch the bullseye-5.10-x86_64 kernel: the bullseye "
+                               "package lists cannot be read, and no 5.10 kernel of it is "
+                               "cached: apt-get update"), r.reason
+    assert "Failed to fetch" in r.reason
+    # a failed update does not pass for fresh lists: the next lookup tries again
+    assert not list((tmp_path / "cache/apt").glob("*/updated"))
+
+
+def test_with_the_mirror_down_the_cached_kernel_is_used(bullseye: Kernel, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / kchroot.KIND).symlink_to(cache.cache_root() / kchroot.KIND)
+    monkeypatch.setenv("CSE_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("CSE_DEBIAN_MIRROR", DOWN)
+    said: list[str] = []
+    assert BULLSEYE is not None
+    got = kernels.prepare(BULLSEYE, said.append)
+    assert got.release == bullseye.release
+    assert got.vmlinuz.resolve() == bullseye.vmlinuz.resolve()  # through the link
+    assert said and said[0].startswith("cannot look up the bullseye-5.10-x86_64 kernel")

@@ -70,8 +70,15 @@ class QemuProvisioner(Provisioner):
         if spec is None:  # the matrix checks this when it loads
             raise ProvisionError(f"no kernel {self.cell.kernel!r} of {self.cell.image} for "
                                  f"{self.cell.arch} in testbed/kernels.py", culprit="harness")
+        log = self.logdir / "kernel.log"
+
+        def say(line: str) -> None:  # what fetching the kernel did, for the cell's logs
+            with log.open("a") as f:
+                f.write(line + "\n")
+            self.logs["kernel"] = log
+
         try:
-            kernel = kernels.prepare(spec, root=self.root)
+            kernel = kernels.prepare(spec, say, root=self.root)
         except kernels.FetchError as e:
             raise ProvisionError(f"cannot fetch the {spec.label} kernel: {e}", culprit="tool",
                                  log=e.log) from e
