@@ -47,7 +47,8 @@ class Kernel:
     headers: Path
     #: matrix arch (x86_64, arm64)
     arch: str = "x86_64"
-    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...)
+    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...); the
+    #: guest gets them from beside the image (vng_modules_dir())
     modules: Path | None = None
     #: how make runs for it: on this host, or in its release's chroot
     make: Make = HostMake()
@@ -131,6 +132,14 @@ def vng_path() -> Path:
         return local
     found = shutil.which("vng")
     return Path(found) if found else local
+
+
+def vng_modules_dir(kernel: Kernel) -> Path:
+    """Where virtme-ng takes @kernel's modules from: lib/modules/<release> of
+    the nearest folder above the image that has a lib/modules (a chroot's
+    root, or /)."""
+    root = next((d for d in kernel.vmlinuz.parents if (d / "lib/modules").is_dir()), Path("/"))
+    return root / "lib/modules" / kernel.release
 
 
 def vng_command(kernel: Kernel, script: str, *, memory: str = "1G", cpus: int = 2,
@@ -223,6 +232,9 @@ def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
         error = f"the guest script never finished (vng exit {vng_rc}): see {log}"
     if error and (why := boot_failure(output)):
         error = f"{error}; the console says: {why}"
+    if error and not (mods := vng_modules_dir(kernel)).is_dir():
+        error = (f"{error}; no modules for {kernel.release} at {mods}, where virtme-ng "
+                 f"looks (beside the image), so the guest has no 9p to mount its root")
     if error:
         with log.open("a") as f:
             f.write(f"\ncse: {error}\n")
@@ -236,7 +248,7 @@ _BOOT_FAILURES = tuple(re.compile(p) for p in (
     r"Kernel panic - not syncing: .*",
     r"\b(?:vng|virtme-run|virtme-ng|virtme-init|virtme-ng-init|virtme): .*"
     r"(?:error|fail|cannot|can't|unable|not found|no such).*",
-    r"\bqemu-system-\w+: .*",
+    r"\bqemu(?:-system-\w+)?: .*",
     r"VFS: .*(?:Unable|Cannot|cannot).*",
     r"(?:modprobe|insmod): (?:FATAL|ERROR).*|\bmount: .*(?:failed|unknown filesystem).*",
     r"(?:error|Error|ERROR): .*",

@@ -8,6 +8,7 @@ and a mirror that refuses every connection for the outage."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from testbed.kbuild import MakeSetupError, run_make
 from testbed.kmake import ChrootMake, HostMake
 from testbed.matrix import load_matrix
 from testbed.runner import RunOptions, run_cell
-from testbed.vm import Kernel
+from testbed.vm import Kernel, run_in_vm
 
 BULLSEYE = kernels.find("debian:bullseye", "5.10", "x86_64")
 SID = kernels.find("debian:sid", "newest", "x86_64")
@@ -180,3 +181,17 @@ def test_with_the_mirror_down_the_cached_kernel_is_used(bullseye: Kernel, tmp_pa
     assert got.release == bullseye.release
     assert got.vmlinuz.resolve() == bullseye.vmlinuz.resolve()  # through the link
     assert said and said[0].startswith("cannot look up the bullseye-5.10-x86_64 kernel")
+
+
+@pytest.mark.vm
+def test_a_kernel_away_from_its_modules_says_why_it_does_not_boot(bullseye: Kernel,
+                                                                   tmp_path: Path) -> None:
+    """The console only shows a panic; the error adds where the modules were looked for."""
+    (tmp_path / "boot").mkdir()
+    alone = tmp_path / "boot" / bullseye.vmlinuz.name
+    shutil.copy(bullseye.vmlinuz, alone)
+    r = run_in_vm(Kernel(bullseye.release, alone, bullseye.headers), "true", timeout_s=240,
+                  log_dir=tmp_path / "vm")
+    assert r.returncode is None, r.error
+    assert "Kernel panic - not syncing: VFS: Unable to mount root" in r.error, r.error
+    assert f"no modules for {bullseye.release} at /lib/modules/{bullseye.release}" in r.error
