@@ -48,6 +48,10 @@ def run_make(kernel: Kernel, out: Path, *extra: str,
     if proc.returncode == SETUP_FAILED and SETUP_TAG in proc.stderr:
         why = proc.stderr[proc.stderr.index(SETUP_TAG):].strip()
         raise MakeSetupError(f"cannot build for {kernel.release}: {why}")
+    if proc.returncode and proc.stderr.startswith("unshare: "):
+        # no new mount namespace (not root): make never ran
+        raise MakeSetupError(f"cannot build for {kernel.release} in its chroot: "
+                             f"{proc.stderr.strip()}")
     return proc
 
 

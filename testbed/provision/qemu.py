@@ -34,13 +34,14 @@ _BOOTS_ON = {"x86_64": ("x86_64", "amd64")}
 
 
 class QemuProvisioner(Provisioner):
-    """One VM boot per run() of the cell's Debian kernel series."""
+    """One VM boot per run() of the cell's kernel (testbed.kernels)."""
 
     name: ClassVar[str] = "qemu"
     shares_host_fs: ClassVar[bool] = True
     memory: ClassVar[str] = "1G"
     cpus: ClassVar[int] = 2
-    #: where the Debian kernels are looked for (/boot, /usr/src, /lib/modules)
+    #: where kernels installed on the host are looked for (/boot, /usr/src,
+    #: /lib/modules); a chroot kernel's are in its chroot
     root: ClassVar[Path] = Path("/")
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
