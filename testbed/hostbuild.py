@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shlex
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.builds import BUILD_ROOT, ROOT, BuildError, Flavour, ToolMissing, flavour_for, steps
-from testbed.kbuild import MakeSetupError, build_modules, make_argv, module_dir
+from testbed.kbuild import MakeSetupError, build_modules, make_shown, module_dir
 from testbed.matrix import Cell
 from testbed.vm import Kernel
 
@@ -74,7 +73,7 @@ def build_kernel_modules(kernel: Kernel, log: Path) -> Path:
         finally:
             klog = module_dir(kernel.release) / "build.log"
             with log.open("a") as f:
-                f.write(f"$ {shlex.join(make_argv(kernel, module_dir(kernel.release)))}\n")
+                f.write(f"$ {make_shown(kernel, module_dir(kernel.release))}\n")
                 if klog.is_file():
                     f.write(klog.read_text(errors="replace"))
     return out

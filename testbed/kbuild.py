@@ -25,12 +25,20 @@ def module_dir(release: str) -> Path:
     return BUILD_ROOT / "kernel" / release
 
 
+def _make_args(kernel: Kernel, out: Path, extra: tuple[str, ...]) -> list[str]:
+    return ["-C", str(ROOT / "kernel/linux"), f"KVER={kernel.release}", f"OUT={out}",
+            f"KDIR={kernel.make.path(kernel.headers)}", *extra]
+
+
 def make_argv(kernel: Kernel, out: Path, *extra: str) -> list[str]:
     """The command that builds the modules for @kernel into @out, with
     make arguments @extra (C=2 W=1: the kernel's own checks)."""
-    args = ["-C", str(ROOT / "kernel/linux"), f"KVER={kernel.release}", f"OUT={out}",
-            f"KDIR={kernel.make.path(kernel.headers)}", *extra]
-    return kernel.make.argv(args, binds=(ROOT, out))
+    return kernel.make.argv(_make_args(kernel, out, extra), binds=(ROOT, out))
+
+
+def make_shown(kernel: Kernel, out: Path, *extra: str) -> str:
+    """make_argv() as a log shows it."""
+    return kernel.make.shown(_make_args(kernel, out, extra))
 
 
 def run_make(kernel: Kernel, out: Path, *extra: str,

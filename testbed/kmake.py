@@ -15,6 +15,7 @@ included), and neither this host nor the cached chroot keeps a mount.
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,10 @@ class HostMake:
         del binds
         return ["make", *self.variables, *args]
 
+    def shown(self, args: list[str]) -> str:
+        """argv() as a person reads it in a log."""
+        return shlex.join(self.argv(args))
+
 
 @dataclass(frozen=True)
 class ChrootMake:
@@ -85,6 +90,10 @@ class ChrootMake:
         return ["unshare", "--mount", "--propagation", "private", "--",
                 "sh", "-c", _IN_NAMESPACE, "cse-chroot-make", str(self.root),
                 str(len(folders)), *map(str, folders), "make", *self.variables, *args]
+
+    def shown(self, args: list[str]) -> str:
+        """argv() as a person reads it in a log (without the namespace script)."""
+        return shlex.join(["chroot", str(self.root), "make", *self.variables, *args])
 
 
 Make = HostMake | ChrootMake
