@@ -26,7 +26,7 @@ _KU_RECORD = re.compile(r"cse_bench: (\{.*\})")
 def run_vm_part(build: Path, iters: int) -> tuple[list[dict[str, Any]], str]:
     """Boot the default kernel, run bench-uk; return its records and the log path."""
     kernel = default_kernel()
-    moddir = build_modules(kernel.release, kernel.headers)
+    moddir = build_modules(kernel)
     bench = build.resolve() / "bench" / "bench-uk"
     helper = build.resolve() / "tests" / "cse-conf-helper"
     # The user server starts after cse.ko, so it registers for kernel clients.

@@ -14,12 +14,15 @@ cd "$(dirname "$0")/.."
 # the kernel's own checker (make C=2), run on the modules by the tests.
 # arm64: qemu-system-arm (qemu-system-aarch64); its kernels, headers, cross gcc
 # and guest user space are Debian packages fetched into ~/.cache/cse, never
-# installed (testbed/kernel_debs.py, crossgcc.py, guest_root.py): no
-# gcc-<arch>-linux-gnu package here, it would remove gcc-multilib.  cpio reads
-# back the initramfs archives in the tests.
+# installed (testbed/kernel_debs.py, crossgcc.py, guest_root.py).  cpio reads
+# back the initramfs archives in the tests.  mmdebstrap makes the chroots of
+# the other releases' kernels (bullseye's 5.10, trixie's, sid's:
+# testbed/kchroot.py), each with its own gcc.  No gcc-<arch>-linux-gnu cross
+# compiler here, ever: installing one removes gcc-multilib, and with it the
+# -m32 build.
 pkgs=(qemu-system-x86 qemu-system-arm linux-image-amd64 linux-headers-amd64
 	linux-image-6.12-amd64 linux-headers-6.12-amd64 dkms liburing-dev busybox-static
-	kmod udev file iproute2 procps python3-venv sparse cpio)
+	kmod udev file iproute2 procps python3-venv sparse cpio mmdebstrap)
 apt_install_missing install-vm-deps "${pkgs[@]}"
 
 if [ ! -x .venv/bin/python ]; then

@@ -213,7 +213,7 @@ def _shell_build(cell: Cell, p: Any) -> dict[str, str]:
     _say(f"U-U conformance: {shlex.join([*prefix, str(builddir / cellscript.CONFORMANCE)])}"
          + (f" (environment set: {', '.join(env)})" if env else ""))
     if isinstance(p, QemuProvisioner):
-        moddir = build_kernel_modules(p.kernel.release, p.kernel.headers, log)
+        moddir = build_kernel_modules(p.kernel, log)
         out["CSE_MODDIR"] = str(moddir)
         _say(f"booting {p.kernel.release}; in the VM: insmod {moddir}/cse.ko; "
              f"insmod {moddir}/cse_conformance.ko run_kk=0")

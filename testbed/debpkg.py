@@ -93,6 +93,10 @@ def _options(root: Path, arch: str, suite: str) -> list[str]:
         "Debug::NoLocking": "1",
         "Acquire::Languages": "none",
         "Acquire::Retries": "3",
+        # the state lives in a private folder (~/.cache is 0700) that apt's
+        # _apt sandbox user cannot reach: without this it warns, which
+        # `update --error-on=any` takes for a failure
+        "APT::Sandbox::User": "root",
     }
     if suite in ("sid", "unstable"):
         opts["Acquire::Check-Valid-Until"] = "false"
@@ -129,7 +133,9 @@ def apt_root(suite: str, arch: str) -> Path:
     with (root / "lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists() or time.time() - stamp.stat().st_mtime > REFRESH_S:
-            _apt(["update"], root, arch, suite)
+            # --error-on=any: a mirror that cannot be reached fails the update
+            # (apt-get only warns), so the lists are not taken as fresh
+            _apt(["update", "--error-on=any"], root, arch, suite)
             stamp.touch()
     return root
 
@@ -142,6 +148,18 @@ def resolve(pattern: str, suite: str, arch: str) -> list[str]:
                           "--names-only", pattern], capture_output=True, text=True,
                          timeout=120)
     return sorted(line.split(" - ", 1)[0] for line in out.stdout.splitlines() if line)
+
+
+def candidate(package: str, suite: str, arch: str) -> str:
+    """The version of @package that @suite/@arch offers (its newest)."""
+    root = apt_root(suite, arch)
+    out = subprocess.run(["apt-cache", *_options(root, arch, suite), "show",
+                          "--no-all-versions", package], capture_output=True, text=True,
+                         timeout=120)
+    for line in out.stdout.splitlines():
+        if line.startswith("Version:"):
+            return line.split(":", 1)[1].strip()
+    raise DebError(f"{package} is not in {suite} ({arch}): {out.stderr.strip()}")
 
 
 def depends(package: str, suite: str, arch: str) -> list[str]:

@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from testbed.builds import BUILD_ROOT, ROOT, BuildError, Flavour, ToolMissing, flavour_for, steps
-from testbed.kbuild import build_modules, module_dir
+from testbed.kbuild import MakeSetupError, build_modules, make_shown, module_dir
 from testbed.matrix import Cell
+from testbed.vm import Kernel
 
 __all__ = ["ToolMissing", "build_flavour", "build_kernel_modules", "host_flavour"]
 
@@ -63,19 +63,17 @@ def build_flavour(flavour: Flavour, log: Path, timeout_s: float = 1800) -> Path:
     return flavour.builddir
 
 
-def build_kernel_modules(release: str, headers: Path, log: Path,
-                         make_args: tuple[str, ...] = ()) -> Path:
-    """Build cse.ko and cse_conformance.ko for @release (with @make_args);
-    append its log to @log."""
-    if shutil.which("make") is None:
-        raise ToolMissing("make not found: run scripts/install-deps.sh")
-    with build_lock(f"kernel-{release}"):
+def build_kernel_modules(kernel: Kernel, log: Path) -> Path:
+    """Build cse.ko and cse_conformance.ko for @kernel; append its log to @log."""
+    with build_lock(f"kernel-{kernel.release}"):
         try:
-            out = build_modules(release, headers, make_args)
+            out = build_modules(kernel)
+        except MakeSetupError as e:
+            raise ToolMissing(str(e)) from e
         finally:
-            klog = module_dir(release) / "build.log"
+            klog = module_dir(kernel.release) / "build.log"
             with log.open("a") as f:
-                f.write(f"$ make -C kernel/linux KVER={release} {' '.join(make_args)}\n")
+                f.write(f"$ {make_shown(kernel, module_dir(kernel.release))}\n")
                 if klog.is_file():
                     f.write(klog.read_text(errors="replace"))
     return out

@@ -2,8 +2,8 @@
 source "debs"): image and headers downloaded, never installed, unpacked into
 the per-user cache, with the cross gcc to build modules for them.
 
-    k = kernel_debs.ensure(spec)    # a vm.Kernel: release, vmlinuz, headers, make_args
-    make -C kernel/linux KDIR=<k.headers> <k.make_args...>
+    k = kernel_debs.ensure(spec)    # a vm.Kernel whose make is a HostMake with ARCH= and
+                                    # CROSS_COMPILE= (testbed/kbuild.py runs it)
 
 What one entry (kernels/<release>-<digest>/) holds:
   boot/vmlinuz-<release>, config, System.map     from linux-image-<release> (the
@@ -35,6 +35,7 @@ from pathlib import Path
 
 from testbed import cache, crossgcc, debpkg, devices
 from testbed.kernels import KernelSpec
+from testbed.kmake import HostMake
 from testbed.vm import Kernel
 
 #: a Debian kernel's version in its release: "6.1.0-57", "6.12.117+deb12"
@@ -177,7 +178,7 @@ def _build(tmp: Path, spec: KernelSpec, pkgs: Packages) -> None:
 
 def ensure(spec: KernelSpec) -> Kernel:
     """@spec's kernel and headers in the cache (fetched first if needed), and
-    the make arguments that build modules for it with the cached cross gcc."""
+    the way make builds modules for it: with the cached cross gcc."""
     if spec.source != "debs":
         raise KernelDebError(f"{spec.image} {spec.name} {spec.arch} is not a debs kernel")
     try:
@@ -192,5 +193,6 @@ def ensure(spec: KernelSpec) -> Kernel:
     major = crossgcc.gcc_major((headers / ".config").read_text())
     prefix = crossgcc.ensure(_deb_arch(spec), major)
     image = devices.for_arch(spec.arch).image_name(pkgs.release)
-    return Kernel(pkgs.release, root / "boot" / image, headers,
-                  make_args=(f"ARCH={KERNEL_ARCH[_deb_arch(spec)]}", f"CROSS_COMPILE={prefix}"))
+    make = HostMake((f"ARCH={KERNEL_ARCH[_deb_arch(spec)]}", f"CROSS_COMPILE={prefix}"))
+    return Kernel(pkgs.release, root / "boot" / image, headers, arch=spec.arch,
+                  modules=root / "lib/modules" / pkgs.release, make=make)

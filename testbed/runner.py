@@ -285,8 +285,7 @@ class _CellRun:
         moddir = None
         if kernel:
             assert isinstance(p, QemuProvisioner)
-            moddir = build_kernel_modules(p.kernel.release, p.kernel.headers, log,
-                                          p.kernel.make_args)
+            moddir = build_kernel_modules(p.kernel, log)
             tests.append(TestResult("kernel-modules", "PASS", str(moddir)))
         self._built(time.monotonic() - t0, tests)
         return builddir, moddir, flavour

@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.kmake import HostMake, Make
+
 INSTALL_HINT = "run scripts/install-vm-deps.sh"
 KVM = "/dev/kvm"
 #: The guest prints this after the script; its absence means the script never finished.
@@ -34,13 +36,26 @@ class VmError(RuntimeError):
 
 @dataclass(frozen=True)
 class Kernel:
-    """A kernel image and the headers to build modules against it; @make_args
-    go to make besides KDIR (another arch's: ARCH= and CROSS_COMPILE=)."""
+    """A kernel to boot and to build modules for (testbed.kernels prepares one
+    from its table): its release, image, headers, own modules and the way
+    `make` runs for it.  Paths are this host's; `make.path()` says how make
+    sees them."""
 
     release: str
     vmlinuz: Path
+    #: the headers' folder (KDIR)
     headers: Path
-    make_args: tuple[str, ...] = ()
+    #: matrix arch (x86_64, arm64)
+    arch: str = "x86_64"
+    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...); the
+    #: guest gets them from beside the image (vng_modules_dir())
+    modules: Path | None = None
+    #: how make runs for it: on this host, or in its release's chroot
+    make: Make = HostMake()
+
+    @property
+    def modules_dir(self) -> Path:
+        return self.modules or Path("/lib/modules") / self.release
 
 
 @dataclass
@@ -69,7 +84,8 @@ def debian_kernels(root: Path = Path("/")) -> list[Kernel]:
         for headers in (root / "usr/src" / f"linux-headers-{release}",
                         root / "lib/modules" / release / "build"):
             if headers.is_dir():
-                kernels.append(Kernel(release, vmlinuz, headers))
+                kernels.append(Kernel(release, vmlinuz, headers,
+                                      modules=root / "lib/modules" / release))
                 break
     return sorted(kernels, key=lambda k: _version_key(k.release))
 
@@ -116,6 +132,14 @@ def vng_path() -> Path:
         return local
     found = shutil.which("vng")
     return Path(found) if found else local
+
+
+def vng_modules_dir(kernel: Kernel) -> Path:
+    """Where virtme-ng takes @kernel's modules from: lib/modules/<release> of
+    the nearest folder above the image that has a lib/modules (a chroot's
+    root, or /)."""
+    root = next((d for d in kernel.vmlinuz.parents if (d / "lib/modules").is_dir()), Path("/"))
+    return root / "lib/modules" / kernel.release
 
 
 def vng_command(kernel: Kernel, script: str, *, memory: str = "1G", cpus: int = 2,
@@ -206,10 +230,41 @@ def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
         error = f"timed out after {timeout_s} s"
     elif returncode is None:
         error = f"the guest script never finished (vng exit {vng_rc}): see {log}"
+    if error and (why := boot_failure(output)):
+        error = f"{error}; the console says: {why}"
+    if error and not (mods := vng_modules_dir(kernel)).is_dir():
+        error = (f"{error}; no modules for {kernel.release} at {mods}, where virtme-ng "
+                 f"looks (beside the image), so the guest has no 9p to mount its root")
     if error:
         with log.open("a") as f:
             f.write(f"\ncse: {error}\n")
     return VmResult(returncode, output, log, duration, timed_out, error)
+
+
+#: Console lines that say why a guest never ran its script, most telling
+#: first: the kernel's panic, then virtme-ng's and QEMU's own complaints,
+#: then the root file system or a module the guest could not get.
+_BOOT_FAILURES = tuple(re.compile(p) for p in (
+    r"Kernel panic - not syncing: .*",
+    r"\b(?:vng|virtme-run|virtme-ng|virtme-init|virtme-ng-init|virtme): .*"
+    r"(?:error|fail|cannot|can't|unable|not found|no such).*",
+    r"\bqemu(?:-system-\w+)?: .*",
+    r"VFS: .*(?:Unable|Cannot|cannot).*",
+    r"(?:modprobe|insmod): (?:FATAL|ERROR).*|\bmount: .*(?:failed|unknown filesystem).*",
+    r"(?:error|Error|ERROR): .*",
+))
+_CONSOLE_TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\]\s?")
+
+
+def boot_failure(output: str) -> str:
+    """The console line that best says why a guest never ran its script
+    (a panic, virtme-ng's or QEMU's error), or "" when none does."""
+    lines = [_CONSOLE_TIMESTAMP.sub("", line).strip() for line in output.splitlines()]
+    for pattern in _BOOT_FAILURES:
+        for line in lines:
+            if m := pattern.search(line):
+                return m.group(0)[:300]
+    return ""
 
 
 def section(name: str, command: str) -> str:

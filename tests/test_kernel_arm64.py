@@ -80,8 +80,7 @@ def _boot() -> dict[str, Any]:
     try:
         p.prepare()
         build_flavour(FLAVOUR, logdir / "build.log")
-        moddir = build_kernel_modules(p.kernel.release, p.kernel.headers,
-                                      logdir / "build.log", p.kernel.make_args)
+        moddir = build_kernel_modules(p.kernel, logdir / "build.log")
         res = p.run(_script(moddir), timeout_s=VM_TIMEOUT_S)
     except (ProvisionError, BuildError, ToolMissing) as e:
         return {"error": f"{type(e).__name__}: {e}", "output": "", "returncode": None}

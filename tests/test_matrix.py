@@ -164,6 +164,8 @@ def test_select() -> None:
     qemu = [c.id for c in select(cells, ["qemu-*"])]
     assert qemu == [c.id for c in cells if c.provisioner == "qemu"]
     assert {"qemu-debian12-6.1-x86_64", "qemu-debian12-6.1-arm64"} <= set(qemu)
+    assert [c.id for c in select(cells, ["qemu-debian12-*-x86_64"])] == [
+        "qemu-debian12-6.1-x86_64", "qemu-debian12-6.12-x86_64", "qemu-debian12-6.1-rt-x86_64"]
     both = select(cells, ["local-linux-x86_64", "local-*"])
     assert [c.id for c in both] == [c.id for c in cells if c.id.startswith("local-")]
     with pytest.raises(MatrixError, match=re.escape("no cell matches 'qemu-debian99-*'")):

@@ -6,7 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from testbed.vm import Kernel, VmError, debian_kernels, default_kernel, run_in_vm, vng_command
+from testbed.vm import (
+    Kernel,
+    VmError,
+    boot_failure,
+    debian_kernels,
+    default_kernel,
+    run_in_vm,
+    vng_command,
+    vng_modules_dir,
+)
 
 KERNEL = Kernel("6.1.0-99-amd64", Path("/boot/vmlinuz-6.1.0-99-amd64"),
                 Path("/usr/src/linux-headers-6.1.0-99-amd64"))
@@ -66,6 +75,28 @@ def test_unbootable_kernel_is_a_result(tmp_path: Path) -> None:
     r = run_in_vm(Kernel("bogus", bogus, tmp_path), "true", timeout_s=60, log_dir=tmp_path)
     assert r.returncode is None and not r.timed_out and r.error
     assert r.console_log.read_text().strip()
+    assert "the console says: qemu: invalid kernel header" in r.error  # the real reason
+
+
+def test_boot_failure_picks_the_telling_line() -> None:
+    console = ("[    2.31] VFS: Cannot open root device \"(null)\" or unknown-block(0,0)\n"
+               "[    2.32] Kernel panic - not syncing: VFS: Unable to mount root fs\n"
+               "[    2.33] Call Trace:\n")
+    assert boot_failure(console) == "Kernel panic - not syncing: VFS: Unable to mount root fs"
+    assert boot_failure("qemu-system-x86_64: -accel kvm: failed to initialize kvm\n") == \
+        "qemu-system-x86_64: -accel kvm: failed to initialize kvm"
+    assert boot_failure("[ 1.0] virtme-ng-init: cannot mount /proc\n") == \
+        "virtme-ng-init: cannot mount /proc"
+    assert boot_failure("[ 1.0] all is well\nCSE-VM-EXIT=0\n") == ""
+
+
+def test_vng_takes_modules_from_beside_the_image(tmp_path: Path) -> None:
+    chroot = tmp_path / "chroot"
+    (chroot / "boot").mkdir(parents=True)
+    (chroot / "lib/modules/5.10.0-1-amd64").mkdir(parents=True)
+    k = Kernel("5.10.0-1-amd64", chroot / "boot/vmlinuz-5.10.0-1-amd64", tmp_path)
+    assert vng_modules_dir(k) == chroot / "lib/modules/5.10.0-1-amd64"
+    assert vng_modules_dir(KERNEL) == Path("/lib/modules/6.1.0-99-amd64")
 
 
 def _tail(text: str, n: int = 40) -> str:

@@ -28,6 +28,7 @@
 #include <linux/delay.h>
 #include <linux/kthread.h>
 #include <linux/ktime.h>
+#include <linux/mm.h>		/* kvmalloc_array(), kvfree(): in slab.h only since 5.16 */
 #include <linux/module.h>
 #include <linux/sched.h>
 #include <linux/pid.h>

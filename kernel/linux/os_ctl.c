@@ -35,6 +35,7 @@
 #include <cse/cse.h>
 #include <cse/os.h>
 
+#include "compat.h"
 #include "os_kernel.h"
 
 struct ctl_msg {
@@ -304,7 +305,7 @@ static int tcp_open(struct cse_os_ctl *c)
 	ret = sock_create_kern(&init_net, AF_INET, SOCK_STREAM, IPPROTO_TCP, &sock);
 	if (ret)
 		return ret;
-	ret = kernel_connect(sock, (struct sockaddr *)&sin, sizeof(sin), 0);
+	ret = cse_kernel_connect_in(sock, &sin);
 	if (!ret)
 		ret = tcp_send_all(sock, &v, 1, sizeof(c->token));
 	if (ret)

@@ -1,6 +1,11 @@
 """The `qemu` provisioner: a Debian kernel booted in the QEMU machine of the
 cell's arch (testbed/devices.py).
 
+The cell names its kernel by release, series and flavour (testbed.kernels);
+prepare() fetches it when it is not here (a chroot of its release, or
+another arch's Debian packages, cached) and the runner builds the modules
+the way the kernel says make runs for it.
+
 x86_64 boots with virtme-ng (testbed/vm.py): the guest shares this host's
 filesystem, so the runner builds on the host and the guest runs the binaries
 and modules in place.  Another arch (arm64) boots with its own Debian user
@@ -21,13 +26,12 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from testbed import devices, guest_root, kernel_debs, kernels, vm_direct
-from testbed.crossgcc import ToolchainError
+from testbed import devices, guest_root, kernels, vm_direct
 from testbed.hostbuild import host_flavour
 from testbed.kbuild import module_dir
 from testbed.matrix import Cell
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
-from testbed.vm import INSTALL_HINT, Kernel, debian_kernels, kvm_usable, run_in_vm, vng_command
+from testbed.vm import INSTALL_HINT, Kernel, boot_failure, kvm_usable, run_in_vm, vng_command
 from testbed.vm import vng_path as _vng_path
 
 #: printed first by every script this provisioner runs: the VM reached it
@@ -36,20 +40,15 @@ STARTED = "CSE-QEMU-SCRIPT-STARTED"
 _BOOTS_ON = {"x86_64": ("x86_64", "amd64")}
 
 
-def series_kernel(series: str, root: Path = Path("/")) -> Kernel | None:
-    """The newest installed Debian kernel of @series ("6.1") with headers."""
-    found = [k for k in debian_kernels(root) if k.release.startswith(f"{series}.")]
-    return found[-1] if found else None
-
-
 class QemuProvisioner(Provisioner):
-    """One VM boot per run() of the cell's Debian kernel series."""
+    """One VM boot per run() of the cell's kernel (testbed.kernels)."""
 
     name: ClassVar[str] = "qemu"
     shares_host_fs: ClassVar[bool] = True
     memory: ClassVar[str] = "1G"
     cpus: ClassVar[int] = 2
-    #: where the Debian kernels are looked for (/boot, /usr/src, /lib/modules)
+    #: where kernels installed on the host are looked for (/boot, /usr/src,
+    #: /lib/modules); a chroot kernel's are in its chroot
     root: ClassVar[Path] = Path("/")
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
@@ -82,28 +81,40 @@ class QemuProvisioner(Provisioner):
         return self.device is not None and self.device.userspace == "initramfs"
 
     def prepare(self) -> None:
+        spec = self.spec
+        if spec is None:  # the matrix checks this when it loads
+            raise ProvisionError(f"no kernel {self.cell.kernel!r} of {self.cell.image} for "
+                                 f"{self.cell.arch} in testbed/kernels.py", culprit="harness")
+        log = self.logdir / "kernel.log"
+
+        def say(line: str) -> None:  # what fetching the kernel did, for the cell's logs
+            with log.open("a") as f:
+                f.write(line + "\n")
+            self.logs["kernel"] = log
+
+        try:
+            kernel = kernels.prepare(spec, say, root=self.root)
+        except kernels.FetchError as e:
+            raise ProvisionError(f"cannot fetch the {spec.label} kernel: {e}", culprit="tool",
+                                 log=e.log) from e
         if self._initramfs():
-            self._prepare_debs()
+            self._prepare_guest_root()
+            self._kernel = kernel
             return
-        kernel = series_kernel(self.cell.kernel, self.root)
-        if kernel is None:
-            raise ProvisionError(f"no {self.cell.kernel} kernel installed: {INSTALL_HINT}",
-                                 culprit="tool")
         for tool, path in (("vng (virtme-ng)", _vng_path()),
                            ("qemu-system-x86_64", shutil.which("qemu-system-x86_64"))):
             if path is None or not Path(path).exists():
                 raise ProvisionError(f"{tool} not found: {INSTALL_HINT}", culprit="tool")
         self._kernel = kernel
 
-    def _prepare_debs(self) -> None:
-        """Another arch's kernel: from Debian's packages with its cross gcc."""
+    def _prepare_guest_root(self) -> None:
+        """Another arch's guest: its QEMU and its Debian user space (cached)."""
         assert self.device is not None and self.spec is not None  # the matrix checked it
         if shutil.which(self.device.qemu) is None:
             raise ProvisionError(f"{self.device.qemu} not found: {INSTALL_HINT}", culprit="tool")
         try:
-            self._kernel = kernel_debs.ensure(self.spec)
             guest_root.base(self.spec.suite, self.device.deb_arch)
-        except (kernel_debs.KernelDebError, ToolchainError, guest_root.GuestRootError) as e:
+        except guest_root.GuestRootError as e:
             raise ProvisionError(str(e), culprit="tool") from e
 
     def guest_files(self) -> list[Path]:
@@ -136,10 +147,11 @@ class QemuProvisioner(Provisioner):
         self.logs["console"] = res.console_log
         start = res.output.find(f"{STARTED}\n")
         if start < 0:
+            why = res.error or boot_failure(res.output) or f"exit {res.returncode}"
             raise ProvisionError(
-                f"the {self.kernel.release} VM never reached the script "
-                f"({res.error or f'exit {res.returncode}'}; {self.accel()}): "
-                f"see {res.console_log}", culprit="tool", log=res.console_log)
+                f"the {self.kernel.release} VM never reached the script ({why}; "
+                f"{self.accel()}): see {res.console_log}", culprit="tool",
+                log=res.console_log)
         output = res.output[start + len(STARTED) + 1:]
         return CommandResult(res.returncode, output, res.duration_s, res.timed_out, res.error)
 
