@@ -1013,6 +1013,131 @@ static int scen_server_death(struct conf_env *env)
 	return CONF_PASS;
 }
 
+/* ---- an idle client learns of its server's death ---- */
+
+#define NOTICE_MS	1000U
+
+static struct {
+	struct conf_env *env;
+	struct cse_exec x;
+	__u32 ms, out;
+	__u32 notices, completions;
+	__u32 completions_at_notice;
+	__u64 notice_ms;
+	struct cse_client *notified;
+} pd;
+
+static void pd_notice(struct cse_client *c, void *context)
+{
+	pd.notified = c;
+	pd.completions_at_notice = cse_load_acquire(&pd.completions);
+	pd.notice_ms = ((struct conf_env *)context)->now_ms();
+	cse_fetch_add(&pd.notices, 1);
+}
+
+static void pd_completion(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	if (x->result == -ECONNRESET)
+		cse_fetch_add(&pd.completions, 1);
+}
+
+/* Kill the server; the notice must come within NOTICE_MS, once. */
+static int pd_kill_and_wait(struct conf_env *env, const char *id, __u32 want)
+{
+	__u64 t0 = env->now_ms(), deadline = t0 + 10000;
+
+	CHECK(env, !env->kill_server(env, id), "kill");
+	while (cse_load_acquire(&pd.notices) < want && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	CHECK(env, pd.notices == want, "%u death notices, want %u", pd.notices, want);
+	CHECK(env, pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
+	      (unsigned long long)(pd.notice_ms - t0));
+	return CONF_PASS;
+}
+
+/* The server under the same id again, and the same client reconnected. */
+static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c)
+{
+	__u64 deadline;
+	int ret;
+
+	env->sleep_ms(200);	/* let the dead one's name go */
+	CHECK(env, !env->spawn_server(env, id), "respawn");
+	deadline = env->now_ms() + 10000;
+	while ((ret = cse_client_reconnect(c)) && env->now_ms() < deadline)
+		env->sleep_ms(20);
+	CHECK(env, !ret, "reconnect: %s", cse_strerror(ret));
+	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, 0, &pd.x);
+	CHECK(env, !ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
+	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, CSE_EXEC_FORCE_BACKUP, &pd.x);
+	CHECK(env, !ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
+	return CONF_PASS;
+}
+
+/*
+ * on_peer_death: an idle client hears of the death within NOTICE_MS, once,
+ * after what was in flight completed with -ECONNRESET; cse_client_reconnect
+ * reaches the server restarted under the same id; deinit is no death.
+ */
+static int scen_peer_death_notice(struct conf_env *env)
+{
+	const char *id = env->spare_server_id;
+	struct cse_client_opts o = {
+		.on_peer_death = pd_notice,
+		.peer_death_context = env,
+	};
+	struct cse_client *c;
+	int ret;
+
+	memset(&pd, 0, sizeof(pd));
+	pd.env = env;
+	pd.ms = 20000;
+	ret = env->spawn_server(env, id);
+	if (ret == -EOPNOTSUPP) {
+		env->skip("this world cannot start a server that dies");
+		return CONF_SKIP;
+	}
+	CHECK(env, !ret, "spawn: %s", cse_strerror(ret));
+	ret = conf_connect(env, id, &o, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+
+	/* Idle: nothing in flight. */
+	if (pd_kill_and_wait(env, id, 1))
+		return CONF_FAIL;
+	CHECK(env, pd.notified == c, "the notice named another client");
+	if (pd_restart(env, id, c))
+		return CONF_FAIL;
+
+	/* A command in flight completes first, then the notice. */
+	memset(&pd.x, 0, sizeof(pd.x));
+	pd.x.input_code = CONF_SLEEP;
+	pd.x.input_buffer_base = &pd.ms;
+	pd.x.input_buffer_len = 4;
+	pd.x.output_buffer_base = &pd.out;
+	pd.x.output_buffer_len = 4;
+	pd.x.completion = pd_completion;
+	ret = cse_execute(c, &pd.x);
+	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
+	env->sleep_ms(100);
+	if (pd_kill_and_wait(env, id, 2))
+		return CONF_FAIL;
+	CHECK(env, pd.completions_at_notice == 1,
+	      "%u commands had completed when the notice came, want 1",
+	      pd.completions_at_notice);
+	if (pd_restart(env, id, c))
+		return CONF_FAIL;
+
+	/* Leaving is not a death. */
+	cse_client_deinit(c);
+	env->sleep_ms(50);
+	CHECK(env, pd.notices == 2, "deinit gave a death notice");
+	env->kill_server(env, id);
+	return CONF_PASS;
+}
+
 /* ---- client death ---- */
 
 static int wait_live(struct conf_env *env, struct cse_client *c, __u32 live,
@@ -1077,6 +1202,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "unknown_code", scen_unknown_code, 30 },
 	{ "error_paths", scen_error_paths, 30 },
 	{ "server_death", scen_server_death, 60 },
+	{ "peer_death_notice", scen_peer_death_notice, 90 },
 	{ "client_death", scen_client_death, 60 },
 };
 

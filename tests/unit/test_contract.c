@@ -10,6 +10,7 @@
  * death) a raw control channel driven by hand.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -524,6 +525,58 @@ static int test_handler_overreports(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- an event loop hears of the server's death ---- */
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * cse_client_event_fd() polls readable once the server died (within 1 s of
+ * the kill), and no longer after cse_client_reconnect(); the client owns
+ * it (deinit closes it: nothing leaks).
+ */
+static int test_event_fd(const struct ktap_case *tc)
+{
+	struct res_count base = res_now(), now;
+	struct cse_client *c;
+	char id[64];
+	int pid, fd, ret;
+	__u64 t0, ms;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-event-%d", (int)getpid());
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	fd = cse_client_event_fd(c);
+	KTAP_CHECK(fd >= 0, "event fd: %s", cse_strerror(fd));
+	KTAP_CHECK(cse_client_event_fd(c) == fd, "a second, different descriptor");
+	KTAP_CHECK(!readable(fd, 0), "readable while the server lives");
+	t0 = uu_now_ms();
+	peer_kill(pid);
+	KTAP_CHECK(readable(fd, 5000), "not readable after the server died");
+	ms = uu_now_ms() - t0;
+	KTAP_CHECK(ms < 1000, "readable only %llu ms after the death", (unsigned long long)ms);
+	KTAP_CHECK(readable(fd, 0), "readable once only");
+	KTAP_CHECK(echo_once(c, 0, 1) == -ECONNRESET, "execute on a dead client");
+
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "respawn");
+	t0 = uu_now_ms();
+	while ((ret = cse_client_reconnect(c)) && uu_now_ms() - t0 < 10000)
+		uu_sleep_ms(10);
+	KTAP_CHECK(!ret, "reconnect: %s", cse_strerror(ret));
+	KTAP_CHECK(!readable(fd, 0), "still readable after reconnecting");
+	KTAP_CHECK(!echo_once(c, 0, 2), "echo after reconnecting");
+	cse_client_deinit(c);
+	peer_kill(pid);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "leaked: fds %d->%d threads %d->%d",
+		   base.fds, now.fds, base.threads, now.threads);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
@@ -532,6 +585,7 @@ static const struct ktap_case cases[] = {
 	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
 	{ "duplicate_server_id", test_duplicate_server_id, 30, NULL },
 	{ "handler_overreports", test_handler_overreports, 30, NULL },
+	{ "event_fd", test_event_fd, 30, NULL },
 };
 
 int main(int argc, char **argv)
