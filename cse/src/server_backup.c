@@ -94,14 +94,21 @@ int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 	if (ret)
 		goto err;
 
-	if (cse_conn_use_worker(conn, req.flags)) {
-		cse_fetch_add(&conn->inflight, 1);
-		if (!cse_os_pool_submit(conn->s->pool, backup_worker, j))
-			return 0;
-		cse_conn_inflight_put(conn);
+	/*
+	 * In flight before dead is checked, inline too: the connection's
+	 * close_handler waits for it (see cse_conn_submit()).  A connection
+	 * already stopping runs nothing more; its client sees it gone.
+	 */
+	cse_fetch_add(&conn->inflight, 1);
+	cse_mb();
+	if (!cse_load_acquire(&conn->dead)) {
+		if (cse_conn_use_worker(conn, req.flags) &&
+		    !cse_os_pool_submit(conn->s->pool, backup_worker, j))
+			return 0;	/* the worker puts it */
+		backup_run(j);
 	}
-	backup_run(j);
 	backup_job_free(j);
+	cse_conn_inflight_put(conn);
 	return 0;
 err:
 	backup_job_free(j);

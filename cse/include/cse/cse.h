@@ -316,8 +316,11 @@ int cse_server_create(struct cse_server **out, const char *server_id,
  * cse_server_destroy() - stop serving and free the server.
  * @s: server handle, or NULL.
  *
- * Closes every connection: running handlers finish, close_handler runs once
- * per connection, and the clients see peer death.
+ * Hangs up on every client at once: each sees peer death, and every
+ * command it has out completes with -ECONNRESET, including those whose
+ * handler is still running.  Returns once those handlers have finished and
+ * close_handler has run once per connection; commands not started never
+ * run.  The server_id is free again.
  */
 void cse_server_destroy(struct cse_server *s);
 
