@@ -3,7 +3,7 @@
 PY := .venv/bin/python
 JOBS ?= 2
 
-.PHONY: all deps vm-deps testbed-deps build run test bench lint clean
+.PHONY: all deps vm-deps testbed-deps build run test bench stress lint clean
 
 all: build
 
@@ -43,6 +43,10 @@ test: deps vm-deps testbed-deps
 bench: deps vm-deps
 	$(PY) -m testbed build linux
 	$(PY) bench/run.py --build build/linux --vm
+
+stress: deps
+	$(PY) -m testbed build linux emulated
+	$(PY) tests/stress/run.py
 
 lint: deps
 	$(PY) -m ruff check testbed tests bench

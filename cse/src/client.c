@@ -38,6 +38,14 @@ static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
 				c->opts.slot_output_size, &c->g);
 }
 
+/* The private slot tracking, once: a reconnection has the same geometry. */
+static int client_arrays(struct cse_client *c)
+{
+	c->cmds = cse_os_zalloc(sizeof(*c->cmds) * c->g.nslots);
+	c->free_stack = cse_os_zalloc(sizeof(*c->free_stack) * c->g.nslots);
+	return c->cmds && c->free_stack ? 0 : -ENOMEM;
+}
+
 static int client_chunk(struct cse_client *c)
 {
 	__u32 i;
@@ -52,13 +60,10 @@ static int client_chunk(struct cse_client *c)
 		return ret;
 	cse_fifo_attach(&c->cs, c->base, c->g.cs_fifo_off, &c->g);
 	cse_fifo_attach(&c->sc, c->base, c->g.sc_fifo_off, &c->g);
-
-	c->cmds = cse_os_zalloc(sizeof(*c->cmds) * c->g.nslots);
-	c->free_stack = cse_os_zalloc(sizeof(*c->free_stack) * c->g.nslots);
-	if (!c->cmds || !c->free_stack)
-		return -ENOMEM;
 	for (i = 0; i < c->g.nslots; i++) {
 		c->cmds[i].off = cse_geom_slot_off(&c->g, i);
+		c->cmds[i].busy = 0;
+		c->cmds[i].x = NULL;
 		c->free_stack[i] = c->g.nslots - 1 - i;
 	}
 	c->nfree = c->g.nslots;
@@ -110,6 +115,15 @@ static void client_peer_gone(struct cse_client *c)
 	cse_fetch_add(&c->free_seq, 1);
 	cse_os_wake(NULL, &c->free_seq);
 	cse_client_drain_sync(c);
+	if (cse_load_acquire(&c->closing))
+		return;
+	/* Everything in flight has completed: now say so. */
+	cse_os_mutex_lock(c->lock);
+	if (c->event)
+		cse_os_event_set(c->event);
+	cse_os_mutex_unlock(c->lock);
+	if (c->opts.on_peer_death)
+		c->opts.on_peer_death(c, c->opts.peer_death_context);
 }
 
 static void client_ctl_main(void *arg)
@@ -134,21 +148,76 @@ static void client_ctl_main(void *arg)
 	client_peer_gone(c);
 }
 
-static void client_free(struct cse_client *c)
+/* Release the connection: channel and chunk (threads are gone). */
+static void client_disconnect(struct cse_client *c)
 {
 	if (c->ctl)
 		cse_os_ctl_close(c->ctl);
+	c->ctl = NULL;
 	if (c->shm) {
 		cse_os_sync_fini(((struct cse_chunk_hdr *)c->base)->os_area);
 		cse_os_shm_destroy(c->shm);
 	}
+	c->shm = NULL;
+	c->base = NULL;
+}
+
+static void client_free(struct cse_client *c)
+{
+	client_disconnect(c);
 	if (c->lock)
 		cse_os_mutex_destroy(c->lock);
 	if (c->send_lock)
 		cse_os_mutex_destroy(c->send_lock);
+	cse_os_event_destroy(c->event);
 	cse_os_free(c->cmds);
 	cse_os_free(c->free_stack);
 	cse_os_free(c);
+}
+
+/*
+ * Connect, hand the server a fresh chunk, and start the threads; on
+ * failure, nothing of the connection is left.
+ */
+static int client_connect(struct cse_client *c)
+{
+	int ret;
+
+	/* Connect first: where the chunk comes from depends on the peer. */
+	ret = cse_os_ctl_connect(c->server_id, &c->ctl);
+	if (ret)
+		goto err;
+	ret = client_chunk(c);
+	if (ret)
+		goto err;
+	ret = client_handshake(c);
+	if (ret)
+		goto err;
+	/*
+	 * Alive again (a reconnection), before the control thread can see
+	 * the next death and say so.
+	 */
+	cse_os_mutex_lock(c->lock);
+	if (c->event)
+		cse_os_event_clear(c->event);
+	cse_os_mutex_unlock(c->lock);
+	cse_store(&c->scm_stop, 0);
+	cse_store(&c->scm_done, 0);
+	cse_store_release(&c->dead, 0);
+	ret = cse_os_thread_start(&c->scm_thread, "cse-scm", cse_client_scm_main, c);
+	if (ret)
+		goto err_dead;
+	ret = cse_os_thread_start(&c->ctl_thread, "cse-cctl", client_ctl_main, c);
+	if (ret) {
+		cse_client_stop_scm(c);
+		goto err_dead;
+	}
+	return 0;
+err_dead:
+	cse_store_release(&c->dead, 1);
+err:
+	client_disconnect(c);
+	return ret;
 }
 
 int cse_client_init(struct cse_client **out, const char *server_id,
@@ -174,26 +243,12 @@ int cse_client_init(struct cse_client **out, const char *server_id,
 	ret = cse_os_mutex_create(&c->lock);
 	if (!ret)
 		ret = cse_os_mutex_create(&c->send_lock);
+	if (!ret)
+		ret = client_arrays(c);
+	if (!ret)
+		ret = client_connect(c);
 	if (ret)
 		goto err;
-	/* Connect first: where the chunk comes from depends on the peer. */
-	ret = cse_os_ctl_connect(server_id, &c->ctl);
-	if (ret)
-		goto err;
-	ret = client_chunk(c);
-	if (ret)
-		goto err;
-	ret = client_handshake(c);
-	if (ret)
-		goto err;
-	ret = cse_os_thread_start(&c->scm_thread, "cse-scm", cse_client_scm_main, c);
-	if (ret)
-		goto err;
-	ret = cse_os_thread_start(&c->ctl_thread, "cse-cctl", client_ctl_main, c);
-	if (ret) {
-		cse_client_stop_scm(c);
-		goto err;
-	}
 	*out = c;
 	return 0;
 err:
@@ -201,13 +256,52 @@ err:
 	return ret;
 }
 
+int cse_client_reconnect(struct cse_client *c)
+{
+	if (!c)
+		return -EINVAL;
+	if (!cse_client_is_dead(c))
+		return -EISCONN;
+	/* Its last act was failing what was in flight and the notice. */
+	if (c->ctl_thread) {
+		cse_os_thread_join(c->ctl_thread);
+		c->ctl_thread = NULL;
+	}
+	client_disconnect(c);
+	c->sender_stop = 0;
+	/* On failure still dead: execute fails fast, deinit and retries work. */
+	return client_connect(c);
+}
+
+int cse_client_event_fd(struct cse_client *c)
+{
+	int ret = 0;
+
+	if (!c)
+		return -EINVAL;
+	cse_os_mutex_lock(c->lock);
+	if (!c->event) {
+		ret = cse_os_event_create(&c->event);
+		/* Under the lock: the control thread sets it under it too. */
+		if (!ret && cse_client_is_dead(c))
+			cse_os_event_set(c->event);
+	}
+	if (!ret)
+		ret = cse_os_event_fd(c->event);
+	cse_os_mutex_unlock(c->lock);
+	return ret;
+}
+
 void cse_client_deinit(struct cse_client *c)
 {
 	if (!c)
 		return;
+	cse_store_release(&c->closing, 1);
 	/* The server sees EOF; our control thread sees it too and fails the rest. */
-	cse_os_ctl_shutdown(c->ctl);
-	cse_os_thread_join(c->ctl_thread);
+	if (c->ctl_thread) {
+		cse_os_ctl_shutdown(c->ctl);
+		cse_os_thread_join(c->ctl_thread);
+	}
 	client_free(c);
 }
 

@@ -66,6 +66,8 @@ struct cse_client {
 	__u32 scm_stop;
 	__u32 scm_done;			/* the SCM thread has left its loop */
 	__u32 dead;			/* the server is gone: fail fast */
+	__u32 closing;			/* cse_client_deinit(): no peer-death notice */
+	struct cse_os_event *event;	/* cse_client_event_fd(), made on demand */
 };
 
 static inline struct cse_slot_hdr *cse_client_slot(struct cse_client *c,

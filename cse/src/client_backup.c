@@ -279,10 +279,15 @@ messages:
 		ret = backup_send(c, b);
 	if (ret && backup_take(c, id) == b)
 		goto err;	/* not issued: no completion */
-	if (x->completion)
-		return 0;	/* b may be freed already */
-	/* Issued.  The control thread finishes it once we are done sending. */
+	if (x->completion && !ret)
+		return 0;	/* the sender owns it: b may be freed already */
+	/*
+	 * Issued, or the control thread took it as the server died (it then
+	 * completes it): it finishes it once we are done with it.
+	 */
 	cse_store_release(&b->sent, 1);
+	if (x->completion)
+		return 0;
 
 	while (!cse_load_acquire(&b->done))
 		cse_os_wait(NULL, &b->done, 0, 0);

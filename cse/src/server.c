@@ -233,11 +233,30 @@ err:
 	return ret;
 }
 
+/*
+ * Hang up on every client now: they see the server go at once, not when
+ * the handlers still running (on the control thread too) are done, and
+ * commands not started yet never start (dead).  Only the channel is
+ * touched here: the control thread may be starting a connection.
+ */
+static void server_hang_up(struct cse_server *s)
+{
+	struct cse_conn *conn;
+
+	cse_os_mutex_lock(s->lock);
+	for (conn = s->conns; conn; conn = conn->next) {
+		cse_store_release(&conn->dead, 1);
+		cse_os_ctl_shutdown(conn->ctl);
+	}
+	cse_os_mutex_unlock(s->lock);
+}
+
 void cse_server_destroy(struct cse_server *s)
 {
 	if (!s)
 		return;
 	cse_store_release(&s->stop, 1);
+	server_hang_up(s);
 	cse_os_poller_kick(s->poller);
 	cse_os_thread_join(s->ctl_thread);
 	server_free(s);

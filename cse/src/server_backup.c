@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
  * Server backup path: a whole command arrives on the control channel, runs
- * through the same exec_handler (inline on the control thread or on the
- * worker pool) and its output goes back the same way.  Or it arrives in
+ * through the same exec_handler on the worker pool (never on the control
+ * thread) and its output goes back the same way.  Or it arrives in
  * one call (a user client's ioctl, a kernel client's direct call) and runs
  * on the caller's thread or a worker before the call returns.
  */
@@ -94,14 +94,25 @@ int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 	if (ret)
 		goto err;
 
-	if (cse_conn_use_worker(conn, req.flags)) {
-		cse_fetch_add(&conn->inflight, 1);
+	/*
+	 * In flight before dead is checked: the connection's close_handler
+	 * waits for it (see cse_conn_submit()).  A connection already
+	 * stopping runs nothing more; its client sees it gone.
+	 *
+	 * Always on a worker, whatever the flags: this is the control thread,
+	 * which accepts clients, shakes hands, carries every backup command
+	 * and sees clients die; one slow handler here would stall them all.
+	 * Only when no job can be queued (no memory) does it run here.
+	 */
+	cse_fetch_add(&conn->inflight, 1);
+	cse_mb();
+	if (!cse_load_acquire(&conn->dead)) {
 		if (!cse_os_pool_submit(conn->s->pool, backup_worker, j))
-			return 0;
-		cse_conn_inflight_put(conn);
+			return 0;	/* the worker puts it */
+		backup_run(j);
 	}
-	backup_run(j);
 	backup_job_free(j);
+	cse_conn_inflight_put(conn);
 	return 0;
 err:
 	backup_job_free(j);

@@ -13,6 +13,8 @@
 EXPORT_SYMBOL_GPL(cse_client_init);
 EXPORT_SYMBOL_GPL(cse_execute);
 EXPORT_SYMBOL_GPL(cse_client_deinit);
+EXPORT_SYMBOL_GPL(cse_client_event_fd);
+EXPORT_SYMBOL_GPL(cse_client_reconnect);
 EXPORT_SYMBOL_GPL(cse_server_init);
 EXPORT_SYMBOL_GPL(cse_server_create);
 EXPORT_SYMBOL_GPL(cse_server_destroy);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* Kernel primitives: memory, logging, time. */
+/* Kernel primitives: memory, logging, time, (no) pollable events. */
 #include <linux/ktime.h>
 #include <linux/mm.h>
 #include <linux/printk.h>
@@ -58,4 +58,32 @@ void cse_os_cpu_relax(void)
 void cse_os_yield(void)
 {
 	cond_resched();
+}
+
+/* No file descriptor to give a kernel caller: no pollable events here. */
+int cse_os_event_create(struct cse_os_event **out)
+{
+	*out = NULL;
+	return -EOPNOTSUPP;
+}
+
+void cse_os_event_destroy(struct cse_os_event *e)
+{
+	(void)e;
+}
+
+int cse_os_event_fd(const struct cse_os_event *e)
+{
+	(void)e;
+	return -EOPNOTSUPP;
+}
+
+void cse_os_event_set(struct cse_os_event *e)
+{
+	(void)e;
+}
+
+void cse_os_event_clear(struct cse_os_event *e)
+{
+	(void)e;
 }

@@ -27,6 +27,11 @@ void conf_server_setup(const struct conf_host *h)
 	host = h;
 }
 
+const struct conf_host *conf_server_host(void)
+{
+	return host;
+}
+
 static void stat_inc(__u32 *field)
 {
 	cse_fetch_add(field, 1);
@@ -83,12 +88,10 @@ static int conf_order(const void *in, size_t in_len, void *out,
 	return CONF_STATUS_OK;
 }
 
-static void conf_stats_out(void *out, size_t out_len, size_t *actual)
+void conf_server_stats(struct conf_stats *out)
 {
 	struct conf_stats s;
 
-	if (out_len < sizeof(s))
-		return;
 	s.opens = cse_load(&stats.opens);
 	s.closes = cse_load(&stats.closes);
 	s.execs_started = cse_load(&stats.execs_started);
@@ -97,6 +100,16 @@ static void conf_stats_out(void *out, size_t out_len, size_t *actual)
 	s.double_close = cse_load(&stats.double_close);
 	s.exec_after_close = cse_load(&stats.exec_after_close);
 	s.resv = 0;
+	*out = s;
+}
+
+static void conf_stats_out(void *out, size_t out_len, size_t *actual)
+{
+	struct conf_stats s;
+
+	if (out_len < sizeof(s))
+		return;
+	conf_server_stats(&s);
 	memcpy(out, &s, sizeof(s));
 	*actual = sizeof(s);
 }

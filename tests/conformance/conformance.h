@@ -49,7 +49,10 @@ struct conf_host {
 };
 
 void conf_server_setup(const struct conf_host *host);
+const struct conf_host *conf_server_host(void);
 extern const struct cse_server_ops conf_server_ops;
+/* The counts of every conformance server of this process (or module). */
+void conf_server_stats(struct conf_stats *out);
 
 static inline __u8 conf_pattern(__u32 seed, __u32 i)
 {

@@ -1027,6 +1027,293 @@ static int scen_server_death(struct conf_env *env)
 	return CONF_PASS;
 }
 
+/* ---- an idle client learns of its server's death ---- */
+
+#define NOTICE_MS	1000U
+
+static struct {
+	struct conf_env *env;
+	struct cse_exec x;
+	__u32 ms, out;
+	__u32 notices, completions;
+	__u32 completions_at_notice;
+	__u64 notice_ms;
+	struct cse_client *notified;
+} pd;
+
+static void pd_notice(struct cse_client *c, void *context)
+{
+	pd.notified = c;
+	pd.completions_at_notice = cse_load_acquire(&pd.completions);
+	pd.notice_ms = ((struct conf_env *)context)->now_ms();
+	cse_fetch_add(&pd.notices, 1);
+}
+
+static void pd_completion(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	if (x->result == -ECONNRESET)
+		cse_fetch_add(&pd.completions, 1);
+}
+
+/* Kill the server; the notice must come within NOTICE_MS, once. */
+static int pd_kill_and_wait(struct conf_env *env, const char *id, __u32 want)
+{
+	__u64 t0 = env->now_ms(), deadline = t0 + 10000;
+
+	CHECK(env, !env->kill_server(env, id), "kill");
+	while (cse_load_acquire(&pd.notices) < want && env->now_ms() < deadline)
+		env->sleep_ms(1);
+	CHECK(env, pd.notices == want, "%u death notices, want %u", pd.notices, want);
+	CHECK(env, pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
+	      (unsigned long long)(pd.notice_ms - t0));
+	return CONF_PASS;
+}
+
+/* The server under the same id again, and the same client reconnected. */
+static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c)
+{
+	__u64 deadline;
+	int ret;
+
+	env->sleep_ms(200);	/* let the dead one's name go */
+	CHECK(env, !env->spawn_server(env, id), "respawn");
+	deadline = env->now_ms() + 10000;
+	while ((ret = cse_client_reconnect(c)) && env->now_ms() < deadline)
+		env->sleep_ms(20);
+	CHECK(env, !ret, "reconnect: %s", cse_strerror(ret));
+	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, 0, &pd.x);
+	CHECK(env, !ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
+	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, CSE_EXEC_FORCE_BACKUP, &pd.x);
+	CHECK(env, !ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
+	return CONF_PASS;
+}
+
+/*
+ * on_peer_death: an idle client hears of the death within NOTICE_MS, once,
+ * after what was in flight completed with -ECONNRESET; cse_client_reconnect
+ * reaches the server restarted under the same id; deinit is no death.
+ */
+static int scen_peer_death_notice(struct conf_env *env)
+{
+	const char *id = env->spare_server_id;
+	struct cse_client_opts o = {
+		.on_peer_death = pd_notice,
+		.peer_death_context = env,
+	};
+	struct cse_client *c;
+	int ret;
+
+	memset(&pd, 0, sizeof(pd));
+	pd.env = env;
+	pd.ms = 20000;
+	ret = env->spawn_server(env, id);
+	if (ret == -EOPNOTSUPP) {
+		env->skip("this world cannot start a server that dies");
+		return CONF_SKIP;
+	}
+	CHECK(env, !ret, "spawn: %s", cse_strerror(ret));
+	ret = conf_connect(env, id, &o, &c);
+	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+
+	/* Idle: nothing in flight. */
+	if (pd_kill_and_wait(env, id, 1))
+		return CONF_FAIL;
+	CHECK(env, pd.notified == c, "the notice named another client");
+	if (pd_restart(env, id, c))
+		return CONF_FAIL;
+
+	/* A command in flight completes first, then the notice. */
+	memset(&pd.x, 0, sizeof(pd.x));
+	pd.x.input_code = CONF_SLEEP;
+	pd.x.input_buffer_base = &pd.ms;
+	pd.x.input_buffer_len = 4;
+	pd.x.output_buffer_base = &pd.out;
+	pd.x.output_buffer_len = 4;
+	pd.x.completion = pd_completion;
+	ret = cse_execute(c, &pd.x);
+	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
+	env->sleep_ms(100);
+	if (pd_kill_and_wait(env, id, 2))
+		return CONF_FAIL;
+	CHECK(env, pd.completions_at_notice == 1,
+	      "%u commands had completed when the notice came, want 1",
+	      pd.completions_at_notice);
+	if (pd_restart(env, id, c))
+		return CONF_FAIL;
+
+	/* Leaving is not a death. */
+	cse_client_deinit(c);
+	env->sleep_ms(50);
+	CHECK(env, pd.notices == 2, "deinit gave a death notice");
+	env->kill_server(env, id);
+	return CONF_PASS;
+}
+
+/* ---- a server destroyed under its clients ---- */
+
+#define TD_CLIENTS	2
+#define TD_ASYNC	4	/* per client: inline, worker, backup, and one queued */
+#define TD_SLEEP_MS	400U
+
+static struct {
+	struct conf_env *env;
+	struct cse_server *s;
+	struct cse_client *c[TD_CLIENTS];
+	struct cse_exec x[TD_CLIENTS][TD_ASYNC];
+	__u32 ms, out[TD_CLIENTS][TD_ASYNC];
+	__u32 completions[TD_CLIENTS][TD_ASYNC];
+	__u32 reset;
+	int sync_ret;
+	struct conf_host host;
+	char id[CSE_SERVER_ID_MAX];
+} td;
+
+static void td_completion(struct cse_exec *x, void *ctx)
+{
+	__u32 *n = ctx;
+
+	cse_fetch_add(n, 1);
+	if (x->result == -ECONNRESET)
+		cse_fetch_add(&td.reset, 1);
+}
+
+static void td_thread(void *arg, int t)
+{
+	struct cse_exec x;
+	__u32 out;
+
+	(void)arg;
+	if (t == 0) {
+		/* A synchronous caller inside a handler when the server goes. */
+		td.sync_ret = sync_exec(td.c[0], CONF_SLEEP, &td.ms, 4, &out, 4,
+					CSE_EXEC_WORKER, &x);
+	} else {
+		td.env->sleep_ms(100);
+		cse_server_destroy(td.s);
+	}
+}
+
+static __u64 td_no_thread_id(void)
+{
+	return 0;
+}
+
+/*
+ * cse_server_destroy() with clients connected and commands running: it
+ * returns once the running handlers finished and close_handler ran once
+ * per connection; every command the clients had out completes exactly
+ * once with -ECONNRESET (the clients see the server go at once, not when
+ * its handlers are done); the id is free again.  A server of this world:
+ * a user server in U-U, a kernel one in K-K.
+ */
+static int scen_server_destroy(struct conf_env *env)
+{
+	static const __u32 flags[TD_ASYNC] = {
+		0, CSE_EXEC_WORKER, CSE_EXEC_FORCE_BACKUP, 0,
+	};
+	struct cse_server_opts so = { .nworkers = 2 };
+	struct conf_stats before, after;
+	struct cse_client *c;
+	__u64 deadline;
+	int i, j, ret;
+
+	memset(&td, 0, sizeof(td));
+	td.env = env;
+	td.ms = TD_SLEEP_MS;
+	/* U-U runs no server of its own: give the handlers their sleep. */
+	if (!conf_server_host()) {
+		td.host.sleep_ms = env->sleep_ms;
+		td.host.thread_id = td_no_thread_id;
+		conf_server_setup(&td.host);
+	}
+	/* The spare id and a suffix (no stdio here: this builds in the kernel). */
+	i = (int)strnlen(env->spare_server_id, sizeof(td.id) - 4);
+	memcpy(td.id, env->spare_server_id, (size_t)i);
+	memcpy(td.id + i, "-td", 4);
+	/*
+	 * The counts are of every conformance server here (the kernel's
+	 * kconf ones too): wait until earlier scenarios' connections closed.
+	 */
+	deadline = env->now_ms() + 10000;
+	for (;;) {
+		conf_server_stats(&before);
+		if (before.opens == before.closes || env->now_ms() > deadline)
+			break;
+		env->sleep_ms(5);
+	}
+	CHECK(env, before.opens == before.closes, "%u connections still open",
+	      before.opens - before.closes);
+	CHECK(env, !cse_server_init(), "server init");
+	ret = cse_server_create(&td.s, td.id, &conf_server_ops, &so);
+	CHECK(env, !ret, "create: %s", cse_strerror(ret));
+	/* All connected first: a backup handler holds the control thread. */
+	for (i = 0; i < TD_CLIENTS; i++) {
+		ret = conf_connect(env, td.id, NULL, &td.c[i]);
+		CHECK(env, !ret, "connect %d: %s", i, cse_strerror(ret));
+	}
+	for (i = 0; i < TD_CLIENTS; i++) {
+		for (j = 0; j < TD_ASYNC; j++) {
+			struct cse_exec *x = &td.x[i][j];
+
+			x->input_code = CONF_SLEEP;
+			x->flags = flags[j];
+			x->input_buffer_base = &td.ms;
+			x->input_buffer_len = 4;
+			x->output_buffer_base = &td.out[i][j];
+			x->output_buffer_len = 4;
+			x->completion = td_completion;
+			x->completion_context = &td.completions[i][j];
+			ret = cse_execute(td.c[i], x);
+			CHECK(env, !ret, "execute %d/%d: %s", i, j, cse_strerror(ret));
+		}
+	}
+	ret = env->run_threads(2, td_thread, NULL);
+	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
+	CHECK(env, td.sync_ret == -ECONNRESET, "the sync caller got %s",
+	      cse_strerror(td.sync_ret));
+
+	deadline = env->now_ms() + 5000;
+	while (cse_load_acquire(&td.reset) < TD_CLIENTS * TD_ASYNC &&
+	       env->now_ms() < deadline)
+		env->sleep_ms(1);
+	for (i = 0; i < TD_CLIENTS; i++)
+		for (j = 0; j < TD_ASYNC; j++)
+			CHECK(env, td.completions[i][j] == 1,
+			      "command %d/%d completed %u times", i, j, td.completions[i][j]);
+	CHECK(env, td.reset == TD_CLIENTS * TD_ASYNC,
+	      "%u of %d completed with -ECONNRESET", td.reset, TD_CLIENTS * TD_ASYNC);
+
+	/* Destroyed means done: no handler left running, each closed once. */
+	conf_server_stats(&after);
+	CHECK(env, after.opens - before.opens == TD_CLIENTS &&
+	      after.closes - before.closes == TD_CLIENTS,
+	      "%u opens, %u closes", after.opens - before.opens,
+	      after.closes - before.closes);
+	CHECK(env, after.execs_started - before.execs_started ==
+	      after.execs_finished - before.execs_finished,
+	      "handlers still running after destroy");
+	CHECK(env, after.close_while_running == before.close_while_running &&
+	      after.double_close == before.double_close &&
+	      after.exec_after_close == before.exec_after_close,
+	      "close during exec, twice, or exec after close");
+
+	for (i = 0; i < TD_CLIENTS; i++) {
+		ret = sync_exec(td.c[i], CONF_ECHO, &td.ms, 4, &td.out[i][0], 4, 0, &td.x[i][0]);
+		CHECK(env, ret == -ECONNRESET, "execute after destroy: %s", cse_strerror(ret));
+		cse_client_deinit(td.c[i]);
+	}
+	ret = cse_client_init(&c, td.id, NULL);
+	CHECK(env, ret == -ENOENT, "connect after destroy: %s", cse_strerror(ret));
+	ret = cse_server_create(&td.s, td.id, &conf_server_ops, NULL);
+	CHECK(env, !ret, "the id again: %s", cse_strerror(ret));
+	cse_server_destroy(td.s);
+	cse_server_deinit();
+	return CONF_PASS;
+}
+
 /* ---- client death ---- */
 
 static int wait_live(struct conf_env *env, struct cse_client *c, __u32 live,
@@ -1091,6 +1378,8 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "unknown_code", scen_unknown_code, 30 },
 	{ "error_paths", scen_error_paths, 30 },
 	{ "server_death", scen_server_death, 60 },
+	{ "peer_death_notice", scen_peer_death_notice, 90 },
+	{ "server_destroy", scen_server_destroy, 60 },
 	{ "client_death", scen_client_death, 60 },
 };
 

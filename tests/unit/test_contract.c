@@ -10,6 +10,7 @@
  * death) a raw control channel driven by hand.
  */
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
@@ -523,6 +524,149 @@ static int test_handler_overreports(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- an event loop hears of the server's death ---- */
+
+static bool readable(int fd, int ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, ms) == 1 && (p.revents & POLLIN);
+}
+
+/*
+ * cse_client_event_fd() polls readable once the server died (within 1 s of
+ * the kill), and no longer after cse_client_reconnect(); the client owns
+ * it (deinit closes it: nothing leaks).
+ */
+static int test_event_fd(const struct ktap_case *tc)
+{
+	struct res_count base = res_now(), now;
+	struct cse_client *c;
+	char id[64];
+	int pid, fd, ret;
+	__u64 t0, ms;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-event-%d", (int)getpid());
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect");
+	fd = cse_client_event_fd(c);
+	KTAP_CHECK(fd >= 0, "event fd: %s", cse_strerror(fd));
+	KTAP_CHECK(cse_client_event_fd(c) == fd, "a second, different descriptor");
+	KTAP_CHECK(!readable(fd, 0), "readable while the server lives");
+	t0 = uu_now_ms();
+	peer_kill(pid);
+	KTAP_CHECK(readable(fd, 5000), "not readable after the server died");
+	ms = uu_now_ms() - t0;
+	KTAP_CHECK(ms < 1000, "readable only %llu ms after the death", (unsigned long long)ms);
+	KTAP_CHECK(readable(fd, 0), "readable once only");
+	KTAP_CHECK(echo_once(c, 0, 1) == -ECONNRESET, "execute on a dead client");
+
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "respawn");
+	t0 = uu_now_ms();
+	while ((ret = cse_client_reconnect(c)) && uu_now_ms() - t0 < 10000)
+		uu_sleep_ms(10);
+	KTAP_CHECK(!ret, "reconnect: %s", cse_strerror(ret));
+	KTAP_CHECK(!readable(fd, 0), "still readable after reconnecting");
+	KTAP_CHECK(!echo_once(c, 0, 2), "echo after reconnecting");
+	cse_client_deinit(c);
+	peer_kill(pid);
+	KTAP_CHECK(res_settle(&base, 2000, &now), "leaked: fds %d->%d threads %d->%d",
+		   base.fds, now.fds, base.threads, now.threads);
+	return 0;
+}
+
+/* ---- a slow handler stalls nobody else ---- */
+
+#define SLOW_HANDLER_MS	5000U
+
+static int live_stats(struct cse_client *c, struct conf_stats *st)
+{
+	struct cse_exec x = {
+		.input_code = CONF_STATS,
+		.output_buffer_base = st,
+		.output_buffer_len = sizeof(*st),
+	};
+
+	return cse_execute(c, &x) || x.output_status_code ? -1 : 0;
+}
+
+static __u32 slow_handler_finished;
+
+static void slow_handler_done(struct cse_exec *x, void *ctx)
+{
+	(void)x;
+	(void)ctx;
+	cse_store_release(&slow_handler_finished, 1);
+}
+
+/*
+ * One client's backup command sleeps 5 s in its handler (a server whose
+ * default is inline).  Meanwhile another client connects and runs 1,000
+ * commands well within 1 s, and a third client's death is seen
+ * (close_handler) within 1 s: no handler runs on the server's control
+ * thread, which accepts, hands shakes and sees clients die.
+ */
+static int test_slow_handler_isolation(const struct ktap_case *tc)
+{
+	const char *doomed_args[] = { "doomed-client", NULL, "10", NULL };
+	struct cse_client *a, *b;
+	struct cse_exec x = { .input_code = CONF_SLEEP };
+	struct conf_stats st, st0;
+	__u32 ms = SLOW_HANDLER_MS, out;
+	__u64 t0, dt;
+	char id[64];
+	int pid, doomed, i;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-iso-%d", (int)getpid());
+	doomed_args[1] = id;
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &a), "connect a");
+	x.flags = CSE_EXEC_FORCE_BACKUP;
+	x.input_buffer_base = &ms;
+	x.input_buffer_len = sizeof(ms);
+	x.output_buffer_base = &out;
+	x.output_buffer_len = sizeof(out);
+	x.completion = slow_handler_done;
+	KTAP_CHECK(!cse_execute(a, &x), "the slow command");
+	uu_sleep_ms(200);	/* its handler is running */
+
+	t0 = uu_now_ms();
+	KTAP_CHECK(!peer_connect(id, NULL, &b), "connect b");
+	for (i = 0; i < 1000; i++)
+		KTAP_CHECK(!echo_once(b, 0, (__u32)i), "echo %d", i);
+	dt = uu_now_ms() - t0;
+	ktap_diag("connect and 1000 commands beside a slow handler: %llu ms",
+		  (unsigned long long)dt);
+	KTAP_CHECK(dt < 1000, "connect and 1000 commands took %llu ms", (unsigned long long)dt);
+
+	KTAP_CHECK(!live_stats(b, &st0), "stats");
+	KTAP_CHECK(!uu_spawn_helper(doomed_args, &doomed), "doomed client");
+	do {
+		KTAP_CHECK(!live_stats(b, &st), "stats");
+		uu_sleep_ms(5);
+	} while (st.opens == st0.opens && uu_now_ms() - t0 < 10000);
+	uu_sleep_ms(50);	/* its 10 ms command is done */
+	t0 = uu_now_ms();
+	peer_kill(doomed);
+	do {
+		KTAP_CHECK(!live_stats(b, &st), "stats");
+		dt = uu_now_ms() - t0;
+		if (st.closes > st0.closes)
+			break;
+		uu_sleep_ms(5);
+	} while (dt < 10000);
+	ktap_diag("a dead client's close_handler after %llu ms", (unsigned long long)dt);
+	KTAP_CHECK(st.closes > st0.closes && dt < 1000,
+		   "close_handler for the dead client after %llu ms", (unsigned long long)dt);
+	KTAP_CHECK(!cse_load_acquire(&slow_handler_finished), "the slow command finished early");
+	cse_client_deinit(b);
+	cse_client_deinit(a);
+	peer_kill(pid);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
@@ -531,6 +675,8 @@ static const struct ktap_case cases[] = {
 	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
 	{ "duplicate_server_id", test_duplicate_server_id, 30, NULL },
 	{ "handler_overreports", test_handler_overreports, 30, NULL },
+	{ "event_fd", test_event_fd, 30, NULL },
+	{ "slow_handler_isolation", test_slow_handler_isolation, 60, NULL },
 };
 
 int main(int argc, char **argv)

@@ -134,6 +134,54 @@ static int test_client_died(const struct ktap_case *tc)
 }
 
 /*
+ * A server destroyed while its clients (here in this process too) have
+ * commands running inline, on workers and on the backup path: when all
+ * is done, nothing of either side is left.
+ */
+static int test_server_destroyed_busy(const struct ktap_case *tc)
+{
+	static const __u32 flags[3] = { 0, CSE_EXEC_WORKER, CSE_EXEC_FORCE_BACKUP };
+	struct res_count base = res_now(), now;
+	struct cse_server *s;
+	struct cse_client *c[2];
+	char id[64];
+	int i;
+
+	(void)tc;
+	server_id(id, sizeof(id), "destroy");
+	conf_server_setup(&host);
+	KTAP_CHECK(!cse_server_init(), "init");
+	KTAP_CHECK(!cse_server_create(&s, id, &conf_server_ops, NULL), "create");
+	memset(&bg, 0, sizeof(bg));
+	bg.ms = 400;
+	for (i = 0; i < 2; i++)
+		KTAP_CHECK(!cse_client_init(&c[i], id, NULL), "connect %d", i);
+	for (i = 0; i < 4; i++) {
+		struct cse_exec *x = &bg.x[i];
+
+		x->input_code = CONF_SLEEP;
+		x->flags = flags[i % 3];
+		x->input_buffer_base = &bg.ms;
+		x->input_buffer_len = 4;
+		x->output_buffer_base = &bg.out[i];
+		x->output_buffer_len = 4;
+		x->completion = bg_done;
+		KTAP_CHECK(!cse_execute(c[i % 2], x), "execute %d", i);
+	}
+	uu_sleep_ms(100);
+	cse_server_destroy(s);
+	for (i = 0; i < 5000 && cse_load_acquire(&bg.done) < 4; i++)
+		uu_sleep_ms(1);
+	KTAP_CHECK(bg.done == 4, "%u of 4 completed after destroy", bg.done);
+	for (i = 0; i < 2; i++)
+		cse_client_deinit(c[i]);
+	cse_server_deinit();
+	KTAP_CHECK(res_settle(&base, 2000, &now), "before " RES_FMT ", after " RES_FMT,
+		   RES_ARGS(base), RES_ARGS(now));
+	return 0;
+}
+
+/*
  * The counts themselves: another program's /dev/shm entry is not ours, and
  * a thread that was just joined is no thread of ours any more (it stays
  * listed in /proc until the kernel has torn it down, long on a slow guest).
@@ -183,6 +231,7 @@ static const struct ktap_case cases[] = {
 	{ "server_died", test_server_died, 30, NULL },
 	{ "client_died", test_client_died, 60, NULL },
 	{ "counts_are_ours", test_counts_are_ours, 60, NULL },
+	{ "server_destroyed_busy", test_server_destroyed_busy, 30, NULL },
 };
 
 int main(int argc, char **argv)

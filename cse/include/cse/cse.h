@@ -43,6 +43,11 @@ struct cse_conn;
 struct cse_exec;
 
 /* struct cse_exec.flags */
+/*
+ * Where the server runs a slot command's exec_handler.  A backup command
+ * (sent as messages) always runs on a worker: the server's control
+ * thread, which accepts clients and sees them die, runs no handler of it.
+ */
 #define CSE_EXEC_INLINE		(1U << 0)	/* server runs exec on its reader */
 #define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on a worker */
 #define CSE_EXEC_FORCE_BACKUP	(1U << 2)	/* use the backup path */
@@ -64,6 +69,7 @@ typedef int (*cse_output_prepare_fn)(struct cse_exec *x, void *output_data_area)
 typedef void (*cse_input_post_fn)(struct cse_exec *x, void *input_data_area);
 typedef void (*cse_output_post_fn)(struct cse_exec *x, void *output_data_area);
 typedef void (*cse_completion_fn)(struct cse_exec *x, void *completion_context);
+typedef void (*cse_peer_death_fn)(struct cse_client *c, void *context);
 
 /*
  * One command, owned by the caller (like an io_uring SQE).  It must stay
@@ -139,7 +145,8 @@ enum cse_submit {
 	 * The offset in a message on the control channel: to a kernel server
 	 * it is passed in an ioctl (the seed's second U-K mode), to a user
 	 * server it is a socket message.  The server's control thread runs the
-	 * command (inline there, or on a worker).  Costs a system call per
+	 * command (inline there, or on a worker; inline, a slow handler
+	 * delays the server's other clients meanwhile).  Costs a system call per
 	 * command, but needs no reader polling the FIFO.  The issuer sends
 	 * the message itself, so an asynchronous execute to a user server
 	 * can wait here, only while that server leaves hundreds of
@@ -166,6 +173,16 @@ struct cse_client_opts {
 	__s32 spin_ns;			/* busy-wait before sleeping; <0: never spin, 0: default */
 	__u32 submit;			/* enum cse_submit */
 	__u32 resv[2];			/* must be zero */
+	/*
+	 * Optional: called once each time the server dies or hangs up (not
+	 * for cse_client_deinit()), on the client's control thread, after
+	 * every command in flight has completed with -ECONNRESET, so also
+	 * when no command was in flight.  It must not call
+	 * cse_client_reconnect() or cse_client_deinit() itself: hand that to
+	 * another thread.
+	 */
+	cse_peer_death_fn on_peer_death;
+	void *peer_death_context;
 };
 
 /**
@@ -211,6 +228,32 @@ int cse_client_init(struct cse_client **out, const char *server_id,
  * and x->result holds the same value.
  */
 int cse_execute(struct cse_client *c, struct cse_exec *x);
+
+/**
+ * cse_client_event_fd() - a file descriptor for event loops (user space).
+ * @c: client handle.
+ *
+ * It polls readable (POLLIN) from the moment the server is known gone (as
+ * on_peer_death is called) until cse_client_reconnect() succeeds.  It
+ * belongs to the client: do not read or close it.
+ * Return: the descriptor; -EINVAL @c NULL; -EMFILE/-ENFILE; -ENOMEM;
+ * -EOPNOTSUPP in the kernel.
+ */
+int cse_client_event_fd(struct cse_client *c);
+
+/**
+ * cse_client_reconnect() - connect again after the server died.
+ * @c: client handle whose server is gone.
+ *
+ * Connects to whichever server now holds the same server_id (a restarted
+ * one), with the same options; the client handle and its event_fd stay.
+ * Commands issued before the death have all completed (-ECONNRESET).
+ * No other call on @c may run meanwhile; not from on_peer_death.
+ * Return: 0; -EISCONN the server is not gone; or what cse_client_init()
+ * returns (-ENOENT: nobody serves the id yet; @c stays disconnected, and
+ * a later call may try again).
+ */
+int cse_client_reconnect(struct cse_client *c);
 
 /**
  * cse_client_deinit() - disconnect and free the client.
@@ -279,8 +322,11 @@ int cse_server_create(struct cse_server **out, const char *server_id,
  * cse_server_destroy() - stop serving and free the server.
  * @s: server handle, or NULL.
  *
- * Closes every connection: running handlers finish, close_handler runs once
- * per connection, and the clients see peer death.
+ * Hangs up on every client at once: each sees peer death, and every
+ * command it has out completes with -ECONNRESET, including those whose
+ * handler is still running.  Returns once those handlers have finished and
+ * close_handler has run once per connection; commands not started never
+ * run.  The server_id is free again.
  */
 void cse_server_destroy(struct cse_server *s);
 

@@ -89,6 +89,20 @@ void cse_os_wait_until_changed(__u32 *word, __u32 expected);
  */
 void cse_os_wake(void *sync, __u32 *word);
 
+/* ---- a pollable flag, for event loops ---- */
+
+struct cse_os_event;
+
+/*
+ * A flag behind a file descriptor that polls readable while it is set
+ * (user space; the kernel has no descriptor to give: -EOPNOTSUPP).
+ */
+int cse_os_event_create(struct cse_os_event **out);
+void cse_os_event_destroy(struct cse_os_event *e);
+int cse_os_event_fd(const struct cse_os_event *e);
+void cse_os_event_set(struct cse_os_event *e);
+void cse_os_event_clear(struct cse_os_event *e);
+
 /* ---- shared memory ---- */
 
 struct cse_os_shm;
