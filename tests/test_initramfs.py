@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import stat
+import re
 import subprocess
 from pathlib import Path
 
@@ -116,6 +117,10 @@ def test_init_runs_the_script_and_reports_its_status() -> None:
     assert "ip link set lo up" in init  # K-U's backup path is TCP on 127.0.0.1
     assert init.rstrip().endswith("poweroff -f")
     assert f"dmesg -n {guest_root.SCRIPT_LOGLEVEL}" in init
+    # nothing is mounted over a folder the host's files come in at (a
+    # checkout under /tmp, as CI's fresh clone is, vanished under a tmpfs)
+    mounted = re.findall(r"^mount -t \S+ \S+ (\S+)$", init, re.M)
+    assert mounted and not {"/tmp", "/work", "/root", "/home", "/srv"} & set(mounted)
 
 
 def test_init_is_valid_sh(tmp_path: Path) -> None:
