@@ -6,8 +6,8 @@ testbed/guest_root.py puts in the initramfs (the base's choice of files,
 from __future__ import annotations
 
 import os
-import stat
 import re
+import stat
 import subprocess
 from pathlib import Path
 

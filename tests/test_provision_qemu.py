@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from testbed import runonce
+from testbed.builds import BUILD_ROOT
 from testbed.matrix import load_matrix
 from testbed.provision import provisioner_for
 from testbed.provision.qemu import QemuProvisioner
@@ -81,9 +81,11 @@ def test_shell_argv_is_vng_without_exec(tmp_path: Path) -> None:
 # --- one real boot, shared by the tests below ------------------------------------------
 def _boot_cell() -> dict[str, Any]:
     # one directory per test run, the same in every xdist worker of the run;
-    # earlier runs' go (they are kept until then for a look at their logs)
-    report = Path(tempfile.gettempdir()) / f"cse-qemu-cell-{runonce.run_id()}"
-    for old in report.parent.glob("cse-qemu-cell-*"):
+    # earlier runs' of this checkout go (kept until then for a look at their
+    # logs); in the checkout's build/, so other checkouts' runs on this
+    # machine are left alone
+    report = BUILD_ROOT / "qemu-cell-report" / runonce.run_id()
+    for old in report.parent.glob("*"):
         if old != report:
             shutil.rmtree(old, ignore_errors=True)
     cell = dataclasses.replace(CELL, suites=("uu", "kk", "uk", "ku"))
