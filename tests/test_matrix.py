@@ -66,6 +66,18 @@ def test_default_matrix_has_the_cells() -> None:
     assert all(not c.skip_reason for c in local)
 
 
+def test_default_tier_runs_at_least_20_cells_here() -> None:
+    """The product's promise on this Linux host: at least 20 cells of the
+    default tier that run suites beyond `build` (FreeBSD's are build-only
+    here, the canary may fail, SKIP cells do not count)."""
+    cells = select(load_matrix(DEFAULT), [], ("default",))
+    running = [c for c in cells if c.os == "linux" and not c.skip_reason and c.runs_suites
+               and not c.allow_failure]
+    assert len(running) >= 20, [c.id for c in running]
+    canary = [c for c in load_matrix(DEFAULT) if "canary" in c.tags]
+    assert canary and all(c.allow_failure for c in canary)
+
+
 @pytest.mark.parametrize(("text", "cell", "key", "why"), [
     (_cell(colour="red"), "'qemu-x'", "colour", "unknown key"),
     (_cell(arch=None), "'qemu-x'", "arch", "missing"),
