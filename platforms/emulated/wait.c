@@ -189,13 +189,6 @@ int cse_os_wait(void *sync, __u32 *word, __u32 expected, __u64 timeout_ns)
 	return shared_wait(word, expected, timeout_ns);
 }
 
-void cse_os_wait_until_changed(__u32 *word, __u32 expected)
-{
-	/* A signal ends a wait early; the loop goes back to sleep. */
-	while (cse_load_acquire(word) == expected)
-		cse_os_wait(NULL, word, expected, 0);
-}
-
 void cse_os_wake(void *sync, __u32 *word)
 {
 	if (!sync) {

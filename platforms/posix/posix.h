@@ -79,6 +79,12 @@ int cse_os_shm_adopt(int fd, struct cse_os_shm **out);
  * closed on failure and by cse_os_shm_destroy().
  */
 int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
+/*
+ * A new sealed memfd of @size bytes, mapped (posix/shm_memfd.c, for the
+ * backends that have memfds and seals; its cse_os_shm_adopt() insists on
+ * the seals).
+ */
+int cse_posix_memfd_create(size_t size, struct cse_os_shm **out);
 /* The region at @addr goes away: drop any per-backend record of it. */
 void cse_os_shm_forget(void *addr);
 /* linux: record a chunk shared with the kernel through device file @fd. */

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * FreeBSD has no kernel peer yet (kernel/freebsd/ is to come): only
- * user-space servers exist, and they have no kernel clients, so listeners
- * never get a device fd and the poller need not watch one.  Like the
- * emulated backend's dev.c for now; this file is where a FreeBSD /dev/cse
- * route will live, so it is not shared with that one.
+ * The route to a kernel peer for backends that have none (emulated, and
+ * FreeBSD until kernel/freebsd/ exists): only user-space servers exist, and
+ * they have no kernel clients, so listeners never get a device fd and the
+ * poller need not watch one.  A backend with a kernel peer has its own
+ * dev.c instead (platforms/linux/dev.c: /dev/cse).
  */
 #include "posix.h"
 
