@@ -14,6 +14,9 @@ Per kernel, one VM boot:
   K-U  starts user conformance servers and reloads the module as their
        kernel client (KTAP in dmesg), then does the same against a user
        server that abuses its kernel clients (ku-hostile);
+  Python the binding's conformance scenarios against the kernel servers
+       (uk-python) and the module as the kernel client of Python servers
+       (ku-python), see tests/pycse/vm.py;
 then unloads both modules and keeps dmesg and the console under
 build/kernel/<release>/vm/.  Each scenario of each direction is one pytest
 result; a kernel that cannot be fetched or built, or a VM that cannot
@@ -27,6 +30,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pycse import vm as pyvm
 
 from testbed import kernel_suites, kernels, ktap, runonce
 from testbed.builds import FLAVOURS, BuildError
@@ -36,7 +40,7 @@ from testbed.kernel_suites import UK_RUNS
 from testbed.kernels import KernelSpec
 from testbed.vm import VmResult, between, run_in_vm
 
-VM_TIMEOUT_S = 900
+VM_TIMEOUT_S = 1200  # the Python runs add minutes under TCG (each Python start is seconds)
 UK_TIMEOUT_S = 600
 
 
@@ -73,7 +77,8 @@ def _script(moddir: Path) -> str:
     # the host always gets, even when the guest cannot write files.  The guest
     # script is testbed.kernel_suites', shared with the runner's qemu cells.
     return kernel_suites.guest_script(
-        moddir, kk=True, uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir),
+        moddir, kk=True,
+        uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir) | pyvm.runs(moddir),
         timeout_s=UK_TIMEOUT_S)
 
 
@@ -112,8 +117,13 @@ def _params() -> list:
         group = pytest.mark.xdist_group(f"kernel-{spec.label}")
         params.append(pytest.param(spec, "", marks=[group, pytest.mark.vm],
                                    id=f"{spec.label}/load-run-unload"))
-        for direction in ("kk", *UK_RUNS, "ku", "ku-hostile"):
-            names = KU_HOSTILE_CASES if direction == "ku-hostile" else _cases(direction)
+        for direction in ("kk", *UK_RUNS, "ku", "ku-hostile", "uk-python", "ku-python"):
+            if direction == "ku-hostile":
+                names = list(KU_HOSTILE_CASES)
+            elif "python" in direction:
+                names = pyvm.cases(direction, _cases("ku"))
+            else:
+                names = _cases(direction)
             for name in names:
                 params.append(pytest.param(spec, f"{direction}/{name}",
                                            marks=[group, pytest.mark.vm],
@@ -142,7 +152,7 @@ def test_kernel(spec: KernelSpec, scenario: str) -> None:
         assert KU_TCP_LINE in between(res.output, "dmesg-ku"), log[-3000:]
         return
     direction, name = scenario.split("/")
-    if direction in kernel_suites.KTAP_IN_KERNEL_LOG:
+    if direction in kernel_suites.KTAP_IN_KERNEL_LOG | pyvm.KTAP_IN_KERNEL_LOG:
         text = kernel_suites.kernel_ktap(between(res.output, f"dmesg-{direction}"))
     else:
         text = between(res.output, direction)

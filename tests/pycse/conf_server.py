@@ -3,7 +3,9 @@
 the same command line as cse-conf-helper, so every conformance client --
 C, Python or the kernel's -- can run its scenarios against a Python server:
 
-  conf_server.py server ID [--worker]   serve until SIGTERM/SIGINT
+  conf_server.py server ID [--worker] [--ready FILE]
+                                        serve until SIGTERM/SIGINT (FILE is
+                                        created once it serves)
   conf_server.py doomed-client ID MS    issue CONF_SLEEP(MS) and wait to be
                                         killed mid-command
 
@@ -143,7 +145,7 @@ class ConfServer:
         return CONF_STATUS_UNKNOWN, 0
 
 
-def serve(server_id: str, worker: bool) -> int:
+def serve(server_id: str, worker: bool, ready: str | None = None) -> int:
     conf = ConfServer()
     # SIGTERM stops it like Ctrl-C: serve_forever closes the server and returns.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -151,6 +153,8 @@ def serve(server_id: str, worker: bool) -> int:
                     on_close=conf.on_close,
                     default_exec="worker" if worker else "inline") as srv:
         print(f"# serving {server_id}", flush=True)
+        if ready:
+            open(ready, "w").close()
         srv.serve_forever()
     return 0
 
@@ -175,10 +179,13 @@ def die_with_parent() -> None:
 def main(argv: list[str]) -> int:
     die_with_parent()
     if len(argv) >= 2 and argv[0] == "server":
-        return serve(argv[1], "--worker" in argv[2:])
+        rest = argv[2:]
+        ready = rest[rest.index("--ready") + 1] if "--ready" in rest[:-1] else None
+        return serve(argv[1], "--worker" in rest, ready)
     if len(argv) == 3 and argv[0] == "doomed-client":
         return doomed_client(argv[1], int(argv[2]))
-    print("usage: conf_server.py server ID [--worker] | doomed-client ID MS", file=sys.stderr)
+    print("usage: conf_server.py server ID [--worker] [--ready FILE] | doomed-client ID MS",
+          file=sys.stderr)
     return 2
 
 

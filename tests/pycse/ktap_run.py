@@ -7,15 +7,18 @@ servers (tests/test_kernel.py's uk-python run).
   ktap_run.py --servers INLINE_ID WORKER_ID [--kernel] [SCENARIO...]
 
 --kernel: the servers are in the kernel (synchronous backup commands are
-one call; no server can be killed).  Each scenario runs in its own process
-with a timeout, so a hang or crash costs that scenario only.
+one call; no server can be killed).  The scenarios run one after another in
+this one process: under TCG, over the VM's shared root, each Python start
+costs seconds.  A scenario that hangs past its timeout ends the run; the
+scenarios after it are reported as not run.
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import os
 import sys
+import threading
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -23,26 +26,28 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cse  # noqa: E402
 from pycse.scenarios import SCENARIOS, Skip, World  # noqa: E402
 
-TIMEOUT_S = 300
+TIMEOUT_S = 600
 
 
-def world(args: argparse.Namespace) -> World:
-    return World(args.servers[0], args.servers[1],
-                 sync_backup=cse.BACKUP_CALL if args.kernel else cse.BACKUP_MSG,
-                 log=lambda m: print(f"# {m}", flush=True))
+def run(name: str, world: World) -> tuple[str, str]:
+    """('pass'|'fail'|'skip'|'hang', why), running @name on a thread with a timeout."""
+    outcome: list[tuple[str, str]] = []
 
+    def body() -> None:
+        try:
+            SCENARIOS[name](world)
+            outcome.append(("pass", ""))
+        except Skip as e:
+            outcome.append(("skip", str(e)))
+        except AssertionError as e:
+            outcome.append(("fail", str(e) or "assertion failed"))
+        except Exception as e:  # noqa: BLE001 -- any error fails the scenario
+            outcome.append(("fail", repr(e)))
 
-def run_one(args: argparse.Namespace) -> int:
-    """In the child: 0 pass, 1 fail, 4 skip (KTAP's codes, like ktap.h)."""
-    try:
-        SCENARIOS[args.one](world(args))
-    except Skip as e:
-        print(f"# SKIP {e}", flush=True)
-        return 4
-    except AssertionError as e:
-        print(f"# {args.one}: {e}", flush=True)
-        return 1
-    return 0
+    t = threading.Thread(target=body, name=name, daemon=True)
+    t.start()
+    t.join(TIMEOUT_S)
+    return outcome[0] if outcome else ("hang", f"no result after {TIMEOUT_S} s")
 
 
 def main() -> int:
@@ -50,7 +55,6 @@ def main() -> int:
     ap.add_argument("--list", action="store_true")
     ap.add_argument("--servers", nargs=2, metavar=("INLINE_ID", "WORKER_ID"))
     ap.add_argument("--kernel", action="store_true")
-    ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("names", nargs="*")
     args = ap.parse_args()
     if args.list:
@@ -58,30 +62,24 @@ def main() -> int:
         return 0
     if not args.servers:
         ap.error("--servers is required")
-    if args.one:
-        return run_one(args)
+    world = World(args.servers[0], args.servers[1],
+                  sync_backup=cse.BACKUP_CALL if args.kernel else cse.BACKUP_MSG,
+                  log=lambda m: print(f"# {m}", flush=True))
     names = args.names or list(SCENARIOS)
-    print("KTAP version 1\n# cse Python binding: conformance scenarios")
-    print(f"1..{len(names)}", flush=True)
+    print(f"KTAP version 1\n# cse Python binding: conformance scenarios\n1..{len(names)}",
+          flush=True)
     for i, name in enumerate(names, 1):
-        argv = [sys.executable, __file__, "--servers", *args.servers, "--one", name]
-        if args.kernel:
-            argv.append("--kernel")
-        try:
-            p = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S)
-            out, rc = p.stdout + p.stderr, p.returncode
-        except subprocess.TimeoutExpired as e:
-            out, rc = f"{e.stdout or ''}# timed out after {TIMEOUT_S} s\n", 1
-        skip = ""
-        for line in out.splitlines():
-            if line.startswith("# SKIP "):
-                skip = line[len("# SKIP "):]
-            elif line.strip():
-                print(line if line.startswith("#") else f"# {line}")
-        if rc == 4:
-            print(f"ok {i} {name} # SKIP {skip}", flush=True)
-        else:
-            print(f"{'ok' if rc == 0 else 'not ok'} {i} {name}", flush=True)
+        status, why = run(name, world)
+        for line in why.splitlines():
+            print(f"# {line}")
+        if status == "skip":
+            print(f"ok {i} {name} # SKIP {why}", flush=True)
+            continue
+        print(f"{'ok' if status == 'pass' else 'not ok'} {i} {name}", flush=True)
+        if status == "hang":
+            for j, rest in enumerate(names[i:], i + 1):
+                print(f"not ok {j} {rest} # not run: {name} hung", flush=True)
+            os._exit(1)
     return 0
 
 
