@@ -69,13 +69,12 @@ int cpy_reap(struct cpy_queue *q, uint64_t *tokens, int64_t *packed,
 
 int cpy_server_create(struct cpy_server **out, const char *server_id,
                       uint32_t nworkers, uint32_t default_exec, int32_t spin_ns,
-                      void *handle);
+                      void *handle, uintptr_t handler, uintptr_t slow, uintptr_t failed);
 void cpy_server_destroy(struct cpy_server *ps);
 
-extern "Python+C" void *cpy_py_open(void *server_handle);
-extern "Python+C" int64_t cpy_py_exec(void *conn_handle, uint32_t code, char *in,
-                                      size_t in_len, char *out, size_t out_len);
-extern "Python+C" void cpy_py_close(void *conn_handle);
+extern "Python+C" uintptr_t cpy_py_open(void *server_handle);
+extern "Python+C" void cpy_py_close(void *server_handle, uintptr_t conn);
+extern "Python+C" void cpy_py_pin(void);
 """
 
 #: Directories the dynamic linker searches anyway: no rpath for them.
@@ -125,10 +124,16 @@ def _flags() -> dict[str, list[str]]:
     return kw
 
 
+#: _cse_py_server.c calls the handler through CPython's full C API (not the
+#: limited one), so the module is built for this Python version, not abi3.
+_FULL_API = {"py_limited_api": False, "define_macros": [("_CFFI_NO_LIMITED_API", None)]}
+
+
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("cse._cse", '#include "_cse_py.h"\n',
-                      sources=[f"{PKG}/_cse_py.c"], **_flags())
+                      sources=[f"{PKG}/_cse_py.c", f"{PKG}/_cse_py_server.c"], **_flags(),
+                      **_FULL_API)
 
 if __name__ == "__main__":
     os.chdir(HERE)

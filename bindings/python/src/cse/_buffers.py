@@ -79,6 +79,8 @@ class SlotView:
 
     def end(self) -> None:
         """Release the view; ViewLeak if anything derived from it survives."""
+        if self._buf is None:
+            return
         self.view.release()
         # One reference is ours, one getrefcount's argument: any other is a
         # managed buffer that a surviving view still holds.

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * The Python binding's C side (see _cse_py.h): a client handle that can be
- * closed while other threads use it, a synchronous call, a batch of many
- * commands, a completion queue the binding's dispatcher thread reaps, and
- * server handlers that call into Python (cffi "extern Python" functions,
- * which take the GIL themselves).
+ * The Python binding's C side, client half (see _cse_py.h): a client handle
+ * that can be closed while other threads use it, a synchronous call, a
+ * batch of many commands, a completion queue the binding's dispatcher
+ * thread reaps.  The server half, which calls into Python, is
+ * _cse_py_server.c.
  *
  * This is user-space code for the platforms the binding runs on (POSIX
  * threads), not part of the portable core: it may call the OS.
@@ -144,7 +144,7 @@ static int event_wait(struct cpy_event *e, uint32_t seen, bool spin,
  * thread would not wake.  Threads inherit the mask of their creator, so
  * block everything while the runtime starts its threads.
  */
-static void signals_block(sigset_t *old)
+void cpy_signals_block(sigset_t *old)
 {
 	sigset_t all;
 
@@ -152,7 +152,7 @@ static void signals_block(sigset_t *old)
 	pthread_sigmask(SIG_BLOCK, &all, old);
 }
 
-static void signals_restore(const sigset_t *old)
+void cpy_signals_restore(const sigset_t *old)
 {
 	pthread_sigmask(SIG_SETMASK, old, NULL);
 }
@@ -229,9 +229,9 @@ int cpy_client_open(struct cpy_client **out, const char *server_id,
 		free(w);
 		return ret;
 	}
-	signals_block(&old);
+	cpy_signals_block(&old);
 	ret = cse_client_init(&w->c, server_id, &o);
-	signals_restore(&old);
+	cpy_signals_restore(&old);
 	if (ret) {
 		pthread_cond_destroy(&w->left);
 		pthread_mutex_destroy(&w->lock);
@@ -315,6 +315,13 @@ int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
 
 /* ---- batch: many commands in one crossing ---- */
 
+/*
+ * Each of the window's commands is re-issued by its own completion with the
+ * batch's next command, on the runtime's completion thread, as bench-cse's
+ * callback mode does: no thread hand-off per command, and the caller's
+ * thread only issues the first window and then waits for the last
+ * completion, asleep.
+ */
 #define CPY_BATCH_WINDOW_MAX	64U
 
 struct cpy_batch;
@@ -322,18 +329,26 @@ struct cpy_batch;
 struct cpy_batch_cmd {
 	struct cse_exec x;
 	struct cpy_batch *b;
-	uint32_t i;			/* the command's index in the batch */
-	uint32_t bit;			/* its place in the window */
+	uint32_t i;			/* the batch command it carries now */
 };
 
 struct cpy_batch {
 	struct cpy_batch_cmd cmd[CPY_BATCH_WINDOW_MAX];
-	uint64_t free_mask;		/* window places not in flight */
-	struct cpy_event done;		/* bumped per completion */
-	uint32_t exited;		/* completions past their last touch of us */
+	struct cse_client *c;
+	uint32_t code, flags, n;
+	const uint32_t *codes;
+	const char *in;
+	size_t in_stride;
+	const uint32_t *in_lens;
+	char *out;
+	size_t out_stride;
 	int32_t *results;
 	int32_t *statuses;
 	uint32_t *lens;
+	uint32_t next;			/* the next command to issue */
+	uint32_t active;		/* window places still carrying commands */
+	uint32_t exited;		/* retired places past their last touch of us */
+	struct cpy_event done;		/* bumped when a place retires */
 };
 
 static void batch_record(struct cpy_batch *b, uint32_t i, int result,
@@ -344,35 +359,55 @@ static void batch_record(struct cpy_batch *b, uint32_t i, int result,
 	b->lens[i] = result ? 0 : (uint32_t)x->output_buffer_len_actual;
 }
 
-static void batch_completion(struct cse_exec *x, void *ctx)
-{
-	struct cpy_batch_cmd *cmd = ctx;
-	struct cpy_batch *b = cmd->b;
+static void batch_completion(struct cse_exec *x, void *ctx);
 
-	batch_record(b, cmd->i, x->result, x);
-	/* Give the place back last: the issuer reuses it at once. */
-	__atomic_fetch_or(&b->free_mask, 1ULL << cmd->bit, __ATOMIC_SEQ_CST);
+/*
+ * Issue the batch's next commands on @cmd until one is in flight (then
+ * true) or none is left (false).  Commands that cannot be issued get their
+ * error as their result.
+ */
+static bool batch_issue(struct cpy_batch_cmd *cmd)
+{
+	struct cpy_batch *b = cmd->b;
+	struct cse_exec *x = &cmd->x;
+	uint32_t i;
+	int ret;
+
+	for (;;) {
+		i = __atomic_fetch_add(&b->next, 1, __ATOMIC_RELAXED);
+		if (i >= b->n)
+			return false;
+		memset(x, 0, sizeof(*x));
+		cmd->i = i;
+		x->input_code = b->codes ? b->codes[i] : b->code;
+		x->flags = b->flags;
+		x->input_buffer_base = b->in + b->in_stride * i;
+		x->input_buffer_len = b->in_lens ? b->in_lens[i] : b->in_stride;
+		x->output_buffer_base = b->out + b->out_stride * i;
+		x->output_buffer_len = b->out_stride;
+		x->completion = batch_completion;
+		x->completion_context = cmd;
+		ret = cse_execute(b->c, x);
+		if (!ret)
+			return true;
+		batch_record(b, i, ret, x);	/* not issued: no completion */
+	}
+}
+
+static void batch_retire(struct cpy_batch *b)
+{
+	__atomic_fetch_sub(&b->active, 1, __ATOMIC_SEQ_CST);
 	event_bump(&b->done);
 	__atomic_fetch_add(&b->exited, 1, __ATOMIC_RELEASE);	/* the last touch */
 }
 
-/* A free window place, waiting for one; -1 never happens (see callers). */
-static int batch_place(struct cpy_batch *b)
+static void batch_completion(struct cse_exec *x, void *ctx)
 {
-	uint64_t mask;
-	uint32_t seen;
-	int bit;
+	struct cpy_batch_cmd *cmd = ctx;
 
-	for (;;) {
-		seen = ld(&b->done.word);
-		mask = __atomic_load_n(&b->free_mask, __ATOMIC_SEQ_CST);
-		if (mask)
-			break;
-		event_wait(&b->done, seen, true, 0);
-	}
-	bit = __builtin_ctzll(mask);
-	__atomic_fetch_and(&b->free_mask, ~(1ULL << bit), __ATOMIC_SEQ_CST);
-	return bit;
+	batch_record(cmd->b, cmd->i, x->result, x);
+	if (!batch_issue(cmd))
+		batch_retire(cmd->b);
 }
 
 int cpy_batch(struct cpy_client *w, uint32_t code, const uint32_t *codes,
@@ -381,13 +416,14 @@ int cpy_batch(struct cpy_client *w, uint32_t code, const uint32_t *codes,
 	      uint32_t n, uint32_t window, int32_t *results,
 	      int32_t *statuses, uint32_t *lens)
 {
-	uint64_t all;
 	struct cpy_batch *b;
-	uint32_t i, seen, issued = 0;
-	int bit, ret;
+	uint32_t k, places, seen;
+	int ret;
 
 	if (!window || window > CPY_BATCH_WINDOW_MAX)
 		return -EINVAL;
+	if (!n)
+		return 0;
 	ret = client_enter(w);
 	if (ret)
 		return ret;
@@ -402,48 +438,35 @@ int cpy_batch(struct cpy_client *w, uint32_t code, const uint32_t *codes,
 		client_leave(w);
 		return ret;
 	}
-	all = window == 64 ? ~0ULL : (1ULL << window) - 1;
-	b->free_mask = all;
+	b->c = w->c;
+	b->code = code;
+	b->codes = codes;
+	b->flags = flags;
+	b->in = in;
+	b->in_stride = in_stride;
+	b->in_lens = in_lens;
+	b->out = out;
+	b->out_stride = out_stride;
+	b->n = n;
 	b->results = results;
 	b->statuses = statuses;
 	b->lens = lens;
-	for (i = 0; i < n; i++) {
-		struct cpy_batch_cmd *cmd;
-		struct cse_exec *x;
-
-		bit = batch_place(b);
-		cmd = &b->cmd[bit];
-		x = &cmd->x;
-		memset(x, 0, sizeof(*x));
-		cmd->b = b;
-		cmd->i = i;
-		cmd->bit = (uint32_t)bit;
-		x->input_code = codes ? codes[i] : code;
-		x->flags = flags;
-		x->input_buffer_base = in + in_stride * i;
-		x->input_buffer_len = in_lens ? in_lens[i] : in_stride;
-		x->output_buffer_base = out + out_stride * i;
-		x->output_buffer_len = out_stride;
-		x->completion = batch_completion;
-		x->completion_context = cmd;
-		ret = cse_execute(w->c, x);
-		if (ret) {
-			/* Not issued: no completion will come for it. */
-			batch_record(b, i, ret, x);
-			__atomic_fetch_or(&b->free_mask, 1ULL << bit, __ATOMIC_SEQ_CST);
-		} else {
-			issued++;
-		}
+	places = window < n ? window : n;
+	/* Counted active first: an early completion may retire its place. */
+	b->active = places;
+	for (k = 0; k < places; k++) {
+		b->cmd[k].b = b;
+		if (!batch_issue(&b->cmd[k]))
+			batch_retire(b);
 	}
-	/* Every place back: every issued command has completed. */
 	for (;;) {
 		seen = ld(&b->done.word);
-		if (__atomic_load_n(&b->free_mask, __ATOMIC_SEQ_CST) == all)
+		if (!ld(&b->active))
 			break;
-		event_wait(&b->done, seen, true, 0);
+		event_wait(&b->done, seen, false, 0);
 	}
-	/* The last completion may still be waking us: wait until it has left. */
-	while (__atomic_load_n(&b->exited, __ATOMIC_ACQUIRE) != issued)
+	/* The last place to retire may still be waking us: wait until it left. */
+	while (__atomic_load_n(&b->exited, __ATOMIC_ACQUIRE) != places)
 		sched_yield();
 	event_fini(&b->done);
 	free(b);
@@ -625,134 +648,4 @@ int cpy_reap(struct cpy_queue *q, uint64_t *tokens, int64_t *packed,
 		r = next;
 	}
 	return (int)n;
-}
-
-/* ---- server: handlers in Python ---- */
-
-struct cpy_server {
-	struct cpy_server *next;
-	struct cse_server *s;
-	void *handle;			/* the Python Server's cffi handle */
-};
-
-/*
- * The runtime's handlers know their server only by its struct cse_server,
- * so the Python server is looked up by it when a client connects.  The
- * lock is held across cse_server_create: a client may connect before it
- * returns, and must then wait for the entry.
- */
-static pthread_mutex_t servers_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct cpy_server *servers;
-
-static void *server_handle(struct cse_server *s)
-{
-	struct cpy_server *ps;
-	void *h = NULL;
-
-	pthread_mutex_lock(&servers_lock);
-	for (ps = servers; ps; ps = ps->next) {
-		if (ps->s == s) {
-			h = ps->handle;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&servers_lock);
-	return h;
-}
-
-static int py_open(struct cse_conn *conn, void **user_context)
-{
-	void *h = server_handle(cse_conn_server(conn));
-
-	if (!h)
-		return -ECONNREFUSED;
-	*user_context = cpy_py_open(h);
-	return *user_context ? 0 : -ECONNREFUSED;
-}
-
-static void py_exec(struct cse_conn *conn, void *user_context, __u32 code,
-		    const void *in, size_t in_len, void *out, size_t out_len,
-		    size_t *out_len_actual, int *status)
-{
-	int64_t r;
-	size_t n;
-
-	(void)conn;
-	r = cpy_py_exec(user_context, code, (char *)in, in_len, out, out_len);
-	n = (uint64_t)r & CPY_PACK_LEN_MASK;
-	*status = (int)(uint32_t)((uint64_t)r >> 32);
-	*out_len_actual = n <= out_len ? n : out_len;
-}
-
-static void py_close(struct cse_conn *conn, void *user_context)
-{
-	(void)conn;
-	cpy_py_close(user_context);
-}
-
-static const struct cse_server_ops py_ops = {
-	.open_handler = py_open,
-	.exec_handler = py_exec,
-	.close_handler = py_close,
-};
-
-int cpy_server_create(struct cpy_server **out, const char *server_id,
-		      uint32_t nworkers, uint32_t default_exec, int32_t spin_ns,
-		      void *handle)
-{
-	struct cse_server_opts o = {
-		.nworkers = nworkers,
-		.default_exec = default_exec,
-		.spin_ns = spin_ns,
-	};
-	struct cpy_server *ps;
-	sigset_t old;
-	int ret;
-
-	*out = NULL;
-	ps = calloc(1, sizeof(*ps));
-	if (!ps)
-		return -ENOMEM;
-	ps->handle = handle;
-	ret = cse_server_init();
-	if (ret) {
-		free(ps);
-		return ret;
-	}
-	pthread_mutex_lock(&servers_lock);
-	signals_block(&old);
-	ret = cse_server_create(&ps->s, server_id, &py_ops, &o);
-	signals_restore(&old);
-	if (!ret) {
-		ps->next = servers;
-		servers = ps;
-	}
-	pthread_mutex_unlock(&servers_lock);
-	if (ret) {
-		cse_server_deinit();
-		free(ps);
-		return ret;
-	}
-	*out = ps;
-	return 0;
-}
-
-/* Running handlers finish and close handlers run (in Python) before it returns. */
-void cpy_server_destroy(struct cpy_server *ps)
-{
-	struct cpy_server **pp;
-
-	if (!ps)
-		return;
-	cse_server_destroy(ps->s);
-	pthread_mutex_lock(&servers_lock);
-	for (pp = &servers; *pp; pp = &(*pp)->next) {
-		if (*pp == ps) {
-			*pp = ps->next;
-			break;
-		}
-	}
-	pthread_mutex_unlock(&servers_lock);
-	cse_server_deinit();
-	free(ps);
 }

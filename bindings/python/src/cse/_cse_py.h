@@ -13,6 +13,7 @@
 #ifndef CSE_PY_H
 #define CSE_PY_H
 
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -56,20 +57,39 @@ int cpy_submit(struct cpy_client *w, struct cpy_queue *q, uint64_t token,
 int cpy_reap(struct cpy_queue *q, uint64_t *tokens, int64_t *packed,
 	     uint32_t max, char *out, size_t out_cap, int32_t timeout_ms);
 
+/*
+ * A server whose exec handler is a Python callable.  The Python objects are
+ * passed by address (CPython's id()) and stay alive while the server
+ * exists (the Python Server holds them):
+ *   handler  the user's handler(conn, code, data) -> status | (status,
+ *            output), called straight from C; 0 to use @slow instead
+ *   slow     slow(conn, code, in_addr, in_len, out_addr, out_len) -> the
+ *            packed status << 32 | length, for the handlers that take
+ *            views of the slot (zero copy, or an output view)
+ *   failed   failed(conn, code, exc, nbytes, room) -> the status for a
+ *            command whose handler raised or returned something wrong
+ *            (exc) or too much output (exc None); it logs why
+ * @handle is the cffi handle cpy_py_open() and cpy_py_close() get.
+ */
 int cpy_server_create(struct cpy_server **out, const char *server_id,
 		      uint32_t nworkers, uint32_t default_exec, int32_t spin_ns,
-		      void *handle);
+		      void *handle, uintptr_t handler, uintptr_t slow,
+		      uintptr_t failed);
 void cpy_server_destroy(struct cpy_server *ps);
 
 /*
- * The server handlers in Python, defined by cffi in the generated module
- * (the cdef's extern "Python+C" declarations; they take the GIL):
- * open returns the connection's handle, NULL to refuse it; exec returns
- * status << 32 | output length.
+ * Defined by cffi in the generated module (the cdef's extern "Python+C";
+ * they take the GIL).  open returns id() of the connection's Python object
+ * (kept alive by the server until close), 0 to refuse it; pin does nothing
+ * but leaves cffi's thread state on the calling thread for good (see
+ * _cse_py_server.c).
  */
-void *cpy_py_open(void *server_handle);
-int64_t cpy_py_exec(void *conn_handle, uint32_t code, char *in, size_t in_len,
-		    char *out, size_t out_len);
-void cpy_py_close(void *conn_handle);
+uintptr_t cpy_py_open(void *server_handle);
+void cpy_py_close(void *server_handle, uintptr_t conn);
+void cpy_py_pin(void);
+
+/* _cse_py.c: block every signal around starting the runtime's threads */
+void cpy_signals_block(sigset_t *old);
+void cpy_signals_restore(const sigset_t *old);
 
 #endif /* CSE_PY_H */

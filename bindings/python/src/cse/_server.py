@@ -1,11 +1,16 @@
 """cse.Server: a CSE server whose handlers are Python functions.
 
 The runtime runs handlers on its own threads (each connection's reader, or
-the worker pool); cffi's extern "Python" functions take the GIL for the
-call and give it back after.  Whatever a handler raises is logged and
+the worker pool).  The common handler -- handler(conn, code, data)
+returning status or (status, output) -- is called straight from C with
+the GIL taken there (_cse_py_server.c); handlers that take views of the
+slot go through _exec_views here.  Whatever a handler raises is logged and
 becomes that command's status (HANDLER_ERROR_STATUS), never the server's
 end.  Closing waits for running handlers with the GIL released, so a
 handler that needs the GIL to finish can always get it.
+
+C holds the Python objects it calls by address (id()), so each Server
+keeps them, and every open connection's Conn, alive until it is closed.
 """
 
 from __future__ import annotations
@@ -31,10 +36,10 @@ HANDLER_ERROR_STATUS = -errno.EIO
 OUTPUT_TOO_LARGE_STATUS = -errno.EMSGSIZE
 
 _EXEC = {"inline": lib.CSE_EXEC_INLINE, "worker": lib.CSE_EXEC_WORKER}
-_LEN = lib.CPY_PACK_LEN_MASK
 _unpack = ffi.unpack
 _memmove = ffi.memmove
 _from_handle = ffi.from_handle
+_cast = ffi.cast
 
 
 class Conn:
@@ -44,13 +49,12 @@ class Conn:
     numbers the server's connections from 1; ``server`` is the Server.
     """
 
-    __slots__ = ("server", "id", "context", "_handle")
+    __slots__ = ("server", "id", "context")
 
     def __init__(self, server: Server, conn_id: int) -> None:
         self.server = server
         self.id = conn_id
         self.context: Any = None
-        self._handle: Any = None
 
     def __repr__(self) -> str:
         return f"<cse.Conn {self.id} of {self.server.server_id!r}>"
@@ -76,59 +80,35 @@ def _arity(handler: Handler) -> int:
     return len(positional)
 
 
-def _handler_failed(conn: Conn, code: int, what: str) -> int:
-    log.exception("cse server %r: handler failed on command %#x from connection %d (%s); "
-                  "the command gets status %d", conn.server.server_id, code, conn.id, what,
-                  HANDLER_ERROR_STATUS)
-    return HANDLER_ERROR_STATUS << 32
+def _failed(conn: Conn, code: int, exc: BaseException | None, nbytes: int, room: int) -> int:
+    """A command's handler failed: log why; the status it gets."""
+    if exc is None:
+        log.error("cse server %r: handler returned %d bytes for command %#x from connection "
+                  "%d, which has room for %d; the command gets status %d",
+                  conn.server.server_id, nbytes, code, conn.id, room, OUTPUT_TOO_LARGE_STATUS)
+        return OUTPUT_TOO_LARGE_STATUS
+    log.error("cse server %r: handler failed on command %#x from connection %d; the command "
+              "gets status %d", conn.server.server_id, code, conn.id, HANDLER_ERROR_STATUS,
+              exc_info=exc)
+    return HANDLER_ERROR_STATUS
 
 
-def _finish(conn: Conn, code: int, r: Any, out: Any, out_len: int, view: bool) -> int:
-    """The packed status << 32 | length for a handler's return value @r."""
-    t = type(r)
-    if t is int:
-        status, payload = r, None
-    elif t is tuple and len(r) == 2:
-        status, payload = r
-    else:
-        raise TypeError("a handler returns status or (status, output), not "
-                        f"{type(r).__name__}")
-    if type(status) is not int or not -(1 << 31) <= status < 1 << 31:
-        raise TypeError(f"a handler's status must be an int32, not {status!r}")
-    if payload is None:
-        return status << 32
-    if type(payload) is int and view:
-        if not 0 <= payload <= out_len:
-            raise ValueError(f"the handler reported {payload} bytes of output in a "
-                             f"{out_len}-byte output area")
-        return status << 32 | payload
-    if type(payload) is bytes:
-        n = len(payload)
-    else:
-        m = memoryview(payload)
-        if not m.contiguous:
-            raise BufferError("a handler's output must be a contiguous buffer")
-        n = m.nbytes
-    if n > out_len:
-        log.error("cse server %r: handler returned %d bytes for command %#x, which has "
-                  "room for %d; the command gets status %d", conn.server.server_id, n, code,
-                  out_len, OUTPUT_TOO_LARGE_STATUS)
-        return OUTPUT_TOO_LARGE_STATUS << 32
-    if n:
-        _memmove(out, payload, n)
-    return status << 32 | n
+def _view_result(r: Any, view_mode: bool) -> tuple[int, Any]:
+    """(status, length or bytes-like) from a views handler's return value."""
+    if type(r) is int:
+        return r, None
+    if type(r) is tuple and len(r) == 2 and type(r[0]) is int:
+        if type(r[1]) is int and not view_mode:
+            raise TypeError("output must be bytes-like (an int length needs the out view)")
+        return r
+    raise TypeError(f"a handler returns status or (status, output), not {type(r).__name__}")
 
 
-# ---- the runtime's handlers (cffi extern "Python": they take the GIL) ----
+# ---- the runtime's open and close (cffi extern "Python": they take the GIL) ----
 
-def _open_failed(exc: type, value: BaseException, tb: Any) -> None:
+def _open_failed(exc: type, value: BaseException, tb: Any) -> int:
     log.error("cse server: accepting a connection failed", exc_info=(exc, value, tb))
-    return None
-
-
-def _exec_failed(exc: type, value: BaseException, tb: Any) -> int:
-    log.error("cse server: running a command failed", exc_info=(exc, value, tb))
-    return HANDLER_ERROR_STATUS << 32
+    return 0
 
 
 def _close_failed(exc: type, value: BaseException, tb: Any) -> None:
@@ -136,24 +116,21 @@ def _close_failed(exc: type, value: BaseException, tb: Any) -> None:
 
 
 @ffi.def_extern(onerror=_open_failed)
-def cpy_py_open(server_handle: Any) -> Any:
-    """A client connected: make its Conn, run on_open; NULL refuses it."""
+def cpy_py_open(server_handle: Any) -> int:
+    """A client connected: make its Conn, run on_open; id(conn), or 0 to refuse."""
     return _from_handle(server_handle)._open()
 
 
-@ffi.def_extern(onerror=_exec_failed)
-def cpy_py_exec(conn_handle: Any, code: int, inp: Any, in_len: int, out: Any,
-                out_len: int) -> int:
-    """Run one command: status << 32 | output length."""
-    conn = _from_handle(conn_handle)
-    return conn.server._exec(conn, code, inp, in_len, out, out_len)
-
-
 @ffi.def_extern(onerror=_close_failed)
-def cpy_py_close(conn_handle: Any) -> None:
+def cpy_py_close(server_handle: Any, conn_id: int) -> None:
     """The connection ended (after its last command): run on_close once."""
-    conn = _from_handle(conn_handle)
-    conn.server._close_conn(conn)
+    _from_handle(server_handle)._close_conn(conn_id)
+
+
+@ffi.def_extern()
+def cpy_py_pin() -> None:
+    """Nothing: being a cffi callback, it leaves the calling thread a thread
+    state that lasts until the thread ends (see _cse_py_server.c)."""
 
 
 _live: set[Server] = set()
@@ -178,7 +155,8 @@ class Server:
     call: by default data is a copy, so keeping it is safe; with
     zero_copy=True data is the slot itself, and a view kept past the call
     fails the command (ViewLeak, logged).  Whatever a handler raises is
-    logged and gives the command status HANDLER_ERROR_STATUS (-EIO).
+    logged and gives the command status HANDLER_ERROR_STATUS (-EIO); too
+    much output gives OUTPUT_TOO_LARGE_STATUS (-EMSGSIZE).
 
     workers: the worker pool's threads; default_exec: where commands that
     do not choose run, "inline" (the connection's reader thread) or
@@ -202,99 +180,114 @@ class Server:
         if not isinstance(workers, int) or not 1 <= workers <= 1024:
             raise ValueError(f"workers must be 1..1024, not {workers!r}")
         spin = 0 if spin_ns is None else (-1 if spin_ns == 0 else spin_ns)
+        arity = _arity(handler)
         self.server_id = server_id
-        self.handler = handler
+        self._handler = handler
         self.on_open = on_open
         self.on_close = on_close
         self.zero_copy = zero_copy
-        self._exec = self._pick_exec(_arity(handler), zero_copy)
+        self._out_view = arity == 4
+        fast = arity == 3 and not zero_copy
         self._conns: dict[int, Conn] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        # What C calls, by address: kept here, alive as long as the server.
+        self._failed = _failed
+        self._slow = self._exec_views
         self._handle = ffi.new_handle(self)
         out = ffi.new("struct cpy_server **")
         err = lib.cpy_server_create(out, sid, workers, _EXEC[default_exec], spin,
-                                    self._handle)
+                                    self._handle, id(handler) if fast else 0,
+                                    0 if fast else id(self._slow), id(self._failed))
         if err:
             raise error(err)
         self._ps: Any = out[0]
         _live.add(self)
 
-    # ---- handlers, on the runtime's threads ----
+    @property
+    def handler(self) -> Handler:
+        """The handler (fixed: C calls it by address)."""
+        return self._handler
 
-    def _open(self) -> Any:
+    # ---- on the runtime's threads ----
+
+    def _open(self) -> int:
         conn = Conn(self, next(self._ids))
         if self.on_open is not None:
             try:
                 self.on_open(conn)
             except ConnectionRefusedError:
-                return ffi.NULL
+                return 0
             except BaseException:
                 log.exception("cse server %r: on_open raised; connection refused",
                               self.server_id)
-                return ffi.NULL
-        conn._handle = ffi.new_handle(conn)
-        self._conns[conn.id] = conn
-        return conn._handle
+                return 0
+        self._conns[id(conn)] = conn
+        return id(conn)
 
-    def _close_conn(self, conn: Conn) -> None:
+    def _close_conn(self, conn_id: int) -> None:
+        conn = self._conns[conn_id]
         try:
             if self.on_close is not None:
                 self.on_close(conn)
         except BaseException:
             log.exception("cse server %r: on_close raised", self.server_id)
         finally:
-            self._conns.pop(conn.id, None)
+            del self._conns[conn_id]
 
-    def _pick_exec(self, arity: int, zero_copy: bool) -> Callable[..., int]:
-        """The function that runs one command, specialised once per server:
-        the common case (a copy of the input, output returned) does no more
-        than it must."""
-        handler = self.handler
-
-        if arity == 3 and not zero_copy:
-            def exec_copy(conn: Conn, code: int, inp: Any, in_len: int, out: Any,
-                          out_len: int) -> int:
-                try:
-                    r = handler(conn, code, memoryview(_unpack(inp, in_len)))
-                    return _finish(conn, code, r, out, out_len, False)
-                except BaseException:
-                    return _handler_failed(conn, code, "raised")
-            return exec_copy
-
-        def exec_views(conn: Conn, code: int, inp: Any, in_len: int, out: Any,
-                       out_len: int) -> int:
-            lent: list[SlotView] = []
-            try:
-                if zero_copy:
-                    iv = SlotView(inp, in_len)
-                    lent.append(iv)
-                    data = iv.view
-                else:
-                    data = memoryview(_unpack(inp, in_len))
-                if arity == 4:
-                    ov = SlotView(out, out_len)
-                    lent.append(ov)
-                    r = handler(conn, code, data, ov.view)
-                else:
-                    r = handler(conn, code, data)
-                del data
-                packed = _finish(conn, code, r, out, out_len, arity == 4)
-                del r
-                for v in lent:
-                    v.end()
-                return packed
-            except ViewLeak:
-                return _handler_failed(conn, code, "kept a view of the slot")
-            except BaseException:
-                for v in lent:
-                    try:
+    def _exec_views(self, conn: Conn, code: int, in_addr: int, in_len: int, out_addr: int,
+                    out_len: int) -> int:
+        """One command for a handler that takes views of the slot: the
+        packed status << 32 | output length."""
+        lent: list[SlotView] = []
+        inp, out = _cast("char *", in_addr), _cast("char *", out_addr)
+        try:
+            if self.zero_copy:
+                iv = SlotView(inp, in_len)
+                lent.append(iv)
+                data = iv.view
+            else:
+                data = memoryview(_unpack(inp, in_len))
+            if self._out_view:
+                ov = SlotView(out, out_len)
+                lent.append(ov)
+                r = self._handler(conn, code, data, ov.view)
+            else:
+                r = self._handler(conn, code, data)
+            del data
+            status, payload = _view_result(r, self._out_view)
+            del r
+            if payload is None:
+                n = 0
+            elif type(payload) is int:
+                if not 0 <= payload <= out_len:
+                    raise ValueError(f"the handler reported {payload} bytes of output in a "
+                                     f"{out_len}-byte output area")
+                n = payload
+            else:
+                m = memoryview(payload)
+                if not m.contiguous:
+                    raise BufferError("a handler's output must be a contiguous buffer")
+                n = m.nbytes
+                if n > out_len:
+                    del m, payload
+                    for v in lent:
                         v.end()
-                    except ViewLeak:
-                        pass
-                return _handler_failed(conn, code, "raised")
-        return exec_views
+                    return _failed(conn, code, None, n, out_len) << 32
+                _memmove(out, m, n)
+                del m
+            del payload
+            for v in lent:
+                v.end()
+            return (status << 32) | n
+        except BaseException as e:
+            for v in lent:
+                try:
+                    v.end()
+                except ViewLeak:
+                    pass
+            return _failed(conn, code, e, 0, out_len) << 32
 
     # ---- lifetime ----
 
@@ -347,4 +340,3 @@ class Server:
 
     def __repr__(self) -> str:
         return f"<cse.Server {self.server_id!r} {'closed' if self.closed else 'serving'}>"
-
