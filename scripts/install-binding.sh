@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 .venv/bin/python -m testbed build linux
+# setuptools reuses bindings/python/build: start clean, or stale files ride along
+rm -rf bindings/python/build
 PKG_CONFIG_PATH="$PWD/build/linux/meson-uninstalled" \
 	.venv/bin/python -m pip install -q ./bindings/python
 # A check that it imports and links (and against which libcse).

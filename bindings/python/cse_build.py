@@ -51,7 +51,8 @@ int cpy_client_open(struct cpy_client **out, const char *server_id,
 void cpy_client_close(struct cpy_client *w);
 void cpy_client_free(struct cpy_client *w);
 int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
-                 const char *in, size_t in_len, char *out, size_t out_len);
+                 const char *in, size_t in_len, char *out, size_t out_len,
+                 int64_t *info);
 int cpy_batch(struct cpy_client *w, uint32_t code, const uint32_t *codes,
               uint32_t flags, const char *in, size_t in_stride,
               const uint32_t *in_lens, char *out, size_t out_stride,

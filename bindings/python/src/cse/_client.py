@@ -38,6 +38,15 @@ _POLICY = {"backup": lib.CSE_SLOTS_BACKUP, "wait": lib.CSE_SLOTS_WAIT}
 BATCH_WINDOW_MAX = 64
 
 
+def _reply(packed: int, buf: Any) -> Reply:
+    """The Reply (or the exception) for a packed outcome (see _cse_py.h)."""
+    lo = packed & 0xFFFFFFFF
+    if lo & _FAILED:
+        raise error(packed >> 32)
+    n = lo & _LEN
+    return Reply(packed >> 32, _unpack(buf, n) if n else b"", lo >> _SHIFT)
+
+
 def flags_for(exec: str | None, backup: bool) -> int:
     """struct cse_exec.flags for where the server runs it and whether to
     force the backup path."""
@@ -134,7 +143,7 @@ class Client:
         self.slots = slots
         self.slot_input_size = sin
         self.slot_output_size = sout
-        self._bufs: list[Any] = []
+        self._scratch: list[tuple[Any, Any]] = []
         self._lock = threading.Lock()
         self._dispatcher: Dispatcher | None = None
 
@@ -151,6 +160,7 @@ class Client:
         ConnectionResetError if the server died; OSError(EMSGSIZE) if input
         or output exceeds MAX_PAYLOAD; ValueError if the client is closed.
         """
+        # The hot path: everything here costs as much as the runtime's work.
         w = self._w
         if w is None:
             raise ValueError("the client is closed")
@@ -160,28 +170,28 @@ class Client:
             p, n = input_buffer(data)
         flags = 0 if exec is None and not backup else flags_for(exec, backup)
         if out_size is None:
-            cap = self.slot_output_size
-            bufs = self._bufs
-            buf = bufs.pop() if bufs else alloc("char[]", cap)
-            r = _call(w, code, flags, p, n, buf, cap)
-            lo = r & 0xFFFFFFFF
-            if lo & _FAILED:
-                bufs.append(buf)
-                raise error(r >> 32)
-            k = lo & _LEN
-            reply = Reply(r >> 32, _unpack(buf, k) if k else b"", lo >> _SHIFT)
-            bufs.append(buf)
-            return reply
+            scratch = self._scratch
+            s = scratch.pop() if scratch else self._new_scratch()
+            r = _call(w, code, flags, p, n, s[0], self.slot_output_size, s[1])
+            try:
+                if r >= 0:
+                    return Reply(0, _unpack(s[0], r) if r else b"")
+                return _reply(s[1][0], s[0])
+            finally:
+                scratch.append(s)
         cap = _out_size(out_size)
         if cap > MAX_PAYLOAD:
             raise error(-errno.EMSGSIZE)
-        buf = alloc("char[]", cap or 1)
-        r = _call(w, code, flags, p, n, buf, cap)
-        lo = r & 0xFFFFFFFF
-        if lo & _FAILED:
-            raise error(r >> 32)
-        k = lo & _LEN
-        return Reply(r >> 32, _unpack(buf, k) if k else b"", lo >> _SHIFT)
+        buf, info = alloc("char[]", cap or 1), ffi.new("int64_t *")
+        r = _call(w, code, flags, p, n, buf, cap, info)
+        if r >= 0:
+            return Reply(0, _unpack(buf, r) if r else b"")
+        return _reply(info[0], buf)
+
+    def _new_scratch(self) -> tuple[Any, Any]:
+        """An output buffer of the slot's output size and an outcome word,
+        for one synchronous call at a time (reused: kept in _scratch)."""
+        return alloc("char[]", self.slot_output_size), ffi.new("int64_t *")
 
     def call_into(self, code: int, data: Any, out: Any, *, exec: str | None = None,
                   backup: bool = False) -> tuple[int, int]:
@@ -192,11 +202,15 @@ class Client:
             raise ValueError("the client is closed")
         p, n = input_buffer(data)
         o, cap = output_buffer(out)
-        r = _call(w, code, flags_for(exec, backup), p, n, o, cap)
-        lo = r & 0xFFFFFFFF
+        info = ffi.new("int64_t *")
+        r = _call(w, code, flags_for(exec, backup), p, n, o, cap, info)
+        if r >= 0:
+            return 0, r
+        packed = info[0]
+        lo = packed & 0xFFFFFFFF
         if lo & _FAILED:
-            raise error(r >> 32)
-        return r >> 32, lo & _LEN
+            raise error(packed >> 32)
+        return packed >> 32, lo & _LEN
 
     def call_many(self, code: int | Any, data: Any = b"", *, count: int | None = None,
                   out_size: int, window: int | None = None, exec: str | None = None,

@@ -293,14 +293,17 @@ static int64_t pack_failed(int err)
 }
 
 int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
-		 const char *in, size_t in_len, char *out, size_t out_len)
+		 const char *in, size_t in_len, char *out, size_t out_len,
+		 int64_t *info)
 {
 	struct cse_exec x;
 	int ret;
 
 	ret = client_enter(w);
-	if (ret)
-		return pack_failed(ret);
+	if (ret) {
+		*info = pack_failed(ret);
+		return -1;
+	}
 	memset(&x, 0, sizeof(x));
 	x.input_code = code;
 	x.flags = flags;
@@ -310,7 +313,14 @@ int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
 	x.output_buffer_len = out_len;
 	ret = cse_execute(w->c, &x);
 	client_leave(w);
-	return ret ? pack_failed(ret) : pack_served(&x);
+	if (ret) {
+		*info = pack_failed(ret);
+		return -1;
+	}
+	if (!x.output_status_code && !x.backup)
+		return (int64_t)x.output_buffer_len_actual;
+	*info = pack_served(&x);
+	return -1;
 }
 
 /* ---- batch: many commands in one crossing ---- */

@@ -40,8 +40,14 @@ int cpy_client_open(struct cpy_client **out, const char *server_id,
 		    int32_t spin_ns, uint32_t submit);
 void cpy_client_close(struct cpy_client *w);
 void cpy_client_free(struct cpy_client *w);
+/*
+ * One synchronous command: the output length when the server's status is 0
+ * and the command took a slot (the common case, read without touching
+ * cdata), else -1 and the packed outcome in *info.
+ */
 int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
-		 const char *in, size_t in_len, char *out, size_t out_len);
+		 const char *in, size_t in_len, char *out, size_t out_len,
+		 int64_t *info);
 int cpy_batch(struct cpy_client *w, uint32_t code, const uint32_t *codes,
 	      uint32_t flags, const char *in, size_t in_stride,
 	      const uint32_t *in_lens, char *out, size_t out_stride,
