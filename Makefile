@@ -50,7 +50,7 @@ test: deps vm-deps testbed-deps
 
 bench: deps vm-deps
 	$(PY) -m testbed build linux
-	$(PY) bench/run.py --build build/linux --vm
+	$(PY) bench/run.py --build build/linux --python --vm
 
 stress: deps
 	$(PY) -m testbed build linux emulated

@@ -72,6 +72,7 @@ int cpy_server_create(struct cpy_server **out, const char *server_id,
                       uint32_t nworkers, uint32_t default_exec, int32_t spin_ns,
                       void *handle, uintptr_t handler, uintptr_t slow, uintptr_t failed);
 void cpy_server_destroy(struct cpy_server *ps);
+int cpy_call_install(uintptr_t dict, uintptr_t replies, uintptr_t error);
 
 extern "Python+C" uintptr_t cpy_py_open(void *server_handle);
 extern "Python+C" void cpy_py_close(void *server_handle, uintptr_t conn);
@@ -125,7 +126,7 @@ def _flags() -> dict[str, list[str]]:
     return kw
 
 
-#: _cse_py_server.c calls the handler through CPython's full C API (not the
+#: _cse_py_server.c and _cse_py_call.c use CPython's full C API (not the
 #: limited one), so the module is built for this Python version, not abi3.
 _FULL_API = {"py_limited_api": False, "define_macros": [("_CFFI_NO_LIMITED_API", None)]}
 
@@ -133,7 +134,8 @@ _FULL_API = {"py_limited_api": False, "define_macros": [("_CFFI_NO_LIMITED_API",
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("cse._cse", '#include "_cse_py.h"\n',
-                      sources=[f"{PKG}/_cse_py.c", f"{PKG}/_cse_py_server.c"], **_flags(),
+                      sources=[f"{PKG}/_cse_py.c", f"{PKG}/_cse_py_server.c",
+                               f"{PKG}/_cse_py_call.c"], **_flags(),
                       **_FULL_API)
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import concurrent.futures
 import errno
 import threading
 import time
+import types
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +21,7 @@ from cse._buffers import MAX_PAYLOAD, alloc, input_buffer, output_buffer
 from cse._cse import ffi, lib
 from cse._dispatch import Dispatcher
 from cse._errors import error
-from cse._reply import Batch, Reply
+from cse._reply import REPLY_TYPES, Batch, Reply
 
 if TYPE_CHECKING:
     import asyncio
@@ -78,6 +79,19 @@ def _out_size(v: int) -> int:
     if not isinstance(v, int) or v < 0:
         raise ValueError(f"out_size must be a non-negative int, not {v!r}")
     return v
+
+
+def _install_call_fast() -> Any:
+    """Client.call's common case in C (_cse_py_call.c), which gives it to us
+    through a dict: cffi returns no Python objects from C."""
+    box: dict[str, Any] = {}
+    err = lib.cpy_call_install(id(box), id(REPLY_TYPES), id(error))
+    if err:
+        raise error(err)
+    return box["call_fast"]
+
+
+_call_fast = _install_call_fast()
 
 
 def _shutdown(w: Any, box: list[Dispatcher]) -> None:
@@ -146,6 +160,9 @@ class Client:
         self._scratch: list[tuple[Any, Any]] = []
         self._lock = threading.Lock()
         self._dispatcher: Dispatcher | None = None
+        # The common case of call() goes straight to C (see call()).
+        state = (int(ffi.cast("uintptr_t", self._w)), self._w, sout, self._call_py)
+        self.call = types.MethodType(_call_fast, state)  # type: ignore[method-assign]
 
     # ---- synchronous ----
 
@@ -159,8 +176,15 @@ class Client:
         backup: force the backup path.  Returns Reply(status, data).
         ConnectionResetError if the server died; OSError(EMSGSIZE) if input
         or output exceeds MAX_PAYLOAD; ValueError if the client is closed.
+
+        (Each Client binds call(code, bytes) to a C function, which hands
+        every other form to _call_py: see _cse_py_call.c.)
         """
-        # The hot path: everything here costs as much as the runtime's work.
+        return self._call_py(code, data, out_size=out_size, exec=exec, backup=backup)
+
+    def _call_py(self, code: int, data: Any = b"", *, out_size: int | None = None,
+                 exec: str | None = None, backup: bool = False) -> Reply:
+        """call() in Python: every form of it."""
         w = self._w
         if w is None:
             raise ValueError("the client is closed")

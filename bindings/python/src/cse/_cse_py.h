@@ -94,6 +94,9 @@ uintptr_t cpy_py_open(void *server_handle);
 void cpy_py_close(void *server_handle, uintptr_t conn);
 void cpy_py_pin(void);
 
+/* _cse_py_call.c: Client.call's common case as a CPython function */
+int cpy_call_install(uintptr_t dict, uintptr_t replies, uintptr_t error);
+
 /* _cse_py.c: block every signal around starting the runtime's threads */
 void cpy_signals_block(sigset_t *old);
 void cpy_signals_restore(const sigset_t *old);
