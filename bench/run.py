@@ -387,15 +387,17 @@ def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) ->
     print_sections(sections)
 
 
-def print_sections(sections: Sequence[tuple[str, list[str], list[list[str]]]]) -> None:
+def print_sections(sections: Sequence[tuple[str, list[str], list[list[str]]]],
+                   width: int | None = None) -> None:
     """Print (title, head, rows) tables, with rich when it is installed;
-    a last column of met / MISSED / n/a is coloured."""
+    a last column of met / MISSED / n/a is coloured.  @width: the console's
+    (rich's default is the terminal's, or 80 when not a terminal)."""
     if Console is None or Table is None:
         for title, head, rows in sections:
             if rows:
                 print_plain(title, head, rows)
         return
-    console = Console()
+    console = Console(width=width) if width else Console()
     styles = {"met": "green", "MISSED": "bold red", "n/a": "yellow"}
     for title, head, rows in sections:
         if not rows:

@@ -410,3 +410,62 @@ def test_batch_against_a_dying_server(sid: str) -> None:
         assert resets > 0 and resets + b.results.tolist().count(0) == 5000
         with pytest.raises(ConnectionResetError):
             b.check()
+
+
+def test_every_public_name_has_a_docstring() -> None:
+    import inspect
+
+    missing = []
+    for name in cse.__all__:
+        obj = getattr(cse, name)
+        if inspect.isclass(obj) or inspect.isfunction(obj):
+            if not (obj.__doc__ or "").strip():
+                missing.append(name)
+        if inspect.isclass(obj):
+            for attr, member in vars(obj).items():
+                if attr.startswith("_") or not (inspect.isfunction(member)
+                                               or isinstance(member, property)):
+                    continue
+                if not (member.__doc__ or "").strip():
+                    missing.append(f"{name}.{attr}")
+    assert not missing, missing
+    assert (cse.__file__ and __import__("pathlib").Path(cse.__file__).with_name("py.typed")
+            .exists())
+
+
+def test_fork_leaves_the_parents_connections_alone(c_server: str, sid: str) -> None:
+    """A child of fork() finds its inherited clients closed and its servers
+    gone, and exits without touching the parent's runtime threads, which
+    it does not have; the parent's go on."""
+    import os
+
+    srv = cse.Server(sid, echo)
+    c = cse.Client(c_server, connect_timeout=10)
+    assert c.submit(CONF_ECHO, b"x").result(timeout=10).data == b"x"  # a dispatcher too
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest from here on
+        ok = c.closed and srv.closed
+        try:
+            c.call(CONF_ECHO, b"x")
+            ok = False
+        except ValueError:
+            pass
+        import atexit
+        atexit._run_exitfuncs()  # the interpreter's exit path: must not hang
+        os._exit(0 if ok else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.01)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child hung")
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert c.call(CONF_ECHO, b"parent").data == b"parent"
+    with cse.Client(sid) as mine:
+        assert mine.call(5, b"still") == (5, b"still")
+    c.close()
+    srv.close()

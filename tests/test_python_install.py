@@ -71,3 +71,16 @@ def test_pip_install_without_libcse_says_what_to_do(source: Path, tmp_path: Path
     r = _pip_install(source, tmp_path / "site", env)
     assert r.returncode != 0
     assert "pkg-config cannot find libcse" in r.stdout + r.stderr
+
+
+def test_import_cse_is_the_binding_and_cse_the_testbed_command() -> None:
+    """Two things named cse: `import cse` is the binding, also from the
+    repository's root (where cse/ holds the C sources: a directory without
+    __init__.py, which an installed package outranks), and the `cse`
+    command in .venv/bin is the testbed's."""
+    r = subprocess.run([sys.executable, "-c", "import cse; print(cse.Client.__module__)"],
+                       cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip() == "cse._client", r.stderr
+    cli = Path(sys.executable).with_name("cse")
+    r = subprocess.run([str(cli), "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "matrix" in r.stdout, r.stdout + r.stderr

@@ -50,6 +50,7 @@ int cpy_client_open(struct cpy_client **out, const char *server_id,
                     int32_t spin_ns, uint32_t submit);
 void cpy_client_close(struct cpy_client *w);
 void cpy_client_free(struct cpy_client *w);
+void cpy_client_forget(struct cpy_client *w);
 int64_t cpy_call(struct cpy_client *w, uint32_t code, uint32_t flags,
                  const char *in, size_t in_len, char *out, size_t out_len,
                  int64_t *info);

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import errno
+import os
 import threading
 import time
 import types
@@ -93,6 +94,20 @@ def _install_call_fast() -> Any:
 
 _call_fast = _install_call_fast()
 
+#: every open Client, for _after_fork
+_clients: weakref.WeakSet[Client] = weakref.WeakSet()
+
+
+def _after_fork() -> None:
+    """In a child of fork(): the clients' runtime threads stayed in the
+    parent and their connections are the parent's.  Close them here without
+    touching the runtime (ValueError on use, nothing to join at exit)."""
+    for c in list(_clients):
+        c._forget()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
 
 def _shutdown(w: Any, box: list[Dispatcher]) -> None:
     """Disconnect @w, then let its dispatcher (if any) drain and stop: in
@@ -163,6 +178,7 @@ class Client:
         # The common case of call() goes straight to C (see call()).
         state = (int(ffi.cast("uintptr_t", self._w)), self._w, sout, self._call_py)
         self.call = types.MethodType(_call_fast, state)  # type: ignore[method-assign]
+        _clients.add(self)
 
     # ---- synchronous ----
 
@@ -345,6 +361,12 @@ class Client:
             self._w = None
             self._dispatcher = None
         self._finalizer()  # once: later calls do nothing
+
+    def _forget(self) -> None:
+        lib.cpy_client_forget(self._w if self._w is not None else ffi.NULL)
+        self._w = None
+        self._dispatcher = None
+        self._finalizer.detach()
 
     def __enter__(self) -> Client:
         return self

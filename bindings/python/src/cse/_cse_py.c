@@ -252,7 +252,7 @@ void cpy_client_close(struct cpy_client *w)
 {
 	struct timespec ts;
 
-	if (!w || __atomic_exchange_n(&w->closing, 1, __ATOMIC_SEQ_CST))
+	if (!w || __atomic_exchange_n(&w->closing, 1, __ATOMIC_SEQ_CST) || !w->c)
 		return;
 	pthread_mutex_lock(&w->lock);
 	while (ld(&w->users)) {
@@ -267,6 +267,19 @@ void cpy_client_close(struct cpy_client *w)
 	pthread_mutex_unlock(&w->lock);
 	cse_client_deinit(w->c);	/* completes what is still in flight */
 	w->c = NULL;
+}
+
+/*
+ * In a child made by fork(): the handle's runtime threads did not come
+ * along, and its connection is the parent's.  Refuse every later call
+ * (-EBADF), and let cpy_client_close() leave the runtime alone.
+ */
+void cpy_client_forget(struct cpy_client *w)
+{
+	if (w) {
+		__atomic_store_n(&w->closing, 1, __ATOMIC_SEQ_CST);
+		w->c = NULL;
+	}
 }
 
 void cpy_client_free(struct cpy_client *w)

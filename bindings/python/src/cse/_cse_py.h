@@ -40,6 +40,7 @@ int cpy_client_open(struct cpy_client **out, const char *server_id,
 		    int32_t spin_ns, uint32_t submit);
 void cpy_client_close(struct cpy_client *w);
 void cpy_client_free(struct cpy_client *w);
+void cpy_client_forget(struct cpy_client *w);
 /*
  * One synchronous command: the output length when the server's status is 0
  * and the command took a slot (the common case, read without touching

@@ -30,7 +30,7 @@ static PyObject *reply_types[3];
 static PyObject *error_fn;
 
 /* Output at most this large goes through a buffer on the stack. */
-#define STACK_OUT	(64 * 1024)
+#define STACK_OUT	(16 * 1024)
 
 /*
  * call_fast(state, code, data=b""): state is the client's tuple (the

@@ -19,6 +19,7 @@ import atexit
 import errno
 import itertools
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -142,6 +143,18 @@ def _close_all() -> None:
     Python, which is about to go away)."""
     for s in list(_live):
         s.close()
+
+
+def _after_fork() -> None:
+    """In a child of fork(): the servers' threads stayed in the parent, and
+    so does their name.  Mark them closed without touching the runtime."""
+    for s in list(_live):
+        s._ps = None
+        s._closed.set()
+    _live.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork)
 
 
 class Server:
