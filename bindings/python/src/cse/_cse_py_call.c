@@ -118,8 +118,8 @@ static PyObject *call_fast(PyObject *self, PyObject *const *args, Py_ssize_t nar
 	return r;
 
 slow:
-	if (nargs < 1)
-		return PyErr_Format(PyExc_TypeError, "call() needs the client's state");
+	if (nargs < 1 || !PyTuple_CheckExact(args[0]) || PyTuple_GET_SIZE(args[0]) != 4)
+		return PyErr_Format(PyExc_TypeError, "call_fast() needs a client's state");
 	return PyObject_Vectorcall(PyTuple_GET_ITEM(args[0], 3), args + 1,
 				   (size_t)(nargs - 1), kwnames);
 }
