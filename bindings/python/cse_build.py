@@ -135,8 +135,9 @@ _FULL_API = {"py_limited_api": False, "define_macros": [("_CFFI_NO_LIMITED_API",
 ffibuilder = FFI()
 ffibuilder.cdef(CDEF)
 ffibuilder.set_source("cse._cse", '#include "_cse_py.h"\n',
-                      sources=[f"{PKG}/_cse_py.c", f"{PKG}/_cse_py_server.c",
-                               f"{PKG}/_cse_py_call.c"], **_flags(),
+                      sources=[f"{PKG}/_cse_py_{part}.c" for part in
+                               ("wait", "client", "batch", "queue", "server", "call")],
+                      **_flags(),
                       **_FULL_API)
 
 if __name__ == "__main__":

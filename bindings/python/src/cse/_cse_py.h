@@ -6,9 +6,9 @@
  * completions), because every crossing costs more than the runtime's own
  * work for a small command.  cffi releases the GIL around each of them.
  *
- * Results of a command travel as one int64 (see CPY_PACK_*), so that a
- * synchronous call returns everything Python needs in its return value and
- * no cdata has to be read back.
+ * A command's outcome travels as one int64 (see CPY_PACK_*): a reap fills
+ * an array of them, which Python reads in one go, and a synchronous call
+ * returns its common case (status 0, a slot) as just the output length.
  */
 #ifndef CSE_PY_H
 #define CSE_PY_H
@@ -98,7 +98,7 @@ void cpy_py_pin(void);
 /* _cse_py_call.c: Client.call's common case as a CPython function */
 int cpy_call_install(uintptr_t dict, uintptr_t replies, uintptr_t error);
 
-/* _cse_py.c: block every signal around starting the runtime's threads */
+/* _cse_py_client.c: block every signal around starting the runtime's threads */
 void cpy_signals_block(sigset_t *old);
 void cpy_signals_restore(const sigset_t *old);
 
