@@ -7,11 +7,19 @@ JOBS ?= 2
 
 all: build
 
-deps: .venv/.deps-stamp
+deps: .venv/.deps-stamp .venv/.binding-stamp
 
 .venv/.deps-stamp: scripts/install-deps.sh pyproject.toml
 	scripts/install-deps.sh
-	touch $@
+	touch $@ .venv/.binding-stamp
+
+# The Python binding (installed by install-deps.sh too): again when it or the
+# C API it is compiled against changes.
+BINDING_SRC := $(wildcard bindings/python/*.py bindings/python/pyproject.toml \
+	bindings/python/src/cse/*.[pch]* bindings/python/src/cse/py.typed) \
+	cse/include/cse/cse.h cse/include/cse/abi.h
+.venv/.binding-stamp: scripts/install-binding.sh $(BINDING_SRC)
+	scripts/install-binding.sh
 
 # QEMU, virtme-ng and the Debian kernels the VM tests boot (idempotent).
 vm-deps: deps
@@ -36,20 +44,20 @@ run: deps vm-deps testbed-deps
 # the kernel modules in VMs, the Python tests, lint.  JUnit: report/tests.xml.
 test: deps vm-deps testbed-deps
 	$(PY) -m testbed build
-	$(PY) -m ruff check testbed tests bench
+	$(PY) -m ruff check testbed tests bench bindings
 	mkdir -p report
 	$(PY) -m pytest -n $(JOBS) --dist loadgroup --junitxml=report/tests.xml
 
 bench: deps vm-deps
 	$(PY) -m testbed build linux
-	$(PY) bench/run.py --build build/linux --vm
+	$(PY) bench/run.py --build build/linux --python --vm
 
 stress: deps
 	$(PY) -m testbed build linux emulated
 	$(PY) tests/stress/run.py
 
 lint: deps
-	$(PY) -m ruff check testbed tests bench
+	$(PY) -m ruff check testbed tests bench bindings
 
 clean:
 	rm -rf build report

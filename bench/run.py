@@ -384,12 +384,20 @@ def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) ->
             [[t.name, t.required, t.measured, t.status] for t in tgts],
         ),
     ]
+    print_sections(sections)
+
+
+def print_sections(sections: Sequence[tuple[str, list[str], list[list[str]]]],
+                   width: int | None = None) -> None:
+    """Print (title, head, rows) tables, with rich when it is installed;
+    a last column of met / MISSED / n/a is coloured.  @width: the console's
+    (rich's default is the terminal's, or 80 when not a terminal)."""
     if Console is None or Table is None:
         for title, head, rows in sections:
             if rows:
                 print_plain(title, head, rows)
         return
-    console = Console()
+    console = Console(width=width) if width else Console()
     styles = {"met": "green", "MISSED": "bold red", "n/a": "yellow"}
     for title, head, rows in sections:
         if not rows:
@@ -398,7 +406,7 @@ def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) ->
         for i, h in enumerate(head):
             table.add_column(h, justify="left" if i < LABEL_COLUMNS else "right")
         for row in rows:
-            style = styles.get(row[-1]) if head is TARGET_HEAD else None
+            style = styles.get(row[-1]) if head == TARGET_HEAD else None
             table.add_row(*row, style=style)
         console.print(table)
 
@@ -420,6 +428,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--backend-name", default=None, help="label passed to bench-cse")
     ap.add_argument("--vm", action="store_true",
                     help="also run the user-to-kernel part in a VM (bench/vm_part.py)")
+    ap.add_argument("--python", action="store_true",
+                    help="also run the Python part: the binding against Python IPC "
+                         "(bench/python_part.py)")
     ap.add_argument(
         "--cse-async-mode",
         choices=("main", "callback"),
@@ -497,8 +508,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("async_tput", m, ASYNC_PAYLOAD, n) for n in ASYNC_INFLIGHT for m in CSE_MECHS
     ]
     records = [results[k] for k in order if k in results]
-    tgts = targets(results)
-    print_tables(results, tgts, rounds)
+    if mechanisms:
+        print_tables(results, tgts=targets(results), rounds=rounds)
+    if args.python:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import python_part
+
+        py_records, py_failures = python_part.run(args.build, args.quick, rounds, progress,
+                                                  fmt=sys.modules[__name__])
+        records += py_records
+        failures += py_failures
     if args.vm:
         failures += vm_part(args, records)
     args.out.parent.mkdir(parents=True, exist_ok=True)

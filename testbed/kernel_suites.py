@@ -56,15 +56,25 @@ KU_HOSTILE_SERVER = "uconf-hostile"
 KU_HOSTILE_ROUNDS = 3
 
 
-def _reload_conformance_with(moddir: Path, peers: list[str], params: str) -> str:
+#: how long reload_conformance_with waits for its peers' ready files
+READY_WAIT_S = 300
+
+
+def reload_conformance_with(moddir: Path, peers: list[str], params: str,
+                            ready: tuple[str, ...] = ()) -> str:
     """One command (for `timeout`): start the user @peers (commands) in the
     background, reload cse_conformance.ko with @params so it runs as their
-    kernel client, stop them.  Its status is the insmod's.  (PIDs are kept
-    by hand: a non-interactive dash has no job list for `jobs -p`.)"""
+    kernel client, stop them.  Its status is the insmod's.  @ready: files
+    the peers create once they serve, waited for (at most READY_WAIT_S)
+    before the module loads, for peers slower to start than its 5 s connect
+    wait (a Python server under TCG).  (PIDs are kept by hand: a
+    non-interactive dash has no job list for `jobs -p`.)"""
     mod = shlex.quote(str(moddir / "cse_conformance.ko"))
     starts = "".join(f'{cmd} & pids="$pids $!"\n' for cmd in peers)
-    body = (f"{starts}\nrmmod cse_conformance\ninsmod {mod} run_kk=0 {params}\nrc=$?\n"
-            "kill $pids 2>/dev/null\nwait\nexit $rc\n")
+    waits = "".join(f"i=0; while [ ! -e {shlex.quote(f)} ] && [ $i -lt {2 * READY_WAIT_S} ]; "
+                    "do sleep 0.5; i=$((i+1)); done\n" for f in ready)
+    body = (f"{starts}{waits}\nrmmod cse_conformance\ninsmod {mod} run_kk=0 {params}\n"
+            "rc=$?\nkill $pids 2>/dev/null\nwait\nexit $rc\n")
     return f"sh -c {shlex.quote(body)}"
 
 
@@ -76,7 +86,7 @@ def ku_command(moddir: Path, builddir: Path) -> str:
     helper = shlex.quote(str(builddir / "tests" / "cse-conf-helper"))
     inline, worker = KU_SERVERS
     peers = [f"{helper} server {inline}", f"{helper} server {worker} --worker"]
-    return _reload_conformance_with(
+    return reload_conformance_with(
         moddir, peers, f"ku_inline={inline} ku_worker={worker} helper={helper}")
 
 
@@ -84,7 +94,7 @@ def ku_hostile_command(moddir: Path, builddir: Path) -> str:
     """K-U against a user server that abuses its kernel clients
     (test-ku-hostile-server); KTAP in the kernel log, one case per abuse."""
     server = shlex.quote(str(builddir / "tests" / "unit" / "test-ku-hostile-server"))
-    return _reload_conformance_with(
+    return reload_conformance_with(
         moddir, [f"{server} {KU_HOSTILE_SERVER} {KU_HOSTILE_ROUNDS}"],
         f"hostile_server={KU_HOSTILE_SERVER} hostile_rounds={KU_HOSTILE_ROUNDS}")
 

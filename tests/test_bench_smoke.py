@@ -58,3 +58,26 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     assert set(backup) == {"cse_uk_backup_call", "cse_uk_backup_msg"}
     assert all(r["payload"] == 4096 and r["p50_ns"] > 0 for r in backup.values())
     assert "one CALL ioctl / SEND+RECV messages:" in proc.stdout
+
+
+def test_bench_python_part_writes_every_record(tmp_path: Path) -> None:
+    """run.py --python on a tiny scale: every Python mechanism and payload
+    (the binding, the busy-poll floor, iceoryx2, zmq, multiprocessing.Pipe,
+    a socketpair) and the three async forms land in bench.json."""
+    out = tmp_path / "bench.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench/run.py"), "--quick", "--python", "--mechanisms", "",
+         "--build", str(FLAVOURS["linux"].builddir), "--out", str(out)],
+        capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    records = json.loads(out.read_text())
+    assert records and all(set(r) == FIELDS for r in records)
+    sync = {(r["mechanism"], r["payload"]) for r in records if r["case"] == "py_sync_rtt"}
+    assert sync == {(m, p) for m in ("python_cse", "python_busypoll", "python_iceoryx2",
+                                     "python_zmq", "python_mp_pipe", "python_socketpair")
+                    for p in (64, 4096)}
+    tput = {(r["mechanism"], r["inflight"]) for r in records if r["case"] == "py_async_tput"}
+    assert tput == {("python_cse_batch", 32), ("python_cse_batch", 64),
+                    ("python_cse_submit", 32), ("python_cse_acall", 32)}
+    assert all(r["ops_per_s"] > 0 and r["p50_ns"] > 0 for r in records)
+    assert "Python targets" in proc.stdout and "crossings" in proc.stdout

@@ -14,6 +14,9 @@ Per kernel, one VM boot:
   K-U  starts user conformance servers and reloads the module as their
        kernel client (KTAP in dmesg), then does the same against a user
        server that abuses its kernel clients (ku-hostile);
+  Python (the first kernel only) the binding's conformance scenarios
+       against the kernel servers (uk-python) and the module as the kernel
+       client of Python servers (ku-python), see tests/pycse/vm.py;
 then unloads both modules and keeps dmesg and the console under
 build/kernel/<release>/vm/.  Each scenario of each direction is one pytest
 result; a kernel that cannot be fetched or built, or a VM that cannot
@@ -27,6 +30,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pycse import vm as pyvm
 
 from testbed import kernel_suites, kernels, ktap, runonce
 from testbed.builds import FLAVOURS, BuildError
@@ -36,7 +40,7 @@ from testbed.kernel_suites import UK_RUNS
 from testbed.kernels import KernelSpec
 from testbed.vm import VmResult, between, run_in_vm
 
-VM_TIMEOUT_S = 900
+VM_TIMEOUT_S = 1200  # the Python runs add minutes under TCG (each Python start is seconds)
 UK_TIMEOUT_S = 600
 
 
@@ -68,12 +72,21 @@ KU_HOSTILE_CASES = ("silent", "garbage", "scribble", "fifo", "tcp")
 KU_TCP_LINE = "K-U backup path over 127.0.0.1:"
 
 
-def _script(moddir: Path) -> str:
+def _python(spec: KernelSpec) -> bool:
+    """The Python binding's runs go in the first kernel's boot only: they
+    exercise the binding, whose kernel paths are the C clients' and
+    servers', and each costs minutes of Python under TCG."""
+    return spec == _specs()[0]
+
+
+def _script(moddir: Path, spec: KernelSpec) -> str:
     # Results come back on the console between markers: the console is what
     # the host always gets, even when the guest cannot write files.  The guest
     # script is testbed.kernel_suites', shared with the runner's qemu cells.
     return kernel_suites.guest_script(
-        moddir, kk=True, uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir),
+        moddir, kk=True,
+        uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir)
+        | (pyvm.runs(moddir) if _python(spec) else {}),
         timeout_s=UK_TIMEOUT_S)
 
 
@@ -88,7 +101,7 @@ def _boot(spec: KernelSpec) -> dict:
     logdir = module_dir(kernel.release) / "vm"
     shutil.rmtree(logdir, ignore_errors=True)
     logdir.mkdir(parents=True)
-    res = run_in_vm(kernel, _script(moddir), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
+    res = run_in_vm(kernel, _script(moddir, spec), timeout_s=VM_TIMEOUT_S, log_dir=logdir)
     dmesg = kernel_suites.kernel_log(res.output)
     (logdir / "dmesg.txt").write_text(dmesg)
     return {"returncode": res.returncode, "output": res.output, "release": kernel.release,
@@ -112,8 +125,14 @@ def _params() -> list:
         group = pytest.mark.xdist_group(f"kernel-{spec.label}")
         params.append(pytest.param(spec, "", marks=[group, pytest.mark.vm],
                                    id=f"{spec.label}/load-run-unload"))
-        for direction in ("kk", *UK_RUNS, "ku", "ku-hostile"):
-            names = KU_HOSTILE_CASES if direction == "ku-hostile" else _cases(direction)
+        python = ("uk-python", "ku-python") if _python(spec) else ()
+        for direction in ("kk", *UK_RUNS, "ku", "ku-hostile", *python):
+            if direction == "ku-hostile":
+                names = list(KU_HOSTILE_CASES)
+            elif "python" in direction:
+                names = pyvm.cases(direction, _cases("ku"))
+            else:
+                names = _cases(direction)
             for name in names:
                 params.append(pytest.param(spec, f"{direction}/{name}",
                                            marks=[group, pytest.mark.vm],
@@ -142,7 +161,7 @@ def test_kernel(spec: KernelSpec, scenario: str) -> None:
         assert KU_TCP_LINE in between(res.output, "dmesg-ku"), log[-3000:]
         return
     direction, name = scenario.split("/")
-    if direction in kernel_suites.KTAP_IN_KERNEL_LOG:
+    if direction in kernel_suites.KTAP_IN_KERNEL_LOG | pyvm.KTAP_IN_KERNEL_LOG:
         text = kernel_suites.kernel_ktap(between(res.output, f"dmesg-{direction}"))
     else:
         text = between(res.output, direction)

@@ -20,7 +20,11 @@
 		}							\
 	} while (0)
 
-#define CONNECT_WAIT_MS 5000
+/*
+ * Long enough for a server that starts slowly: a Python one (the binding's
+ * tests/pycse/conf_server.py) under TCG takes tens of seconds to import.
+ */
+#define CONNECT_WAIT_MS 60000
 
 /* Connect, waiting for a server that another peer is still starting. */
 static int conf_connect(struct conf_env *env, const char *id,

@@ -33,15 +33,32 @@ static int setup(void)
 	return echo_once(good, 0, 1) || echo_once(bad, 0, 2) ? -1 : 0;
 }
 
-/* The honest client keeps working and the server process lives on. */
+/*
+ * The honest client keeps working, the server process lives on, and the
+ * server's handlers saw the contract kept while it dropped the bad client:
+ * no exec after (or during) its close, one close (the conformance server's
+ * counters; the bad client's backup commands race its disconnection).
+ */
 static int server_unharmed(const char *what)
 {
+	struct conf_stats st;
+	struct cse_exec x = {
+		.input_code = CONF_STATS,
+		.output_buffer_base = &st,
+		.output_buffer_len = sizeof(st),
+	};
 	int i;
 
 	for (i = 0; i < 50; i++)
 		KTAP_CHECK(!echo_once(good, i % 2 ? CSE_EXEC_WORKER : 0, (__u32)i + 10),
 			   "%s: honest client broken", what);
 	KTAP_CHECK(!server_pid || kill(server_pid, 0) == 0, "%s: server process died", what);
+	KTAP_CHECK(!cse_execute(good, &x) && x.output_buffer_len_actual == sizeof(st),
+		   "%s: CONF_STATS failed", what);
+	KTAP_CHECK(!st.exec_after_close && !st.close_while_running && !st.double_close,
+		   "%s: server handlers saw %u execs after close, %u closes during an exec, "
+		   "%u double closes", what, st.exec_after_close, st.close_while_running,
+		   st.double_close);
 	return 0;
 }
 
