@@ -24,19 +24,28 @@ static int no_spawn(struct conf_env *env, const char *id)
 	return -EOPNOTSUPP;
 }
 
+/* In the case's own child process (ktap.h). */
 static int run_scenario(const struct ktap_case *c)
 {
 	const struct conf_scenario *s = c->data;
 	struct conf_env env;
 	int ret;
 
+	/*
+	 * The scenarios' diagnostics are cse_log() lines, which user space
+	 * writes to stderr: into the KTAP output with them, between this
+	 * case's start and its result line, as the kernel log has them.
+	 */
+	dup2(STDOUT_FILENO, STDERR_FILENO);
 	uu_env_init(&env, server_id, worker_server_id, spare_server_id);
 	if (kernel_servers) {
 		env.spawn_server = no_spawn;
 		env.sync_backup = CSE_BACKUP_CALL;
 	}
 	ret = s->run(&env);
-	return ret == CONF_SKIP ? KTAP_SKIP : ret;
+	if (ret == CONF_SKIP)
+		return ktap_skip(env.skip_reason);
+	return ret;
 }
 
 int main(int argc, char **argv)
