@@ -88,8 +88,8 @@ int cse_module_main(int argc, char **argv, cse_module_start_fn start,
 		return cse_module_main(argc, argv, start_fn, stop_fn,		\
 				       description);				\
 	}									\
-	int cse_module_main(int argc, char **argv, cse_module_start_fn start,	\
-			    cse_module_stop_fn stop, const char *description)
+	int cse_module_main(int, char **, cse_module_start_fn,		\
+			    cse_module_stop_fn, const char *)
 #endif
 
 #endif /* CSE_MODULE_H */
