@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from pathlib import Path
 
@@ -160,3 +161,48 @@ def test_kv_script_runs_each_direction_with_its_modules() -> None:
     assert "insmod" not in kvsuite.script(Path("/b"))
     # valid sh, step failures quoted
     assert subprocess.run(["sh", "-n", "-c", body]).returncode == 0
+
+
+def test_readme_shows_the_build_files_as_they_are() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "## Porting a module to CSE" in readme
+    for name in ("Kbuild", "meson.build"):
+        body = "\n".join(line for line in (KVSTORE / name).read_text().splitlines()
+                         if not line.startswith("#")).strip()
+        assert body in readme, f"README's copy of examples/kvstore/{name} is out of date"
+    tail = "\n".join(kvsuite.golden()[-6:])
+    assert tail in readme, "README's end of the transcript is out of date"
+
+
+def test_the_module_starter_in_user_space() -> None:
+    """CSE_MODULE's main(): --help, too many arguments, a start that fails
+    (exit 1 with the error), a start that is done (exit 0 at once), and a
+    server stopped by SIGTERM or SIGINT (stop runs, exit 0)."""
+    build = FLAVOURS["linux"].builddir
+    server, client = build / kvsuite.SERVER, build / kvsuite.CLIENT
+    helped = subprocess.run([str(server), "--help"], capture_output=True, text=True, timeout=30)
+    assert helped.returncode == 0 and helped.stdout.startswith("usage: ")
+    assert "an in-memory key-value store" in helped.stdout
+    extra = subprocess.run([str(server), "a", "b", "c"], capture_output=True, text=True,
+                           timeout=30)
+    assert extra.returncode == 2 and extra.stderr.startswith("usage: ")
+    bad = subprocess.run([str(client), "nobody", "sideways"], capture_output=True, text=True,
+                         timeout=30)
+    assert bad.returncode == 1 and "kvstore-client: invalid argument" in bad.stderr
+    assert "options are all, script, mixed or bench=N" in bad.stderr
+    refused = subprocess.run([str(server), "not a valid id!"], capture_output=True, text=True,
+                             timeout=30)
+    assert refused.returncode == 1 and "kvstore: cannot serve" in refused.stderr
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        sid = f"kv-starter-{os.getpid()}-{sig}"
+        srv = subprocess.Popen([str(server), sid], stderr=subprocess.PIPE, text=True)
+        try:
+            assert srv.stderr is not None
+            assert srv.stderr.readline().startswith(f"kvstore: serving {sid}")
+            done = subprocess.run([str(client), sid, "bench=100"], capture_output=True,
+                                  text=True, timeout=60)
+            assert done.returncode == 0 and done.stderr.startswith("kvstore_bench: {")
+        finally:
+            srv.send_signal(sig)
+            assert srv.wait(timeout=30) == 0
+        assert srv.stderr.read().strip() == "kvstore: stopped"

@@ -58,8 +58,10 @@ int kv_put(struct kv_client *kc, const void *key, size_t key_len,
 		.value_len = (__u32)value_len,
 	};
 
-	/* The client's own bounds are the buffer's, not the protocol's:
-	 * the tests send oversized keys and values on purpose. */
+	/*
+	 * The client's own bounds are the buffer's, not the protocol's: the
+	 * tests send oversized keys and values on purpose.
+	 */
 	if (key_len > 0xffffU || sizeof(h) + key_len + value_len > KV_REQ_MAX)
 		return -EMSGSIZE;
 	memcpy(kc->req, &h, sizeof(h));

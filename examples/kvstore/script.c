@@ -318,8 +318,10 @@ static bool case_full(struct script *s)
 	int r1, r2, st1 = -1, st2 = -1;
 	size_t len;
 
-	/* New keys until the store says it is full (a bound keeps a broken
-	 * server from making this endless). */
+	/*
+	 * New keys until the store says it is full (a bound keeps a broken
+	 * server from making this endless).
+	 */
 	for (i = 0; i <= KV_CAPACITY; i++) {
 		int ret, status = -1;
 
