@@ -9,14 +9,16 @@
  * What is here, and why this much:
  *   - the vocabulary: size_t, bool, NULL, fixed-width integers (uint8_t ..
  *     int64_t, uintptr_t, which the kernel spells the same, and the __u8 ..
- *     __u64 of cse.h), errno values,
- *     and memcpy, memmove, memset, memcmp, strlen, strnlen, strcmp (the C
- *     library's in user space, the kernel's own there), plus the atomics of
- *     <cse/atomic.h> and cse_snprintf();
+ *     __u64 of cse.h), errno values, and memcpy, memmove, memset, memcmp,
+ *     strlen, strnlen, strcmp, strncmp (the C library's in user space, the
+ *     kernel's own there), plus the atomics of <cse/atomic.h> and
+ *     cse_snprintf();
  *   - memory, a mutex, an event to wait on with a timeout, threads and a
- *     worker pool, a monotonic clock, sleep and logging with levels.
- * Nothing here exists for one world only, and every call behaves the same
- * in both, with the differences named at the call.
+ *     worker pool, a monotonic clock, sleep and logging with levels:
+ *     what the modules we know needed (the conformance suite, the kvstore
+ *     example), and nothing that exists for one world only.
+ * Every call means the same in both worlds; where they differ in a detail,
+ * the call's comment says how.
  *
  * Calls that can fail return 0 or a negative errno value (never setting
  * errno); allocation returns NULL on failure; the clock returns ns.
