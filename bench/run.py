@@ -440,27 +440,43 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
+def print_table(title: str, head: list[str], rows: list[list[str]]) -> None:
+    if Table is None or Console is None:
+        print_plain(title, head, rows)
+        return
+    table = Table(title=title)
+    for h in head:
+        table.add_column(h)
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
 def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
     """Run the VM part, print its ratios, add its records; return failures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from vm_part import backup_call_vs_msg, ku_vs_uk, ratio_rows, run_vm_part
+    from vm_part import (
+        backup_call_vs_msg,
+        ku_vs_uk,
+        kvstore_rows,
+        kvstore_uk_vs_uu,
+        ratio_rows,
+        run_vm_part,
+    )
 
     print("bench: VM part (boots a kernel under QEMU; minutes under TCG)",
           file=sys.stderr, flush=True)
     uk, log = run_vm_part(args.build, 500 if args.quick else 20000)
-    head = ["mechanism", "p50 ns (TCG)", "p50 / bare ioctl", "p50 / io_uring NOP"]
-    title = "User <-> kernel sync round trip, 64 B (in one VM; ratios are the result)"
-    if Table is None or Console is None:
-        print_plain(title, head, ratio_rows(uk))
-    else:
-        table = Table(title=title)
-        for h in head:
-            table.add_column(h)
-        for row in ratio_rows(uk):
-            table.add_row(*row)
-        Console().print(table)
+    print_table("User <-> kernel sync round trip, 64 B (in one VM; ratios are the result)",
+                ["mechanism", "p50 ns (TCG)", "p50 / bare ioctl", "p50 / io_uring NOP"],
+                ratio_rows(uk))
     print(ku_vs_uk(uk))
     print(backup_call_vs_msg(uk))
+    print_table("kvstore get of a 64 B value, one client binary, user server vs kvstore.ko "
+                "(in the same VM, alternating rounds)",
+                ["mechanism", "ops/s (TCG)", "p50 ns", "p99 ns", "p50 / kvstore_uu"],
+                kvstore_rows(uk))
+    print(kvstore_uk_vs_uu(uk))
     records.extend(uk)
     if not uk:
         print(f"bench: the VM part produced no records; console: {log}", file=sys.stderr)

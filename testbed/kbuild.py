@@ -1,5 +1,6 @@
-"""Build the kernel modules (cse.ko, cse_conformance.ko) for a kernel, out of
-tree in build/kernel/<release>/ (kernel/linux/Makefile does the work), the
+"""Build the kernel modules (cse.ko, cse_conformance.ko, and the kvstore example's
+kvstore.ko and kvstore_client.ko in kvstore/) for a kernel, out of tree in
+build/kernel/<release>/ (kernel/linux/Makefile does the work), the
 way the kernel says make runs for it (testbed.kmake: on this host, or in its
 release's chroot)."""
 
@@ -12,7 +13,7 @@ from testbed.builds import BUILD_ROOT, ROOT, BuildError
 from testbed.kmake import SETUP_FAILED, SETUP_TAG
 from testbed.vm import Kernel
 
-MODULES = ("cse.ko", "cse_conformance.ko")
+MODULES = ("cse.ko", "cse_conformance.ko", "kvstore/kvstore.ko", "kvstore/kvstore_client.ko")
 MAKE_TIMEOUT_S = 1800
 
 

@@ -12,7 +12,8 @@ In one boot, after `dmesg -C`:
   ku   kernel clients of user servers: two user conformance servers start,
        and cse_conformance.ko is reloaded as their kernel client (KTAP in
        the kernel log; see ku_command);
-then both modules are removed.  After each suite `dmesg -c` prints (and
+  kv   the kvstore example in all four directions (testbed.kvsuite);
+then the modules are removed.  After each suite `dmesg -c` prints (and
 clears) the kernel log it produced, in a section "dmesg-<suite>", so a kernel
 WARNING is blamed on the suite that caused it; the unload's log is in the
 last section, "dmesg".  A step that fails prints "CSE-STEP-FAILED <what>".
@@ -120,12 +121,13 @@ def uk_commands(names: tuple[str, ...] = tuple(UK_RUNS)) -> dict[str, str]:
 
 
 def guest_script(moddir: Path, *, kk: bool, uk_runs: dict[str, str], ku: str | None = None,
-                 timeout_s: int = 600) -> str:
+                 kv: str | None = None, timeout_s: int = 600) -> str:
     """The guest script lines for the kernel suites (see the module doc).
 
     @uk_runs: section name -> command run against the kernel servers; @ku:
     the K-U command (ku_command()), or None when the cell has no ku suite;
-    @timeout_s: per suite section.
+    @kv: the kv suite's command (testbed.kvsuite), run last with cse.ko
+    loaded; @timeout_s: per suite section.
     """
     mod = f"{shlex.quote(str(moddir))}/"
 
@@ -145,6 +147,8 @@ def guest_script(moddir: Path, *, kk: bool, uk_runs: dict[str, str], ku: str | N
             lines += [suite_section(name, command, timeout_s),
                       section(f"dmesg-{name}", "dmesg -c")]
         lines.append(step("rmmod cse_conformance", "rmmod servers"))
+    if kv is not None:
+        lines += [suite_section("kv", kv, timeout_s), section("dmesg-kv", "dmesg -c")]
     lines += [step("rmmod cse", "rmmod cse"), section("dmesg", "dmesg -c")]
     return "".join(lines)
 

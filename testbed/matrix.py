@@ -14,7 +14,7 @@ key, `cells`, a list of mappings:
         libc: glibc              # glibc, musl, bsd (FreeBSD's)
         compiler: gcc            # gcc (default), clang, zig
         backend: linux           # linux, emulated, freebsd
-        suites: [build, kk]      # non-empty subset of build, uu, uk, ku, kk
+        suites: [build, kk]      # non-empty subset of build, uu, uk, ku, kk, kv
         tags: [default]          # tiers: default (the default), extended, canary
         allow_failure: false     # true: reported, never fails the run (the canary)
         skip_reason: "..."       # optional: listed and reported SKIP, never dropped
@@ -28,7 +28,9 @@ key, `cells`, a list of mappings:
 
 The `build` suite compiles and links the library and every test binary for
 the cell's target (and, in a qemu cell, the kernel modules for its kernel);
-the others run the conformance suites in each direction.
+uu, uk, ku and kk run the conformance suites in each direction, and kv the
+kvstore example (examples/kvstore) in every direction the cell has (U-U
+only, outside a VM), comparing their transcripts (testbed/kvsuite.py).
 
 Every error is a MatrixError naming the file (and line), the cell and the key.
 """
@@ -55,7 +57,7 @@ OSES = ("linux", "freebsd")
 LIBCS = ("glibc", "musl", "bsd")
 COMPILERS = ("gcc", "clang", "zig")
 BACKENDS = ("linux", "emulated", "freebsd")
-SUITES = ("build", "uu", "uk", "ku", "kk")
+SUITES = ("build", "uu", "uk", "ku", "kk", "kv")
 #: suites that load kernel modules (Linux only)
 KERNEL_SUITES = ("kk", "uk", "ku")
 #: tiers: `cse run` with no cell named runs DEFAULT_TAGS

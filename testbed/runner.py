@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from testbed import cellscript, elf, kernel_suites, progress
+from testbed import cellscript, elf, kernel_suites, kvsuite, progress
 from testbed.builds import ROOT, BuildError, Flavour
 from testbed.cellscript import CELL_DONE, CELL_START, read_section, suite_section
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
@@ -300,9 +300,11 @@ class _CellRun:
                 self.decided[s] = not_run(s, f"suite {s} loads kernel modules: it runs only in "
                                              f"qemu cells, not {cell.provisioner}")
             kernel = []
+        # in a VM the kv suite runs in every direction: it needs the modules too
+        kv_in_vm = "kv" in cell.suites and self.in_vm
         build, moddir, prefix = "", None, []
         if p.shares_host_fs:
-            builddir, moddir, flavour = self._host_build(p, bool(kernel))
+            builddir, moddir, flavour = self._host_build(p, bool(kernel) or kv_in_vm)
             if why := p.cannot_run(flavour):
                 self.info["build_only"] = why
                 for s in cell.runs_suites:
@@ -324,12 +326,16 @@ class _CellRun:
                 "uu", cellscript.uu_command(builddir, env, prefix), t_suite))
             if self.in_vm:
                 sections.append(section("dmesg-uu", "dmesg -c"))
-        if kernel:
+        if "kv" in cell.suites and not kv_in_vm:
+            sections.append(suite_section("kv", kvsuite.command(builddir, None, prefix, env),
+                                          t_suite))
+        if kernel or kv_in_vm:
             assert moddir is not None  # in_vm: qemu shares the host's files
             ku = kernel_suites.ku_command(moddir, Path(builddir)) if "ku" in kernel else None
             uk = {"uk": kernel_suites.uk_command(Path(builddir), env)} if "uk" in kernel else {}
+            kv = kvsuite.command(Path(builddir), moddir) if kv_in_vm else None
             sections.append(kernel_suites.guest_script(moddir, kk="kk" in kernel, uk_runs=uk,
-                                                       ku=ku, timeout_s=t_suite))
+                                                       ku=ku, kv=kv, timeout_s=t_suite))
         return cellscript.cell_script(sections, build)
 
     def _run_script(self, p: Provisioner, script: str) -> CommandResult:
@@ -402,6 +408,8 @@ class _CellRun:
             klog = read_section(out, f"dmesg-{name}")
             # the kernel log section, or (VM died first) the console's copy of it
             text = kernel_suites.kernel_ktap(klog.text if klog.ended else sec.text)
+        elif name == "kv":  # its directions' transcripts, compared
+            text = kvsuite.ktap_text(text, kvsuite.DIRECTIONS if self.in_vm else ("uu",))
         v = judge_suite(sec, text, timeout_s=self.opts.suite_timeout_s, stopped=stopped,
                         cell_timed_out=res.timed_out)
         if sec.begun:
@@ -425,7 +433,12 @@ class _CellRun:
         owner = next((verdicts[s] for s in self.cell.suites
                       if s in ("kk", "uk") and s not in self.decided), None) or \
             next(iter(verdicts.values()))
-        if steps := kernel_suites.failed_steps(out):
+        steps = kernel_suites.failed_steps(out)
+        # the kv suite's own module steps (kvstore.ko, kvstore_client.ko) are its
+        if "kv" in verdicts and (kv_steps := [s for s in steps if "kvstore" in s]):
+            add_failure(verdicts["kv"], "modules", "; ".join(kv_steps))
+            steps = [s for s in steps if s not in kv_steps]
+        if steps:
             add_failure(owner, "modules", "; ".join(steps))
         if bad := kernel_suites.complaints(read_section(out, "dmesg").text):
             add_failure(owner, "kernel-log", f"kernel complained at unload: {bad[0]}",

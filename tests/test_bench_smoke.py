@@ -58,6 +58,11 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     assert set(backup) == {"cse_uk_backup_call", "cse_uk_backup_msg"}
     assert all(r["payload"] == 4096 and r["p50_ns"] > 0 for r in backup.values())
     assert "one CALL ioctl / SEND+RECV messages:" in proc.stdout
+    # The kvstore example: the same client binary, a user server and kvstore.ko.
+    kv = {r["mechanism"]: r for r in json.loads(out.read_text()) if r["case"] == "kvstore_get"}
+    assert set(kv) == {"kvstore_uu", "kvstore_uk"}, proc.stdout[-2000:]
+    assert all(r["payload"] == 64 and r["p50_ns"] > 0 and r["ops_per_s"] > 0 for r in kv.values())
+    assert "kvstore get, 64 B, U-K / U-U: p50 " in proc.stdout
 
 
 def test_bench_python_part_writes_every_record(tmp_path: Path) -> None:

@@ -17,7 +17,11 @@ Per kernel, one VM boot:
   Python (the first kernel only) the binding's conformance scenarios
        against the kernel servers (uk-python) and the module as the kernel
        client of Python servers (ku-python), see tests/pycse/vm.py;
-then unloads both modules and keeps dmesg and the console under
+  kv   the kvstore example (examples/kvstore: one source, built as
+       programs and as kvstore.ko and kvstore_client.ko) U-U, U-K, K-K and
+       K-U: the same test script and 8 clients x 1,000 mixed commands in
+       each, whose four transcripts must be identical (testbed/kvsuite.py);
+then unloads the modules and keeps dmesg and the console under
 build/kernel/<release>/vm/.  Each scenario of each direction is one pytest
 result; a kernel that cannot be fetched or built, or a VM that cannot
 start, is a failure, never a skip.
@@ -32,7 +36,7 @@ from pathlib import Path
 import pytest
 from pycse import vm as pyvm
 
-from testbed import kernel_suites, kernels, ktap, runonce
+from testbed import kernel_suites, kernels, ktap, kvsuite, runonce
 from testbed.builds import FLAVOURS, BuildError
 from testbed.hostbuild import build_lock
 from testbed.kbuild import MakeSetupError, build_modules, module_dir
@@ -87,7 +91,7 @@ def _script(moddir: Path, spec: KernelSpec) -> str:
         moddir, kk=True,
         uk_runs=kernel_suites.uk_commands() | _ku_runs(moddir)
         | (pyvm.runs(moddir) if _python(spec) else {}),
-        timeout_s=UK_TIMEOUT_S)
+        kv=kvsuite.command(FLAVOURS["linux"].builddir, moddir), timeout_s=UK_TIMEOUT_S)
 
 
 def _boot(spec: KernelSpec) -> dict:
@@ -137,6 +141,8 @@ def _params() -> list:
                 params.append(pytest.param(spec, f"{direction}/{name}",
                                            marks=[group, pytest.mark.vm],
                                            id=f"{spec.label}/{direction}/{name}"))
+        params += [pytest.param(spec, f"kv/{item}", marks=[group, pytest.mark.vm],
+                                id=f"{spec.label}/kv/{item}") for item in kvsuite.items()]
     return params
 
 
@@ -160,7 +166,11 @@ def test_kernel(spec: KernelSpec, scenario: str) -> None:
         # loopback TCP connection, not the device
         assert KU_TCP_LINE in between(res.output, "dmesg-ku"), log[-3000:]
         return
-    direction, name = scenario.split("/")
+    direction, name = scenario.split("/", 1)
+    if direction == "kv":
+        ok, why = kvsuite.item_result(between(res.output, "kv"), name)
+        assert ok, why
+        return
     if direction in kernel_suites.KTAP_IN_KERNEL_LOG | pyvm.KTAP_IN_KERNEL_LOG:
         text = kernel_suites.kernel_ktap(between(res.output, f"dmesg-{direction}"))
     else:

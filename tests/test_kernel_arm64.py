@@ -11,6 +11,7 @@ One boot runs the guest script of tests/test_kernel.py (testbed.kernel_suites):
   U-K  the arm64 conformance client (64-bit: no 32-bit arm user space is
        built), the chunk-scribbling client and the ioctl fuzzer;
   K-U  user conformance servers and a hostile one, the module their client;
+  kv   the kvstore example U-U, U-K, K-K and K-U, transcripts compared;
 then both modules unload and the kernel log must hold no WARNING/BUG/Oops.
 Each scenario of each direction is one pytest result; a VM that does not
 start fails them all.  And through the runner: a boot that never reaches
@@ -28,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from testbed import devices, guest_root, kernel_suites, ktap, runonce
+from testbed import devices, guest_root, kernel_suites, ktap, kvsuite, runonce
 from testbed.builds import FLAVOURS, BuildError, ToolMissing
 from testbed.hostbuild import build_flavour, build_kernel_modules
 from testbed.kbuild import module_dir
@@ -69,6 +70,7 @@ def _script(moddir: Path) -> str:
     ku = {"ku": kernel_suites.ku_command(moddir, build),
           "ku-hostile": kernel_suites.ku_hostile_command(moddir, build)}
     return kernel_suites.guest_script(moddir, kk=True, uk_runs=uk | ku,
+                                      kv=kvsuite.command(build, moddir),
                                       timeout_s=SUITE_TIMEOUT_S)
 
 
@@ -105,6 +107,8 @@ def _params() -> list:
         names = KU_HOSTILE_CASES if direction == "ku-hostile" else _cases(direction)
         params += [pytest.param(f"{direction}/{name}", marks=marks,
                                 id=f"arm64-6.1/{direction}/{name}") for name in names]
+    params += [pytest.param(f"kv/{item}", marks=marks, id=f"arm64-6.1/kv/{item}")
+               for item in kvsuite.items()]
     return params
 
 
@@ -127,7 +131,11 @@ def test_kernel_arm64(scenario: str) -> None:
         assert not bad, "kernel complained:\n" + "\n".join(bad[:40])
         assert KU_TCP_LINE in between(out, "dmesg-ku"), log[-3000:]
         return
-    direction, name = scenario.split("/")
+    direction, name = scenario.split("/", 1)
+    if direction == "kv":
+        ok, why = kvsuite.item_result(between(out, "kv"), name)
+        assert ok, why
+        return
     if direction in kernel_suites.KTAP_IN_KERNEL_LOG:
         text = kernel_suites.kernel_ktap(between(out, f"dmesg-{direction}"))
     else:

@@ -58,7 +58,7 @@ def test_default_matrix_has_the_cells() -> None:
     assert not any(c.skip_reason for c in docker)  # runnable here, and run
     qemu = [c for c in cells.values() if c.provisioner == "qemu"]
     assert {"6.1", "6.12"} <= {c.kernel for c in qemu}
-    assert all(set(c.suites) == {"build", "uu", "kk", "uk", "ku"} and not c.skip_reason
+    assert all(set(c.suites) == {"build", "uu", "kk", "uk", "ku", "kv"} and not c.skip_reason
                for c in qemu)
     others = [c for c in cells.values() if c.provisioner in ("ssh", "vagrant")]
     assert {c.arch for c in others} >= {"arm64"} and len(others) == 2
@@ -192,7 +192,7 @@ def test_github_matrix_shape() -> None:
             "skip_reason", "os", "compiler", "tags", "allow_failure"}
     assert all(set(e) == keys and all(isinstance(v, str) for v in e.values()) for e in include)
     qemu = next(e for e in include if e["cell"] == "qemu-debian12-6.1-x86_64")
-    assert qemu["suites"] == "build uu kk uk ku" and qemu["kernel"] == "6.1"
+    assert qemu["suites"] == "build uu kk uk ku kv" and qemu["kernel"] == "6.1"
     assert qemu["skip_reason"] == ""
     docker = next(e for e in include if e["provisioner"] == "docker")
     assert docker["skip_reason"] == "" and docker["image"] == "debian:bullseye"

@@ -88,7 +88,7 @@ def _boot_cell() -> dict[str, Any]:
     for old in report.parent.glob("*"):
         if old != report:
             shutil.rmtree(old, ignore_errors=True)
-    cell = dataclasses.replace(CELL, suites=("uu", "kk", "uk", "ku"))
+    cell = dataclasses.replace(CELL, suites=("uu", "kk", "uk", "ku", "kv"))
     r = run_cell(cell, RunOptions(report_dir=report, token="qemu-test"))
     return {"report": str(report), "result": r.to_json()}
 
@@ -105,7 +105,7 @@ def test_qemu_cell_suites(booted: tuple[Path, CellResult]) -> None:
     report, r = booted
     detail = {n: (s.status, s.error) for n, s in r.suites.items()}
     assert {n: s.status for n, s in r.suites.items()} == \
-        {"uu": "PASS", "kk": "PASS", "uk": "PASS", "ku": "PASS"}, (r.reason, detail)
+        {"uu": "PASS", "kk": "PASS", "uk": "PASS", "ku": "PASS", "kv": "PASS"}, (r.reason, detail)
     assert r.status == "PASS" and r.culprit is None
     for name in ("uu", "kk", "uk", "ku"):
         tests = {t.name: t.status for t in r.suites[name].tests}
@@ -115,6 +115,10 @@ def test_qemu_cell_suites(booted: tuple[Path, CellResult]) -> None:
     assert {t.name: t.status for t in r.suites["kk"].tests}["server_death"] == "SKIP"
     assert {t.name: t.status for t in r.suites["ku"].tests}["server_death"] == "PASS"
     assert r.info["kernel_release"].startswith("6.1.") and r.info["accel"] in ("kvm", "tcg")
+    # the kvstore in all four directions, their transcripts the same
+    kv = {t.name: t.status for t in r.suites["kv"].tests}
+    assert all(kv.get(f"{d}/mixed_8x1000") == "PASS" for d in ("uu", "uk", "kk", "ku")), kv
+    assert kv["transcripts_identical"] == "PASS" and kv["ku/server_exit"] == "PASS"
 
 
 @pytest.mark.vm

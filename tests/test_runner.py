@@ -58,6 +58,10 @@ def test_local_cell_passes_and_saves_everything(tmp_path: Path) -> None:
     uu = r.suites["uu"]
     names = [t.name for t in uu.tests]
     assert "echo" in names and "server_death" in names and uu.status == "PASS"
+    # the kvstore example, U-U here (no kernel outside a VM)
+    kv = {t.name: t.status for t in r.suites["kv"].tests}
+    assert kv["uu/mixed_8x1000"] == kv["transcripts_identical"] == "PASS", kv
+    assert not any(name.startswith(("uk/", "kk/", "ku/")) for name in kv)
     d = cell_dir(opts.report_dir, LINUX.id)
     assert CellResult.load(d / RESULT) == r
     assert set(r.logs) >= {"script", "output", "build"}

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT
 /*
- * cse_conformance.ko: the conformance scenarios from tests/conformance,
- * compiled unchanged, run in the kernel.  Loading it starts two kernel
+ * cse_conformance.ko: the kernel's starter of the conformance scenarios
+ * (tests/conformance, written once against cse.h and env.h, compiled
+ * unchanged), and the kernel-only runs that reuse its servers.  Loading it starts two kernel
  * conformance servers ("kconf-inline", "kconf-worker"), which serve until
  * the module is removed (U-K: user clients reach them through /dev/cse),
  * and then, printing KTAP to the kernel log:
@@ -26,7 +27,6 @@
  * ID and print one JSON record, prefixed "cse_bench: ", to the kernel log.
  */
 #include <linux/delay.h>
-#include <linux/kthread.h>
 #include <linux/ktime.h>
 #include <linux/mm.h>		/* kvmalloc_array(), kvfree(): in slab.h only since 5.16 */
 #include <linux/module.h>
@@ -37,10 +37,8 @@
 #include <linux/sort.h>
 #include <linux/umh.h>
 
-#include "compat.h"
 #include "conformance.h"
 
-static char skip_reason[128];
 static struct cse_server *inl, *wrk;
 
 static bool run_kk = true;
@@ -65,26 +63,6 @@ module_param(bench_server, charp, 0444);
 MODULE_PARM_DESC(bench_server, "time sync 64 B echoes to this conformance server");
 module_param(bench_iters, uint, 0444);
 MODULE_PARM_DESC(bench_iters, "round trips bench_server times (default 20000)");
-
-static void k_sleep_ms(unsigned int ms)
-{
-	msleep(ms);
-}
-
-static __u64 k_now_ms(void)
-{
-	return ktime_get_ns() / NSEC_PER_MSEC;
-}
-
-static __u64 k_thread_id(void)
-{
-	return (__u64)(unsigned long)current;
-}
-
-static const struct conf_host k_host = {
-	.sleep_ms = k_sleep_ms,
-	.thread_id = k_thread_id,
-};
 
 static int k_no_peer(struct conf_env *env, const char *id)
 {
@@ -149,63 +127,6 @@ static int ku_kill_server(struct conf_env *env, const char *id)
 	return ret;
 }
 
-struct k_thread {
-	void (*fn)(void *arg, int i);
-	void *arg;
-	int i;
-	struct completion done;
-};
-
-static int k_thread_main(void *data)
-{
-	struct k_thread *t = data;
-
-	t->fn(t->arg, t->i);
-	cse_kthread_complete_and_exit(&t->done, 0);
-}
-
-static int k_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
-{
-	struct k_thread *t = kcalloc(n, sizeof(*t), GFP_KERNEL);
-	struct task_struct *task;
-	int i, started, ret = 0;
-
-	if (!t)
-		return -ENOMEM;
-	for (started = 0; started < n; started++) {
-		t[started].fn = fn;
-		t[started].arg = arg;
-		t[started].i = started;
-		init_completion(&t[started].done);
-		task = kthread_run(k_thread_main, &t[started], "cse-conf-%d", started);
-		if (IS_ERR(task)) {
-			ret = PTR_ERR(task);
-			break;
-		}
-	}
-	for (i = 0; i < started; i++)
-		wait_for_completion(&t[i].done);
-	kfree(t);
-	return ret;
-}
-
-static void k_log(const char *fmt, ...)
-{
-	struct va_format vaf;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vaf.fmt = fmt;
-	vaf.va = &ap;
-	pr_info("# %pV\n", &vaf);
-	va_end(ap);
-}
-
-static void k_skip(const char *why)
-{
-	strscpy(skip_reason, why, sizeof(skip_reason));
-}
-
 /* Same order as test_ku_hostile_server.c's enum kind. */
 static const char *const hostile_kinds[] = {
 	"silent", "garbage", "scribble", "fifo", "tcp",
@@ -229,8 +150,8 @@ static int hostile_round(const char *id, const char *kind)
 	int i, ret, issued = 0;
 
 	memset(in, 0x33, sizeof(in));
-	deadline = k_now_ms() + 10000;
-	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && k_now_ms() < deadline)
+	deadline = cse_now_ms() + 10000;
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && cse_now_ms() < deadline)
 		msleep(10);
 	if (ret)	/* refused at the handshake: the right outcome too */
 		return ret == -ENOENT || ret == -ETIMEDOUT ? ret : 0;
@@ -261,11 +182,11 @@ static int hostile_round(const char *id, const char *kind)
 	} else {
 		ret = 0;
 	}
-	deadline = k_now_ms() + 10000;
+	deadline = cse_now_ms() + 10000;
 	for (i = 0; i < HOSTILE_ASYNC; i++) {
 		int want = issued & (1 << i) ? 1 : 0;
 
-		while (atomic_read(&done[i]) < want && k_now_ms() < deadline)
+		while (atomic_read(&done[i]) < want && cse_now_ms() < deadline)
 			msleep(5);
 		if (atomic_read(&done[i]) != want) {
 			pr_info("# %s: command %d completed %d times\n", kind, i,
@@ -331,8 +252,8 @@ static void bench_sync(const char *id, unsigned int n)
 		goto out;
 	memset(in, 0x5a, sizeof(in));
 	/* The user server was started just before us: give it time to listen. */
-	t0 = k_now_ms() + 10000;
-	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && k_now_ms() < t0)
+	t0 = cse_now_ms() + 10000;
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && cse_now_ms() < t0)
 		msleep(10);
 	if (ret)
 		goto out;
@@ -374,12 +295,12 @@ static void run_scenarios(const char *direction, struct conf_env *env)
 	for (i = 0; i < conf_nscenarios; i++) {
 		const struct conf_scenario *s = &conf_scenarios[i];
 
-		skip_reason[0] = '\0';
+		env->skip_reason[0] = '\0';
 		ret = s->run(env);
 		if (ret == CONF_PASS)
 			pr_info("ok %u %s\n", i + 1, s->name);
 		else if (ret == CONF_SKIP)
-			pr_info("ok %u %s # SKIP %s\n", i + 1, s->name, skip_reason);
+			pr_info("ok %u %s # SKIP %s\n", i + 1, s->name, env->skip_reason);
 		else
 			pr_info("not ok %u %s\n", i + 1, s->name);
 	}
@@ -396,16 +317,10 @@ static int __init conformance_init(void)
 		.spawn_server = k_no_peer,
 		.kill_server = k_no_peer,
 		.spawn_doomed_client = k_no_doomed_client,
-		.run_threads = k_run_threads,
-		.sleep_ms = k_sleep_ms,
-		.now_ms = k_now_ms,
-		.log = k_log,
-		.skip = k_skip,
 		.sync_backup = CSE_BACKUP_CALL,	/* K-K: a direct call */
 	};
 	int ret;
 
-	conf_server_setup(&k_host);
 	ret = cse_server_init();
 	if (!ret)
 		ret = cse_server_create(&inl, env.server_id, &conf_server_ops, &iopts);

@@ -7,6 +7,7 @@
 #include <linux/module.h>
 
 #include <cse/cse.h>
+#include <cse/env.h>
 
 #include "cse_dev.h"
 
@@ -21,6 +22,32 @@ EXPORT_SYMBOL_GPL(cse_server_destroy);
 EXPORT_SYMBOL_GPL(cse_server_deinit);
 EXPORT_SYMBOL_GPL(cse_conn_server);
 EXPORT_SYMBOL_GPL(cse_strerror);
+
+/* env.h: the module environment (cse/src/env.c and env.c here). */
+EXPORT_SYMBOL_GPL(cse_alloc);
+EXPORT_SYMBOL_GPL(cse_zalloc);
+EXPORT_SYMBOL_GPL(cse_free);
+EXPORT_SYMBOL_GPL(cse_mutex_create);
+EXPORT_SYMBOL_GPL(cse_mutex_destroy);
+EXPORT_SYMBOL_GPL(cse_mutex_lock);
+EXPORT_SYMBOL_GPL(cse_mutex_unlock);
+EXPORT_SYMBOL_GPL(cse_event_create);
+EXPORT_SYMBOL_GPL(cse_event_destroy);
+EXPORT_SYMBOL_GPL(cse_event_set);
+EXPORT_SYMBOL_GPL(cse_event_clear);
+EXPORT_SYMBOL_GPL(cse_event_is_set);
+EXPORT_SYMBOL_GPL(cse_event_wait);
+EXPORT_SYMBOL_GPL(cse_thread_start);
+EXPORT_SYMBOL_GPL(cse_thread_join);
+EXPORT_SYMBOL_GPL(cse_thread_id);
+EXPORT_SYMBOL_GPL(cse_pool_create);
+EXPORT_SYMBOL_GPL(cse_pool_submit);
+EXPORT_SYMBOL_GPL(cse_pool_destroy);
+EXPORT_SYMBOL_GPL(cse_now_ns);
+EXPORT_SYMBOL_GPL(cse_now_ms);
+EXPORT_SYMBOL_GPL(cse_sleep_ms);
+EXPORT_SYMBOL_GPL(cse_log);
+EXPORT_SYMBOL_GPL(cse_snprintf);
 
 static int __init cse_init(void)
 {

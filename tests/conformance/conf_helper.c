@@ -15,11 +15,6 @@
 #include "../testos.h"
 #include "uu_world.h"
 
-static const struct conf_host uu_host = {
-	.sleep_ms = uu_sleep_ms,
-	.thread_id = uu_thread_id,
-};
-
 static int serve(const char *id, bool worker)
 {
 	struct cse_server_opts o = {
@@ -36,7 +31,6 @@ static int serve(const char *id, bool worker)
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	conf_server_setup(&uu_host);
 	ret = cse_server_init();
 	if (!ret)
 		ret = cse_server_create(&s, id, &conf_server_ops, &o);
@@ -55,11 +49,11 @@ static int doomed_client(const char *id, unsigned int ms)
 	struct cse_client *c;
 	struct cse_exec x = { .input_code = CONF_SLEEP };
 	__u32 in = ms, out;
-	__u64 deadline = uu_now_ms() + 5000;
+	__u64 deadline = cse_now_ms() + 5000;
 	int ret;
 
-	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && uu_now_ms() < deadline)
-		uu_sleep_ms(10);
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && cse_now_ms() < deadline)
+		cse_sleep_ms(10);
 	if (ret) {
 		fprintf(stderr, "cse-conf-helper: connect %s: %s\n", id, cse_strerror(ret));
 		return 1;
@@ -73,7 +67,7 @@ static int doomed_client(const char *id, unsigned int ms)
 	fflush(stdout);
 	cse_execute(c, &x);
 	/* Still here: the killer was late.  Keep the connection open anyway. */
-	uu_sleep_ms(60000);
+	cse_sleep_ms(60000);
 	return 0;
 }
 

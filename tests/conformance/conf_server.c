@@ -2,10 +2,8 @@
 /*
  * The conformance server: handlers that make the runtime's promises
  * observable to a client (callback order, open before exec, close once and
- * only after running execs finish).  cse.h and cse/atomic.h only.
+ * only after running execs finish).  cse.h and env.h only.
  */
-#include <cse/atomic.h>
-
 #include "conformance.h"
 
 #define CONF_MAX_CONNS	1024U
@@ -17,20 +15,9 @@ struct conf_ctx {
 	__u32 closed;
 };
 
-static const struct conf_host *host;
 static struct conf_ctx ctxs[CONF_MAX_CONNS];
 static __u32 next_ctx;
 static struct conf_stats stats;
-
-void conf_server_setup(const struct conf_host *h)
-{
-	host = h;
-}
-
-const struct conf_host *conf_server_host(void)
-{
-	return host;
-}
 
 static void stat_inc(__u32 *field)
 {
@@ -147,7 +134,7 @@ static void conf_exec(struct cse_conn *conn, void *user_context,
 			*status = CONF_STATUS_BAD_INPUT;
 			break;
 		}
-		host->sleep_ms(get_u32(in));
+		cse_sleep_ms(get_u32(in));
 		put_u32(out, get_u32(in));
 		*out_len_actual = 4;
 		break;
@@ -159,7 +146,7 @@ static void conf_exec(struct cse_conn *conn, void *user_context,
 			*status = CONF_STATUS_BAD_INPUT;
 			break;
 		}
-		tid = host->thread_id();
+		tid = cse_thread_id();
 		memcpy(out, &tid, sizeof(tid));
 		*out_len_actual = sizeof(tid);
 		break;

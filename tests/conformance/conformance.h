@@ -1,16 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Conformance suite: scenarios written once against cse.h and run in every
- * direction (U-U now; U-K, K-U, K-K in the kernel build) and on every
- * backend.  Nothing here may call the OS: what a scenario needs from its
- * world (processes or kthreads, sleeping, threads) comes through
- * struct conf_env, and what the server handlers need through
- * struct conf_host.  It must compile as a kernel module source unchanged.
+ * Conformance suite: scenarios written once against cse.h and env.h, like
+ * any CSE module, and run in every direction (U-U, U-K, K-U, K-K) and on
+ * every backend; it compiles unchanged as a kernel module source.  What
+ * stays with each world's starter (tests/conformance/uu_main.c,
+ * kernel/linux/conformance_main.c) is only what one world cannot do the
+ * way the other does: starting and killing peers (processes, or nothing
+ * at all in the kernel), and printing KTAP.  That comes through
+ * struct conf_env.
  */
 #ifndef CSE_CONFORMANCE_H
 #define CSE_CONFORMANCE_H
 
 #include <cse/cse.h>
+#include <cse/env.h>
 
 /* Input codes of the conformance server. */
 #define CONF_ECHO	1U	/* output = input */
@@ -42,14 +45,6 @@ struct conf_stats {
 	__u32 resv;
 };
 
-/* Services the conformance server's handlers need from their world. */
-struct conf_host {
-	void (*sleep_ms)(unsigned int ms);
-	__u64 (*thread_id)(void);
-};
-
-void conf_server_setup(const struct conf_host *host);
-const struct conf_host *conf_server_host(void);
 extern const struct cse_server_ops conf_server_ops;
 /* The counts of every conformance server of this process (or module). */
 void conf_server_stats(struct conf_stats *out);
@@ -59,7 +54,10 @@ static inline __u8 conf_pattern(__u32 seed, __u32 i)
 	return (__u8)(seed * 131U + i * 7U + (i >> 8));
 }
 
-/* What a scenario may ask of the world it runs in. */
+/*
+ * What a scenario may ask of the world it runs in: the servers to use, and
+ * the peers only a world's starter can start and kill.
+ */
 struct conf_env {
 	const char *server_id;		/* conformance server, inline by default */
 	const char *worker_server_id;	/* conformance server, worker by default */
@@ -74,21 +72,27 @@ struct conf_env {
 	 */
 	int (*spawn_doomed_client)(struct conf_env *env, const char *server_id,
 				   unsigned int sleep_ms, unsigned int kill_after_ms);
-	/* Run fn(arg, 0..n-1) on n threads and wait for all of them. */
-	int (*run_threads)(int n, void (*fn)(void *arg, int i), void *arg);
-	void (*sleep_ms)(unsigned int ms);
-	__u64 (*now_ms)(void);
-	void (*log)(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 	/*
 	 * The struct cse_exec.backup a synchronous backup command must report:
 	 * CSE_BACKUP_CALL when the servers are in the kernel, else
 	 * CSE_BACKUP_MSG.  (Asynchronous ones always report CSE_BACKUP_MSG.)
 	 */
 	int sync_backup;
-	/* Record why the scenario skips; the scenario then returns CONF_SKIP. */
-	void (*skip)(const char *why);
+	/* Why the scenario returned CONF_SKIP (conf_skip()), for the starter. */
+	char skip_reason[128];
 	void *priv;
 };
+
+/*
+ * A diagnostic line of the running case: KTAP's "# ..." in the kernel log,
+ * or on stderr, which the user-space starter sends to its KTAP output.
+ */
+#define conf_log(fmt, ...) cse_log(CSE_LOG_INFO, "# " fmt, ##__VA_ARGS__)
+
+static inline void conf_skip(struct conf_env *env, const char *why)
+{
+	cse_snprintf(env->skip_reason, sizeof(env->skip_reason), "%s", why);
+}
 
 #define CONF_PASS	0
 #define CONF_FAIL	1
@@ -101,6 +105,15 @@ struct conf_scenario {
 };
 
 extern const struct conf_scenario conf_scenarios[];
+
+/* The module environment's own checks (env_scenarios.c), in the table too. */
+int env_memory(struct conf_env *env);
+int env_mutex(struct conf_env *env);
+int env_event(struct conf_env *env);
+int env_threads(struct conf_env *env);
+int env_pool(struct conf_env *env);
+int env_clock_sleep(struct conf_env *env);
+int env_format(struct conf_env *env);
 extern const unsigned int conf_nscenarios;
 
 #endif /* CSE_CONFORMANCE_H */

@@ -1,24 +1,56 @@
 // SPDX-License-Identifier: MIT
 /*
- * Conformance scenarios, written once against cse.h.  Each returns
- * CONF_PASS, CONF_FAIL (after logging why) or CONF_SKIP (after env->skip).
- * Storage is static, not allocated, so the file builds unchanged in a
- * kernel module; a scenario runs alone in its process (or module), so the
- * statics are never shared between two running scenarios.
+ * Conformance scenarios, written once against cse.h and env.h.  Each
+ * returns CONF_PASS, CONF_FAIL (after logging why) or CONF_SKIP (after
+ * conf_skip()).  Storage is static, not allocated: a scenario runs alone
+ * in its process (or module), so the statics are never shared between two
+ * running scenarios.
  */
-#include <cse/atomic.h>
-
 #include "conformance.h"
 
-#define CHECK(env, cond, ...)						\
+#define CHECK(cond, ...)						\
 	do {								\
 		if (!(cond)) {						\
-			(env)->log("%s:%d: check failed: %s", __FILE__,	\
-				   __LINE__, #cond);			\
-			(env)->log(__VA_ARGS__);			\
+			conf_log("%s:%d: check failed: %s", __FILE__,	\
+				 __LINE__, #cond);			\
+			conf_log(__VA_ARGS__);				\
 			return CONF_FAIL;				\
 		}							\
 	} while (0)
+
+struct conf_thread_arg {
+	void (*fn)(void *arg, int i);
+	void *arg;
+	int i;
+};
+
+static void conf_thread_main(void *p)
+{
+	struct conf_thread_arg *t = p;
+
+	t->fn(t->arg, t->i);
+}
+
+/* Run @fn(@arg, 0..@n-1) on @n threads at once and wait for all of them. */
+static int conf_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
+{
+	struct conf_thread_arg ta[16];
+	struct cse_thread *th[16];
+	int i, started, ret = 0;
+
+	if (n > (int)CSE_ARRAY_SIZE(th))
+		return -EINVAL;
+	for (started = 0; started < n; started++) {
+		ta[started] = (struct conf_thread_arg){ fn, arg, started };
+		ret = cse_thread_start(&th[started], "cse-conf", conf_thread_main,
+				       &ta[started]);
+		if (ret)
+			break;
+	}
+	for (i = 0; i < started; i++)
+		cse_thread_join(th[i]);
+	return ret;
+}
 
 /*
  * Long enough for a server that starts slowly: a Python one (the binding's
@@ -27,18 +59,17 @@
 #define CONNECT_WAIT_MS 60000
 
 /* Connect, waiting for a server that another peer is still starting. */
-static int conf_connect(struct conf_env *env, const char *id,
-			const struct cse_client_opts *opts,
+static int conf_connect(const char *id, const struct cse_client_opts *opts,
 			struct cse_client **c)
 {
-	__u64 deadline = env->now_ms() + CONNECT_WAIT_MS;
+	__u64 deadline = cse_now_ms() + CONNECT_WAIT_MS;
 	int ret;
 
 	for (;;) {
 		ret = cse_client_init(c, id, opts);
-		if (ret != -ENOENT || env->now_ms() > deadline)
+		if (ret != -ENOENT || cse_now_ms() > deadline)
 			return ret;
-		env->sleep_ms(10);
+		cse_sleep_ms(10);
 	}
 }
 
@@ -56,14 +87,13 @@ static int sync_exec(struct cse_client *c, __u32 code, const void *in,
 	return cse_execute(c, x);
 }
 
-static int get_stats(struct conf_env *env, struct cse_client *c,
-		     struct conf_stats *st)
+static int get_stats(struct cse_client *c, struct conf_stats *st)
 {
 	struct cse_exec x;
 	int ret = sync_exec(c, CONF_STATS, NULL, 0, st, sizeof(*st), 0, &x);
 
 	if (ret || x.output_status_code || x.output_buffer_len_actual != sizeof(*st)) {
-		env->log("STATS failed: %s status %d len %zu", cse_strerror(ret),
+		conf_log("STATS failed: %s status %d len %zu", cse_strerror(ret),
 			 x.output_status_code, x.output_buffer_len_actual);
 		return -EPROTO;
 	}
@@ -82,23 +112,23 @@ static int scen_echo(struct conf_env *env)
 	unsigned int i, j;
 	int ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		for (j = 0; j < sizes[i]; j++)
 			echo_in[j] = conf_pattern(i, j);
 		memset(echo_out, 0, sizeof(echo_out));
 		ret = sync_exec(c, CONF_ECHO, echo_in, sizes[i], echo_out, 4096,
 				0, &x);
-		CHECK(env, ret == 0 && x.result == 0, "echo %zu: %s", sizes[i],
+		CHECK(ret == 0 && x.result == 0, "echo %zu: %s", sizes[i],
 		      cse_strerror(ret));
-		CHECK(env, x.output_status_code == CONF_STATUS_OK, "status %d",
+		CHECK(x.output_status_code == CONF_STATUS_OK, "status %d",
 		      x.output_status_code);
-		CHECK(env, x.output_buffer_len_actual == sizes[i], "len %zu",
+		CHECK(x.output_buffer_len_actual == sizes[i], "len %zu",
 		      x.output_buffer_len_actual);
-		CHECK(env, !memcmp(echo_in, echo_out, sizes[i]), "data differs at size %zu",
+		CHECK(!memcmp(echo_in, echo_out, sizes[i]), "data differs at size %zu",
 		      sizes[i]);
-		CHECK(env, x.backup == 0, "a fitting command took the backup path");
+		CHECK(x.backup == 0, "a fitting command took the backup path");
 	}
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -169,22 +199,21 @@ static void order_completion(struct cse_exec *x, void *ctx)
 	cse_store_release(&l->done, 1);
 }
 
-static int order_check(struct conf_env *env, struct cse_exec *x,
-		       struct order_log *l, bool async)
+static int order_check(struct cse_exec *x, struct order_log *l, bool async)
 {
 	static const int want[] = { EV_IN_PREP, EV_OUT_PREP, EV_IN_POST,
 				    EV_OUT_POST, EV_COMPLETION };
 	__u32 i, n = async ? 5 : 4;
 
-	CHECK(env, x->result == 0, "result %s", cse_strerror(x->result));
-	CHECK(env, x->output_status_code == CONF_STATUS_OK,
+	CHECK(x->result == 0, "result %s", cse_strerror(x->result));
+	CHECK(x->output_status_code == CONF_STATUS_OK,
 	      "server saw prepare callbacks out of order: status %d",
 	      x->output_status_code);
-	CHECK(env, l->n == n, "%u callbacks, want %u", l->n, n);
+	CHECK(l->n == n, "%u callbacks, want %u", l->n, n);
 	for (i = 0; i < n; i++)
-		CHECK(env, l->ev[i] == want[i], "callback %u is %d, want %d", i,
+		CHECK(l->ev[i] == want[i], "callback %u is %d, want %d", i,
 		      l->ev[i], want[i]);
-	CHECK(env, l->exec_seen, "output_post ran before the server's exec");
+	CHECK(l->exec_seen, "output_post ran before the server's exec");
 	return CONF_PASS;
 }
 
@@ -212,17 +241,17 @@ static int order_run(struct conf_env *env, struct cse_client *c, __u32 flags)
 		x.completion = async ? order_completion : NULL;
 		x.completion_context = l;
 		ret = cse_execute(c, &x);
-		CHECK(env, ret == 0, "execute: %s", cse_strerror(ret));
+		CHECK(ret == 0, "execute: %s", cse_strerror(ret));
 		if (async) {
-			deadline = env->now_ms() + 5000;
-			while (!cse_load_acquire(&l->done) && env->now_ms() < deadline)
-				env->sleep_ms(1);
-			CHECK(env, l->done, "no completion within 5 s");
+			deadline = cse_now_ms() + 5000;
+			while (!cse_load_acquire(&l->done) && cse_now_ms() < deadline)
+				cse_sleep_ms(1);
+			CHECK(l->done, "no completion within 5 s");
 		}
-		if (order_check(env, &x, l, async))
+		if (order_check(&x, l, async))
 			return CONF_FAIL;
 		if (flags & CSE_EXEC_FORCE_BACKUP)
-			CHECK(env, x.backup == (async ? CSE_BACKUP_MSG : env->sync_backup),
+			CHECK(x.backup == (async ? CSE_BACKUP_MSG : env->sync_backup),
 			      "%s backup %d", async ? "async" : "sync", x.backup);
 	}
 	return CONF_PASS;
@@ -234,14 +263,14 @@ static int scen_callback_order(struct conf_env *env)
 	struct conf_stats before, after;
 	int ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	CHECK(env, !get_stats(env, c, &before), "stats");
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CHECK(!get_stats(c, &before), "stats");
 	if (order_run(env, c, 0) || order_run(env, c, CSE_EXEC_WORKER) ||
 	    order_run(env, c, CSE_EXEC_FORCE_BACKUP))
 		return CONF_FAIL;
-	CHECK(env, !get_stats(env, c, &after), "stats");
-	CHECK(env, after.exec_after_close == before.exec_after_close &&
+	CHECK(!get_stats(c, &after), "stats");
+	CHECK(after.exec_after_close == before.exec_after_close &&
 	      after.close_while_running == before.close_while_running &&
 	      after.double_close == before.double_close,
 	      "server saw exec after close or close during exec");
@@ -259,24 +288,24 @@ static int scen_default_copies(struct conf_env *env)
 	unsigned int i, backup;
 	int ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		for (i = 0; i < sizeof(in); i++)
 			in[i] = in_copy[i] = conf_pattern(7, i);
 		memset(out, 0xEE, sizeof(out));
 		ret = sync_exec(c, CONF_ECHO, in, sizeof(in), out, sizeof(out),
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(env, !ret, "execute: %s", cse_strerror(ret));
-		CHECK(env, x.backup == (backup ? env->sync_backup : 0),
+		CHECK(!ret, "execute: %s", cse_strerror(ret));
+		CHECK(x.backup == (backup ? env->sync_backup : 0),
 		      "backup %d, want %d", x.backup, backup ? env->sync_backup : 0);
-		CHECK(env, x.output_buffer_len_actual == sizeof(in), "len %zu",
+		CHECK(x.output_buffer_len_actual == sizeof(in), "len %zu",
 		      x.output_buffer_len_actual);
-		CHECK(env, !memcmp(out, in, sizeof(in)), "output not copied");
+		CHECK(!memcmp(out, in, sizeof(in)), "output not copied");
 		for (i = sizeof(in); i < sizeof(out); i++)
-			CHECK(env, out[i] == 0xEE,
+			CHECK(out[i] == 0xEE,
 			      "default copy wrote past output_buffer_len_actual at %u", i);
-		CHECK(env, !memcmp(in, in_copy, sizeof(in)), "input buffer modified");
+		CHECK(!memcmp(in, in_copy, sizeof(in)), "input buffer modified");
 	}
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -326,14 +355,14 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 
 	memset(&as, 0, sizeof(as));
 	as.free_mask = 0xffffffffU;
-	ret = conf_connect(env, env->server_id, opts, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	deadline = env->now_ms() + 60000;
+	ret = conf_connect(env->server_id, opts, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	deadline = cse_now_ms() + 60000;
 	for (seq = 0; seq < ASYNC_TOTAL;) {
 		mask = cse_load_acquire(&as.free_mask);
 		if (!mask) {
-			CHECK(env, env->now_ms() < deadline, "stalled at %u", seq);
-			env->sleep_ms(1);
+			CHECK(cse_now_ms() < deadline, "stalled at %u", seq);
+			cse_sleep_ms(1);
 			continue;
 		}
 		i = (__u32)__builtin_ctz(mask);
@@ -349,17 +378,17 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 		as.x[i].completion = async_completion;
 		as.x[i].completion_context = (void *)(unsigned long)seq;
 		ret = cse_execute(c, &as.x[i]);
-		CHECK(env, !ret, "execute %u: %s", seq, cse_strerror(ret));
+		CHECK(!ret, "execute %u: %s", seq, cse_strerror(ret));
 		seq++;
 	}
-	while (cse_load_acquire(&as.done) < ASYNC_TOTAL && env->now_ms() < deadline)
-		env->sleep_ms(1);
-	CHECK(env, as.done == ASYNC_TOTAL, "%u of %u completed", as.done, ASYNC_TOTAL);
-	CHECK(env, !as.bad, "%u completions with bad results", as.bad);
+	while (cse_load_acquire(&as.done) < ASYNC_TOTAL && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+	CHECK(as.done == ASYNC_TOTAL, "%u of %u completed", as.done, ASYNC_TOTAL);
+	CHECK(!as.bad, "%u completions with bad results", as.bad);
 	for (seq = 0; seq < ASYNC_TOTAL; seq++)
-		CHECK(env, as.completions[seq] == 1, "command %u completed %u times",
+		CHECK(as.completions[seq] == 1, "command %u completed %u times",
 		      seq, as.completions[seq]);
-	env->log("%u commands, %u in flight at most, %u via backup", ASYNC_TOTAL,
+	conf_log("%u commands, %u in flight at most, %u via backup", ASYNC_TOTAL,
 		 ASYNC_WINDOW, as.backups);
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -400,27 +429,27 @@ static int scen_submit_ctl(struct conf_env *env)
 	 * connected at once, so no thread id can be reused among them.
 	 */
 	for (i = 0; i < 4; i++) {
-		ret = conf_connect(env, env->server_id, i < 2 ? NULL : &o, &cl[i]);
-		CHECK(env, !ret, "client %u: %s", i, cse_strerror(ret));
+		ret = conf_connect(env->server_id, i < 2 ? NULL : &o, &cl[i]);
+		CHECK(!ret, "client %u: %s", i, cse_strerror(ret));
 	}
 	for (i = 0; i < 4; i++)
 		tid[i] = inline_thread(cl[i]);
 	for (i = 0; i < 4; i++)
 		cse_client_deinit(cl[i]);
-	CHECK(env, tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
-	CHECK(env, tid[0] != tid[1], "two FIFO clients ran inline on one thread");
-	CHECK(env, tid[2] == tid[3], "two CTL clients ran inline on different threads");
+	CHECK(tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
+	CHECK(tid[0] != tid[1], "two FIFO clients ran inline on one thread");
+	CHECK(tid[2] == tid[3], "two CTL clients ran inline on different threads");
 
-	ret = conf_connect(env, env->server_id, &o, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, &o, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < 300; i++) {
 		in = i * 2654435761U;
 		out = 0;
 		ret = sync_exec(c, CONF_ECHO, &in, 4, &out, 4,
 				i % 2 ? CSE_EXEC_WORKER : CSE_EXEC_INLINE, &x);
-		CHECK(env, !ret && x.output_status_code == CONF_STATUS_OK && out == in,
+		CHECK(!ret && x.output_status_code == CONF_STATUS_OK && out == in,
 		      "echo %u: %s status %d", i, cse_strerror(ret), x.output_status_code);
-		CHECK(env, !x.backup, "echo %u went via backup", i);
+		CHECK(!x.backup, "echo %u went via backup", i);
 	}
 	cse_client_deinit(c);
 	/* Many in flight at once, completed by the SC FIFO as usual. */
@@ -463,13 +492,13 @@ static int scen_multi_client_threads(struct conf_env *env)
 
 	memset(&mt, 0, sizeof(mt));
 	for (i = 0; i < MT_CLIENTS; i++) {
-		ret = conf_connect(env, i ? env->worker_server_id : env->server_id,
+		ret = conf_connect(i ? env->worker_server_id : env->server_id,
 				   NULL, &mt.c[i]);
-		CHECK(env, !ret, "connect %d: %s", i, cse_strerror(ret));
+		CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
 	}
-	ret = env->run_threads(MT_CLIENTS * MT_THREADS, mt_thread, NULL);
-	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
-	CHECK(env, !mt.failures, "%u of %u commands failed", mt.failures,
+	ret = conf_run_threads(MT_CLIENTS * MT_THREADS, mt_thread, NULL);
+	CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CHECK(!mt.failures, "%u of %u commands failed", mt.failures,
 	      MT_CLIENTS * MT_THREADS * MT_ITERS);
 	for (i = 0; i < MT_CLIENTS; i++)
 		cse_client_deinit(mt.c[i]);
@@ -494,16 +523,16 @@ static int scen_inline_vs_worker(struct conf_env *env)
 	int s, i, ret;
 
 	for (s = 0; s < 2; s++) {
-		ret = conf_connect(env, ids[s], NULL, &c);
-		CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-		CHECK(env, !exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
+		ret = conf_connect(ids[s], NULL, &c);
+		CHECK(!ret, "connect: %s", cse_strerror(ret));
+		CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
 		for (i = 0; i < 5; i++) {
-			CHECK(env, !exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
-			CHECK(env, tid == reader, "INLINE ran on two threads");
-			CHECK(env, !exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
-			CHECK(env, tid != reader, "WORKER ran on the reader thread");
-			CHECK(env, !exec_thread_id(c, 0, &tid), "default");
-			CHECK(env, (tid == reader) == (s == 0),
+			CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
+			CHECK(tid == reader, "INLINE ran on two threads");
+			CHECK(!exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
+			CHECK(tid != reader, "WORKER ran on the reader thread");
+			CHECK(!exec_thread_id(c, 0, &tid), "default");
+			CHECK((tid == reader) == (s == 0),
 			      "server default (%s) not honoured", s ? "worker" : "inline");
 		}
 		cse_client_deinit(c);
@@ -532,28 +561,28 @@ static int scen_large_payload_backup(struct conf_env *env)
 	__u32 i;
 	int ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < LARGE; i++)
 		large_in[i] = conf_pattern(3, i);
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_ECHO, large_in, LARGE, large_out, LARGE, 0, &x);
-	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
-	CHECK(env, x.backup == env->sync_backup, "1 MiB: backup %d, want %d",
+	CHECK(!ret, "execute: %s", cse_strerror(ret));
+	CHECK(x.backup == env->sync_backup, "1 MiB: backup %d, want %d",
 	      x.backup, env->sync_backup);
-	CHECK(env, x.output_buffer_len_actual == LARGE, "len %zu",
+	CHECK(x.output_buffer_len_actual == LARGE, "len %zu",
 	      x.output_buffer_len_actual);
-	CHECK(env, !memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
+	CHECK(!memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
 
 	/* Large output only, produced by the server. */
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_FILL, NULL, 0, large_out, LARGE,
 			CSE_EXEC_WORKER, &x);
-	CHECK(env, !ret && x.backup == env->sync_backup &&
+	CHECK(!ret && x.backup == env->sync_backup &&
 	      x.output_buffer_len_actual == LARGE, "fill: %s backup %d",
 	      cse_strerror(ret), x.backup);
 	for (i = 0; i < LARGE; i++)
-		CHECK(env, large_out[i] == conf_pattern(CONF_FILL, i),
+		CHECK(large_out[i] == conf_pattern(CONF_FILL, i),
 		      "fill differs at %u", i);
 
 	/* Asynchronous: always as messages, in fragments, completed later. */
@@ -568,15 +597,15 @@ static int scen_large_payload_backup(struct conf_env *env)
 	x.completion_context = &large_done;
 	large_done = 0;
 	ret = cse_execute(c, &x);
-	CHECK(env, !ret, "async execute: %s", cse_strerror(ret));
-	deadline = env->now_ms() + 30000;
-	while (!cse_load_acquire(&large_done) && env->now_ms() < deadline)
-		env->sleep_ms(1);
-	CHECK(env, large_done, "async 1 MiB: no completion within 30 s");
-	CHECK(env, !x.result && x.backup == CSE_BACKUP_MSG &&
+	CHECK(!ret, "async execute: %s", cse_strerror(ret));
+	deadline = cse_now_ms() + 30000;
+	while (!cse_load_acquire(&large_done) && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+	CHECK(large_done, "async 1 MiB: no completion within 30 s");
+	CHECK(!x.result && x.backup == CSE_BACKUP_MSG &&
 	      x.output_buffer_len_actual == LARGE, "async 1 MiB: %s backup %d len %zu",
 	      cse_strerror(x.result), x.backup, x.output_buffer_len_actual);
-	CHECK(env, !memcmp(large_in, large_out, LARGE), "async 1 MiB echo differs");
+	CHECK(!memcmp(large_in, large_out, LARGE), "async 1 MiB echo differs");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -620,9 +649,9 @@ static int exh_run(struct conf_env *env, __u32 policy)
 	int i, ret;
 
 	memset(&exh, 0, sizeof(exh));
-	ret = conf_connect(env, env->server_id, &o, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	t0 = env->now_ms();
+	ret = conf_connect(env->server_id, &o, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	t0 = cse_now_ms();
 	for (i = 0; i < EXH_CMDS; i++) {
 		exh.ms[i] = i < 2 ? EXH_HOLD_MS : EXH_MS;
 		exh.x[i].input_code = CONF_SLEEP;
@@ -632,20 +661,20 @@ static int exh_run(struct conf_env *env, __u32 policy)
 		exh.x[i].output_buffer_len = 4;
 		exh.x[i].completion = exh_completion;
 		ret = cse_execute(c, &exh.x[i]);
-		CHECK(env, !ret, "execute %d: %s", i, cse_strerror(ret));
+		CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
-	issued_ms = env->now_ms() - t0;
-	deadline = env->now_ms() + 10000;
-	while (cse_load_acquire(&exh.done) < EXH_CMDS && env->now_ms() < deadline)
-		env->sleep_ms(1);
-	CHECK(env, exh.done == EXH_CMDS, "%u of %d completed", exh.done, EXH_CMDS);
-	CHECK(env, !exh.bad, "%u bad completions", exh.bad);
+	issued_ms = cse_now_ms() - t0;
+	deadline = cse_now_ms() + 10000;
+	while (cse_load_acquire(&exh.done) < EXH_CMDS && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+	CHECK(exh.done == EXH_CMDS, "%u of %d completed", exh.done, EXH_CMDS);
+	CHECK(!exh.bad, "%u bad completions", exh.bad);
 	if (policy == CSE_SLOTS_BACKUP)
-		CHECK(env, exh.backups >= EXH_CMDS - 2,
+		CHECK(exh.backups >= EXH_CMDS - 2,
 		      "only %u of %d commands overflowed to backup (issued in %llu ms)",
 		      exh.backups, EXH_CMDS, (unsigned long long)issued_ms);
 	else
-		CHECK(env, exh.backups == 0, "%u commands took backup under WAIT",
+		CHECK(exh.backups == 0, "%u commands took backup under WAIT",
 		      exh.backups);
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -666,13 +695,13 @@ static int scen_zero_length(struct conf_env *env)
 	struct cse_exec x;
 	int backup, ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		ret = sync_exec(c, CONF_ECHO, NULL, 0, NULL, 0,
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(env, !ret && !x.result, "execute: %s", cse_strerror(ret));
-		CHECK(env, x.output_status_code == CONF_STATUS_OK &&
+		CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
+		CHECK(x.output_status_code == CONF_STATUS_OK &&
 		      x.output_buffer_len_actual == 0, "status %d len %zu",
 		      x.output_status_code, x.output_buffer_len_actual);
 	}
@@ -689,24 +718,24 @@ static int scen_unknown_code(struct conf_env *env)
 	__u8 out[8];
 	int backup, ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		ret = sync_exec(c, 0xdead, NULL, 0, out, sizeof(out),
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(env, !ret && !x.result, "execute: %s", cse_strerror(ret));
-		CHECK(env, x.output_status_code == CONF_STATUS_UNKNOWN,
+		CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
+		CHECK(x.output_status_code == CONF_STATUS_UNKNOWN,
 		      "status %d, want %d", x.output_status_code, CONF_STATUS_UNKNOWN);
 	}
 	/* Bad arguments are refused before anything is sent. */
 	memset(&x, 0, sizeof(x));
 	x.flags = CSE_EXEC_INLINE | CSE_EXEC_WORKER;
-	CHECK(env, cse_execute(c, &x) == -EINVAL, "INLINE|WORKER accepted");
+	CHECK(cse_execute(c, &x) == -EINVAL, "INLINE|WORKER accepted");
 	x.flags = CSE_EXEC_LAST;
-	CHECK(env, cse_execute(c, &x) == -EINVAL, "unknown flag accepted");
+	CHECK(cse_execute(c, &x) == -EINVAL, "unknown flag accepted");
 	x.flags = 0;
 	x.input_buffer_len = 4;
-	CHECK(env, cse_execute(c, &x) == -EINVAL, "NULL input buffer accepted");
+	CHECK(cse_execute(c, &x) == -EINVAL, "NULL input buffer accepted");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -763,7 +792,7 @@ static void ep_out_post(struct cse_exec *x, void *area)
  * says the same, nothing is issued and no completion runs, and the slot
  * it had is free again (more failures than slots, then a command works).
  */
-static int ep_prepare_fails(struct conf_env *env, struct cse_client *c)
+static int ep_prepare_fails(struct cse_client *c)
 {
 	struct cse_exec x;
 	__u32 flags, async, out_side, i;
@@ -783,24 +812,24 @@ static int ep_prepare_fails(struct conf_env *env, struct cse_client *c)
 				x.output_prepare = out_side ? ep_fail_prepare : NULL;
 				x.completion = async ? ep_completion : NULL;
 				ret = cse_execute(c, &x);
-				CHECK(env, ret == -EBADMSG && x.result == -EBADMSG,
+				CHECK(ret == -EBADMSG && x.result == -EBADMSG,
 				      "%s %s, failing %s_prepare: returned %s, x.result %d",
 				      async ? "async" : "sync", flags ? "backup" : "slot",
 				      out_side ? "output" : "input", cse_strerror(ret), x.result);
 			}
 		}
 	}
-	env->sleep_ms(50);
-	CHECK(env, !cse_load_acquire(&ep.completions),
+	cse_sleep_ms(50);
+	CHECK(!cse_load_acquire(&ep.completions),
 	      "%u completions for commands never issued", ep.completions);
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
-	CHECK(env, !ret && x.backup == 0, "then a slot command: %s backup %d",
+	CHECK(!ret && x.backup == 0, "then a slot command: %s backup %d",
 	      cse_strerror(ret), x.backup);
 	return CONF_PASS;
 }
 
 /* Larger than CSE_MAX_BACKUP, either way: -EMSGSIZE before anything is read. */
-static int ep_too_big(struct conf_env *env, struct cse_client *c)
+static int ep_too_big(struct cse_client *c)
 {
 	struct cse_exec x;
 	int ret, side;
@@ -813,7 +842,7 @@ static int ep_too_big(struct conf_env *env, struct cse_client *c)
 		x.output_buffer_base = ep.scratch;
 		x.output_buffer_len = side ? (size_t)CSE_MAX_BACKUP + 1 : 4;
 		ret = cse_execute(c, &x);
-		CHECK(env, ret == -EMSGSIZE && x.result == -EMSGSIZE,
+		CHECK(ret == -EMSGSIZE && x.result == -EMSGSIZE,
 		      "%s over CSE_MAX_BACKUP: %s", side ? "output" : "input",
 		      cse_strerror(ret));
 	}
@@ -824,7 +853,7 @@ static int ep_too_big(struct conf_env *env, struct cse_client *c)
  * What the post callbacks see in their data areas: input_post the input
  * area as the prepare step left it, output_post the server's output.
  */
-static int ep_post_areas(struct conf_env *env, struct cse_client *c)
+static int ep_post_areas(struct cse_client *c)
 {
 	struct cse_exec x;
 	__u8 want[EP_LEN];
@@ -845,12 +874,12 @@ static int ep_post_areas(struct conf_env *env, struct cse_client *c)
 		x.input_post = ep_in_post;
 		x.output_post = ep_out_post;
 		ret = cse_execute(c, &x);
-		CHECK(env, !ret && x.output_buffer_len_actual == EP_LEN, "%s: %s len %zu",
+		CHECK(!ret && x.output_buffer_len_actual == EP_LEN, "%s: %s len %zu",
 		      backup ? "backup" : "slot", cse_strerror(ret), x.output_buffer_len_actual);
-		CHECK(env, !memcmp(ep.in_seen, want, EP_LEN),
+		CHECK(!memcmp(ep.in_seen, want, EP_LEN),
 		      "%s: input_post did not see what input_prepare wrote",
 		      backup ? "backup" : "slot");
-		CHECK(env, !memcmp(ep.out_seen, want, EP_LEN),
+		CHECK(!memcmp(ep.out_seen, want, EP_LEN),
 		      "%s: output_post did not see the server's output",
 		      backup ? "backup" : "slot");
 	}
@@ -881,16 +910,16 @@ static int ep_limits(struct conf_env *env)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c = NULL;
 		ret = cse_client_init(&c, env->server_id, &bad[i]);
-		CHECK(env, ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
+		CHECK(ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
 	}
-	ret = conf_connect(env, env->server_id, &most, &c);
-	CHECK(env, !ret, "%u slots: %s", most.nslots, cse_strerror(ret));
+	ret = conf_connect(env->server_id, &most, &c);
+	CHECK(!ret, "%u slots: %s", most.nslots, cse_strerror(ret));
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
-	CHECK(env, !ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
+	CHECK(!ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
 	      cse_strerror(ret), x.backup);
 	/* 4 bytes of input, but room for 24 of output: more than the 16 there. */
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 24, 0, &x);
-	CHECK(env, !ret && x.backup == env->sync_backup,
+	CHECK(!ret && x.backup == env->sync_backup,
 	      "an output buffer over the slot's area: %s backup %d, want %d",
 	      cse_strerror(ret), x.backup, env->sync_backup);
 	cse_client_deinit(c);
@@ -904,12 +933,12 @@ static int scen_error_paths(struct conf_env *env)
 	int ret;
 
 	memset(&ep, 0, sizeof(ep));
-	ret = conf_connect(env, env->server_id, &o, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	if (ep_prepare_fails(env, c) || ep_too_big(env, c) || ep_post_areas(env, c) ||
+	ret = conf_connect(env->server_id, &o, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	if (ep_prepare_fails(c) || ep_too_big(c) || ep_post_areas(c) ||
 	    ep_limits(env))
 		return CONF_FAIL;
-	CHECK(env, cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
+	CHECK(cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -956,11 +985,11 @@ static void sd_thread(void *arg, int t)
 	(void)arg;
 	if (t == 0) {
 		/* A synchronous caller blocked in the server when it dies. */
-		t0 = sd.env->now_ms();
+		t0 = cse_now_ms();
 		sd.sync_ret = sync_exec(sd.c, CONF_SLEEP, &sd.ms, 4, &out, 4, 0, &x);
-		sd.sync_ms = sd.env->now_ms() - t0;
+		sd.sync_ms = cse_now_ms() - t0;
 	} else {
-		sd.env->sleep_ms(300);
+		cse_sleep_ms(300);
 		sd.env->kill_server(sd.env, sd.id);
 	}
 }
@@ -979,12 +1008,12 @@ static int scen_server_death(struct conf_env *env)
 	sd.ms = 20000;
 	ret = env->spawn_server(env, id);
 	if (ret == -EOPNOTSUPP) {
-		env->skip("this world cannot start a server that dies");
+		conf_skip(env, "this world cannot start a server that dies");
 		return CONF_SKIP;
 	}
-	CHECK(env, !ret, "spawn: %s", cse_strerror(ret));
-	ret = conf_connect(env, id, NULL, &sd.c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	CHECK(!ret, "spawn: %s", cse_strerror(ret));
+	ret = conf_connect(id, NULL, &sd.c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < DEATH_ASYNC; i++) {
 		sd.x[i].input_code = CONF_SLEEP;
 		sd.x[i].input_buffer_base = &sd.ms;
@@ -995,38 +1024,38 @@ static int scen_server_death(struct conf_env *env)
 				(i == 2 ? CSE_EXEC_FORCE_BACKUP : 0);
 		sd.x[i].completion = sd_completion;
 		ret = cse_execute(sd.c, &sd.x[i]);
-		CHECK(env, !ret, "execute %d: %s", i, cse_strerror(ret));
+		CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
-	ret = env->run_threads(2, sd_thread, NULL);
-	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
-	CHECK(env, sd.sync_ret == -ECONNRESET, "sync caller got %s",
+	ret = conf_run_threads(2, sd_thread, NULL);
+	CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CHECK(sd.sync_ret == -ECONNRESET, "sync caller got %s",
 	      cse_strerror(sd.sync_ret));
-	CHECK(env, sd.sync_ms < 10000, "sync caller woke after %llu ms",
+	CHECK(sd.sync_ms < 10000, "sync caller woke after %llu ms",
 	      (unsigned long long)sd.sync_ms);
 
-	deadline = env->now_ms() + 5000;
-	while (cse_load_acquire(&sd.reset) < DEATH_ASYNC && env->now_ms() < deadline)
-		env->sleep_ms(1);
+	deadline = cse_now_ms() + 5000;
+	while (cse_load_acquire(&sd.reset) < DEATH_ASYNC && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
 	for (i = 0; i < DEATH_ASYNC; i++)
-		CHECK(env, sd.completions[i] == 1, "command %d completed %u times",
+		CHECK(sd.completions[i] == 1, "command %d completed %u times",
 		      i, sd.completions[i]);
-	CHECK(env, sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
+	CHECK(sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
 	      sd.reset, DEATH_ASYNC);
 
 	/* Later commands fail fast, with no completion when asynchronous. */
-	t0 = env->now_ms();
+	t0 = cse_now_ms();
 	ret = sync_exec(sd.c, CONF_ECHO, &sd.ms, 4, &out, 4, 0, &x);
-	CHECK(env, ret == -ECONNRESET && x.result == ret, "execute after death: %s",
+	CHECK(ret == -ECONNRESET && x.result == ret, "execute after death: %s",
 	      cse_strerror(ret));
 	x.completion = sd_late_completion;
 	ret = cse_execute(sd.c, &x);
-	CHECK(env, ret == -ECONNRESET && x.result == ret, "async execute after death: %s",
+	CHECK(ret == -ECONNRESET && x.result == ret, "async execute after death: %s",
 	      cse_strerror(ret));
-	CHECK(env, env->now_ms() - t0 < 1000, "failing took too long");
-	env->sleep_ms(50);
+	CHECK(cse_now_ms() - t0 < 1000, "failing took too long");
+	cse_sleep_ms(50);
 	for (i = 0; i < DEATH_ASYNC; i++)
-		CHECK(env, sd.completions[i] == 1, "command %d completed again", i);
-	CHECK(env, !cse_load_acquire(&sd.late), "a refused command completed");
+		CHECK(sd.completions[i] == 1, "command %d completed again", i);
+	CHECK(!cse_load_acquire(&sd.late), "a refused command completed");
 	cse_client_deinit(sd.c);
 	return CONF_PASS;
 }
@@ -1047,9 +1076,10 @@ static struct {
 
 static void pd_notice(struct cse_client *c, void *context)
 {
+	(void)context;
 	pd.notified = c;
 	pd.completions_at_notice = cse_load_acquire(&pd.completions);
-	pd.notice_ms = ((struct conf_env *)context)->now_ms();
+	pd.notice_ms = cse_now_ms();
 	cse_fetch_add(&pd.notices, 1);
 }
 
@@ -1063,13 +1093,13 @@ static void pd_completion(struct cse_exec *x, void *ctx)
 /* Kill the server; the notice must come within NOTICE_MS, once. */
 static int pd_kill_and_wait(struct conf_env *env, const char *id, __u32 want)
 {
-	__u64 t0 = env->now_ms(), deadline = t0 + 10000;
+	__u64 t0 = cse_now_ms(), deadline = t0 + 10000;
 
-	CHECK(env, !env->kill_server(env, id), "kill");
-	while (cse_load_acquire(&pd.notices) < want && env->now_ms() < deadline)
-		env->sleep_ms(1);
-	CHECK(env, pd.notices == want, "%u death notices, want %u", pd.notices, want);
-	CHECK(env, pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
+	CHECK(!env->kill_server(env, id), "kill");
+	while (cse_load_acquire(&pd.notices) < want && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+	CHECK(pd.notices == want, "%u death notices, want %u", pd.notices, want);
+	CHECK(pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
 	      (unsigned long long)(pd.notice_ms - t0));
 	return CONF_PASS;
 }
@@ -1080,17 +1110,17 @@ static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c
 	__u64 deadline;
 	int ret;
 
-	env->sleep_ms(200);	/* let the dead one's name go */
-	CHECK(env, !env->spawn_server(env, id), "respawn");
-	deadline = env->now_ms() + 10000;
-	while ((ret = cse_client_reconnect(c)) && env->now_ms() < deadline)
-		env->sleep_ms(20);
-	CHECK(env, !ret, "reconnect: %s", cse_strerror(ret));
-	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	cse_sleep_ms(200);	/* let the dead one's name go */
+	CHECK(!env->spawn_server(env, id), "respawn");
+	deadline = cse_now_ms() + 10000;
+	while ((ret = cse_client_reconnect(c)) && cse_now_ms() < deadline)
+		cse_sleep_ms(20);
+	CHECK(!ret, "reconnect: %s", cse_strerror(ret));
+	CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
 	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, 0, &pd.x);
-	CHECK(env, !ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
+	CHECK(!ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
 	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, CSE_EXEC_FORCE_BACKUP, &pd.x);
-	CHECK(env, !ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
+	CHECK(!ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
 	return CONF_PASS;
 }
 
@@ -1114,18 +1144,18 @@ static int scen_peer_death_notice(struct conf_env *env)
 	pd.ms = 20000;
 	ret = env->spawn_server(env, id);
 	if (ret == -EOPNOTSUPP) {
-		env->skip("this world cannot start a server that dies");
+		conf_skip(env, "this world cannot start a server that dies");
 		return CONF_SKIP;
 	}
-	CHECK(env, !ret, "spawn: %s", cse_strerror(ret));
-	ret = conf_connect(env, id, &o, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
-	CHECK(env, cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	CHECK(!ret, "spawn: %s", cse_strerror(ret));
+	ret = conf_connect(id, &o, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
 
 	/* Idle: nothing in flight. */
 	if (pd_kill_and_wait(env, id, 1))
 		return CONF_FAIL;
-	CHECK(env, pd.notified == c, "the notice named another client");
+	CHECK(pd.notified == c, "the notice named another client");
 	if (pd_restart(env, id, c))
 		return CONF_FAIL;
 
@@ -1138,11 +1168,11 @@ static int scen_peer_death_notice(struct conf_env *env)
 	pd.x.output_buffer_len = 4;
 	pd.x.completion = pd_completion;
 	ret = cse_execute(c, &pd.x);
-	CHECK(env, !ret, "execute: %s", cse_strerror(ret));
-	env->sleep_ms(100);
+	CHECK(!ret, "execute: %s", cse_strerror(ret));
+	cse_sleep_ms(100);
 	if (pd_kill_and_wait(env, id, 2))
 		return CONF_FAIL;
-	CHECK(env, pd.completions_at_notice == 1,
+	CHECK(pd.completions_at_notice == 1,
 	      "%u commands had completed when the notice came, want 1",
 	      pd.completions_at_notice);
 	if (pd_restart(env, id, c))
@@ -1150,8 +1180,8 @@ static int scen_peer_death_notice(struct conf_env *env)
 
 	/* Leaving is not a death. */
 	cse_client_deinit(c);
-	env->sleep_ms(50);
-	CHECK(env, pd.notices == 2, "deinit gave a death notice");
+	cse_sleep_ms(50);
+	CHECK(pd.notices == 2, "deinit gave a death notice");
 	env->kill_server(env, id);
 	return CONF_PASS;
 }
@@ -1171,7 +1201,6 @@ static struct {
 	__u32 completions[TD_CLIENTS][TD_ASYNC];
 	__u32 reset;
 	int sync_ret;
-	struct conf_host host;
 	char id[CSE_SERVER_ID_MAX];
 } td;
 
@@ -1195,14 +1224,9 @@ static void td_thread(void *arg, int t)
 		td.sync_ret = sync_exec(td.c[0], CONF_SLEEP, &td.ms, 4, &out, 4,
 					CSE_EXEC_WORKER, &x);
 	} else {
-		td.env->sleep_ms(100);
+		cse_sleep_ms(100);
 		cse_server_destroy(td.s);
 	}
-}
-
-static __u64 td_no_thread_id(void)
-{
-	return 0;
 }
 
 /*
@@ -1227,36 +1251,27 @@ static int scen_server_destroy(struct conf_env *env)
 	memset(&td, 0, sizeof(td));
 	td.env = env;
 	td.ms = TD_SLEEP_MS;
-	/* U-U runs no server of its own: give the handlers their sleep. */
-	if (!conf_server_host()) {
-		td.host.sleep_ms = env->sleep_ms;
-		td.host.thread_id = td_no_thread_id;
-		conf_server_setup(&td.host);
-	}
-	/* The spare id and a suffix (no stdio here: this builds in the kernel). */
-	i = (int)strnlen(env->spare_server_id, sizeof(td.id) - 4);
-	memcpy(td.id, env->spare_server_id, (size_t)i);
-	memcpy(td.id + i, "-td", 4);
+	cse_snprintf(td.id, sizeof(td.id), "%.59s-td", env->spare_server_id);
 	/*
 	 * The counts are of every conformance server here (the kernel's
 	 * kconf ones too): wait until earlier scenarios' connections closed.
 	 */
-	deadline = env->now_ms() + 10000;
+	deadline = cse_now_ms() + 10000;
 	for (;;) {
 		conf_server_stats(&before);
-		if (before.opens == before.closes || env->now_ms() > deadline)
+		if (before.opens == before.closes || cse_now_ms() > deadline)
 			break;
-		env->sleep_ms(5);
+		cse_sleep_ms(5);
 	}
-	CHECK(env, before.opens == before.closes, "%u connections still open",
+	CHECK(before.opens == before.closes, "%u connections still open",
 	      before.opens - before.closes);
-	CHECK(env, !cse_server_init(), "server init");
+	CHECK(!cse_server_init(), "server init");
 	ret = cse_server_create(&td.s, td.id, &conf_server_ops, &so);
-	CHECK(env, !ret, "create: %s", cse_strerror(ret));
+	CHECK(!ret, "create: %s", cse_strerror(ret));
 	/* All connected first: a backup handler holds the control thread. */
 	for (i = 0; i < TD_CLIENTS; i++) {
-		ret = conf_connect(env, td.id, NULL, &td.c[i]);
-		CHECK(env, !ret, "connect %d: %s", i, cse_strerror(ret));
+		ret = conf_connect(td.id, NULL, &td.c[i]);
+		CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
 	}
 	for (i = 0; i < TD_CLIENTS; i++) {
 		for (j = 0; j < TD_ASYNC; j++) {
@@ -1271,48 +1286,48 @@ static int scen_server_destroy(struct conf_env *env)
 			x->completion = td_completion;
 			x->completion_context = &td.completions[i][j];
 			ret = cse_execute(td.c[i], x);
-			CHECK(env, !ret, "execute %d/%d: %s", i, j, cse_strerror(ret));
+			CHECK(!ret, "execute %d/%d: %s", i, j, cse_strerror(ret));
 		}
 	}
-	ret = env->run_threads(2, td_thread, NULL);
-	CHECK(env, !ret, "threads: %s", cse_strerror(ret));
-	CHECK(env, td.sync_ret == -ECONNRESET, "the sync caller got %s",
+	ret = conf_run_threads(2, td_thread, NULL);
+	CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CHECK(td.sync_ret == -ECONNRESET, "the sync caller got %s",
 	      cse_strerror(td.sync_ret));
 
-	deadline = env->now_ms() + 5000;
+	deadline = cse_now_ms() + 5000;
 	while (cse_load_acquire(&td.reset) < TD_CLIENTS * TD_ASYNC &&
-	       env->now_ms() < deadline)
-		env->sleep_ms(1);
+	       cse_now_ms() < deadline)
+		cse_sleep_ms(1);
 	for (i = 0; i < TD_CLIENTS; i++)
 		for (j = 0; j < TD_ASYNC; j++)
-			CHECK(env, td.completions[i][j] == 1,
+			CHECK(td.completions[i][j] == 1,
 			      "command %d/%d completed %u times", i, j, td.completions[i][j]);
-	CHECK(env, td.reset == TD_CLIENTS * TD_ASYNC,
+	CHECK(td.reset == TD_CLIENTS * TD_ASYNC,
 	      "%u of %d completed with -ECONNRESET", td.reset, TD_CLIENTS * TD_ASYNC);
 
 	/* Destroyed means done: no handler left running, each closed once. */
 	conf_server_stats(&after);
-	CHECK(env, after.opens - before.opens == TD_CLIENTS &&
+	CHECK(after.opens - before.opens == TD_CLIENTS &&
 	      after.closes - before.closes == TD_CLIENTS,
 	      "%u opens, %u closes", after.opens - before.opens,
 	      after.closes - before.closes);
-	CHECK(env, after.execs_started - before.execs_started ==
+	CHECK(after.execs_started - before.execs_started ==
 	      after.execs_finished - before.execs_finished,
 	      "handlers still running after destroy");
-	CHECK(env, after.close_while_running == before.close_while_running &&
+	CHECK(after.close_while_running == before.close_while_running &&
 	      after.double_close == before.double_close &&
 	      after.exec_after_close == before.exec_after_close,
 	      "close during exec, twice, or exec after close");
 
 	for (i = 0; i < TD_CLIENTS; i++) {
 		ret = sync_exec(td.c[i], CONF_ECHO, &td.ms, 4, &td.out[i][0], 4, 0, &td.x[i][0]);
-		CHECK(env, ret == -ECONNRESET, "execute after destroy: %s", cse_strerror(ret));
+		CHECK(ret == -ECONNRESET, "execute after destroy: %s", cse_strerror(ret));
 		cse_client_deinit(td.c[i]);
 	}
 	ret = cse_client_init(&c, td.id, NULL);
-	CHECK(env, ret == -ENOENT, "connect after destroy: %s", cse_strerror(ret));
+	CHECK(ret == -ENOENT, "connect after destroy: %s", cse_strerror(ret));
 	ret = cse_server_create(&td.s, td.id, &conf_server_ops, NULL);
-	CHECK(env, !ret, "the id again: %s", cse_strerror(ret));
+	CHECK(!ret, "the id again: %s", cse_strerror(ret));
 	cse_server_destroy(td.s);
 	cse_server_deinit();
 	return CONF_PASS;
@@ -1320,19 +1335,19 @@ static int scen_server_destroy(struct conf_env *env)
 
 /* ---- client death ---- */
 
-static int wait_live(struct conf_env *env, struct cse_client *c, __u32 live,
-		     __u32 min_closes, struct conf_stats *st)
+static int wait_live(struct cse_client *c, __u32 live, __u32 min_closes,
+		     struct conf_stats *st)
 {
-	__u64 deadline = env->now_ms() + 10000;
+	__u64 deadline = cse_now_ms() + 10000;
 
 	for (;;) {
-		if (get_stats(env, c, st))
+		if (get_stats(c, st))
 			return -EPROTO;
 		if (st->opens - st->closes == live && st->closes >= min_closes)
 			return 0;
-		if (env->now_ms() > deadline)
+		if (cse_now_ms() > deadline)
 			return -ETIMEDOUT;
-		env->sleep_ms(5);
+		cse_sleep_ms(5);
 	}
 }
 
@@ -1342,27 +1357,27 @@ static int scen_client_death(struct conf_env *env)
 	struct cse_client *c;
 	int ret;
 
-	ret = conf_connect(env, env->server_id, NULL, &c);
-	CHECK(env, !ret, "connect: %s", cse_strerror(ret));
+	ret = conf_connect(env->server_id, NULL, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	/* Wait until earlier scenarios' connections are gone: only ours is live. */
-	CHECK(env, !wait_live(env, c, 1, 0, &before), "server still has old clients");
+	CHECK(!wait_live(c, 1, 0, &before), "server still has old clients");
 	ret = env->spawn_doomed_client(env, env->server_id, 400, 150);
 	if (ret == -EOPNOTSUPP) {
-		env->skip("this world cannot kill a client");
+		conf_skip(env, "this world cannot kill a client");
 		return CONF_SKIP;
 	}
-	CHECK(env, !ret, "doomed client: %s", cse_strerror(ret));
-	ret = wait_live(env, c, 1, before.closes + 1, &after);
-	CHECK(env, !ret, "close_handler did not run for the killed client (%u opens, %u closes)",
+	CHECK(!ret, "doomed client: %s", cse_strerror(ret));
+	ret = wait_live(c, 1, before.closes + 1, &after);
+	CHECK(!ret, "close_handler did not run for the killed client (%u opens, %u closes)",
 	      after.opens, after.closes);
-	CHECK(env, after.opens == before.opens + 1, "opens %u -> %u", before.opens,
+	CHECK(after.opens == before.opens + 1, "opens %u -> %u", before.opens,
 	      after.opens);
-	CHECK(env, after.execs_started > before.execs_started,
+	CHECK(after.execs_started > before.execs_started,
 	      "the doomed client's command never reached the server");
-	CHECK(env, after.close_while_running == before.close_while_running,
+	CHECK(after.close_while_running == before.close_while_running,
 	      "close_handler ran while an exec was still running");
-	CHECK(env, after.double_close == before.double_close, "close_handler ran twice");
-	CHECK(env, after.exec_after_close == before.exec_after_close,
+	CHECK(after.double_close == before.double_close, "close_handler ran twice");
+	CHECK(after.exec_after_close == before.exec_after_close,
 	      "exec ran after close_handler");
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -1385,6 +1400,13 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "peer_death_notice", scen_peer_death_notice, 90 },
 	{ "server_destroy", scen_server_destroy, 60 },
 	{ "client_death", scen_client_death, 60 },
+	{ "env_memory", env_memory, 30 },
+	{ "env_mutex", env_mutex, 60 },
+	{ "env_event", env_event, 30 },
+	{ "env_threads", env_threads, 30 },
+	{ "env_pool", env_pool, 30 },
+	{ "env_clock_sleep", env_clock_sleep, 30 },
+	{ "env_format", env_format, 30 },
 };
 
 const unsigned int conf_nscenarios = sizeof(conf_scenarios) / sizeof(conf_scenarios[0]);

@@ -24,19 +24,46 @@ static int no_spawn(struct conf_env *env, const char *id)
 	return -EOPNOTSUPP;
 }
 
+/* In the case's own child process (ktap.h). */
 static int run_scenario(const struct ktap_case *c)
 {
 	const struct conf_scenario *s = c->data;
 	struct conf_env env;
 	int ret;
 
+	/*
+	 * The scenarios' diagnostics are cse_log() lines, which user space
+	 * writes to stderr: into the KTAP output with them, between this
+	 * case's start and its result line, as the kernel log has them.
+	 */
+	dup2(STDOUT_FILENO, STDERR_FILENO);
 	uu_env_init(&env, server_id, worker_server_id, spare_server_id);
 	if (kernel_servers) {
 		env.spawn_server = no_spawn;
 		env.sync_backup = CSE_BACKUP_CALL;
 	}
 	ret = s->run(&env);
-	return ret == CONF_SKIP ? KTAP_SKIP : ret;
+	if (ret == CONF_SKIP)
+		return ktap_skip(env.skip_reason);
+	return ret;
+}
+
+/*
+ * Until @id accepts a client: then its signals are blocked and a SIGTERM
+ * stops it cleanly (one sent while it still started would kill it, and a
+ * run of one short scenario is over that soon).
+ */
+static int wait_for_server(const char *id)
+{
+	__u64 deadline = cse_now_ms() + 10000;
+	struct cse_client *c;
+	int ret;
+
+	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && cse_now_ms() < deadline)
+		cse_sleep_ms(5);
+	if (!ret)
+		cse_client_deinit(c);
+	return ret;
 }
 
 int main(int argc, char **argv)
@@ -71,7 +98,8 @@ int main(int argc, char **argv)
 	snprintf(server_id, sizeof(server_id), "conf-%d-inline", (int)getpid());
 	snprintf(worker_server_id, sizeof(worker_server_id), "conf-%d-worker",
 		 (int)getpid());
-	if (uu_spawn_helper(srv, &pids[0]) || uu_spawn_helper(wsrv, &pids[1])) {
+	if (uu_spawn_helper(srv, &pids[0]) || uu_spawn_helper(wsrv, &pids[1]) ||
+	    wait_for_server(server_id) || wait_for_server(worker_server_id)) {
 		fprintf(stderr, "cannot start %s\n", uu_helper_path);
 		ret = 2;
 		goto out;

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT
 /*
- * User-space implementation of struct conf_env: peers are real processes
- * (the cse-conf-helper binary) started with posix_spawn, so that killing
- * one is a real SIGKILL of a real peer, and no process forks while it has
- * threads (which ThreadSanitizer cannot follow).
+ * The user-space starter's half of struct conf_env: peers are real
+ * processes (the cse-conf-helper binary) started with posix_spawn, so that
+ * killing one is a real SIGKILL of a real peer, and no process forks while
+ * it has threads (which ThreadSanitizer cannot follow).  Everything else a
+ * scenario needs is env.h's, the same in the kernel.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -63,27 +64,6 @@ void uu_world_init(const char *argv0)
 	if (access(uu_helper_path, X_OK))
 		snprintf(uu_helper_path, sizeof(uu_helper_path),
 			 "%s/../cse-conf-helper", self);
-}
-
-void uu_sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
-__u64 uu_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (__u64)ts.tv_sec * 1000 + (__u64)ts.tv_nsec / 1000000;
-}
-
-__u64 uu_thread_id(void)
-{
-	return (__u64)pthread_self();
 }
 
 /* Spawn the helper; with @stdout_fd >= 0, its stdout goes there. */
@@ -185,59 +165,10 @@ static int env_spawn_doomed_client(struct conf_env *env, const char *server_id,
 		ret = -ETIMEDOUT;
 	close(fds[0]);
 	if (!ret)
-		uu_sleep_ms(kill_after_ms);
+		cse_sleep_ms(kill_after_ms);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	return ret;
-}
-
-struct thread_arg {
-	void (*fn)(void *arg, int i);
-	void *arg;
-	int i;
-};
-
-static void *thread_main(void *p)
-{
-	struct thread_arg *t = p;
-
-	t->fn(t->arg, t->i);
-	return NULL;
-}
-
-static int env_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
-{
-	pthread_t th[64];
-	struct thread_arg ta[64];
-	int i, started, ret = 0;
-
-	if (n > 64)
-		return -EINVAL;
-	for (started = 0; started < n; started++) {
-		ta[started] = (struct thread_arg){ fn, arg, started };
-		ret = -pthread_create(&th[started], NULL, thread_main, &ta[started]);
-		if (ret)
-			break;
-	}
-	for (i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
-	return ret;
-}
-
-static void env_log(const char *fmt, ...)
-{
-	char buf[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	va_end(ap);
-	ktap_diag("%s", buf);
-}
-
-static void env_skip(const char *why)
-{
-	ktap_skip(why);
 }
 
 void uu_env_init(struct conf_env *env, const char *server_id,
@@ -250,10 +181,5 @@ void uu_env_init(struct conf_env *env, const char *server_id,
 	env->spawn_server = env_spawn_server;
 	env->kill_server = env_kill_server;
 	env->spawn_doomed_client = env_spawn_doomed_client;
-	env->run_threads = env_run_threads;
-	env->sleep_ms = uu_sleep_ms;
-	env->now_ms = uu_now_ms;
-	env->log = env_log;
-	env->skip = env_skip;
 	env->sync_backup = CSE_BACKUP_MSG;
 }

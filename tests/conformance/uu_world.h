@@ -14,8 +14,5 @@ void uu_env_init(struct conf_env *env, const char *server_id,
 		 const char *worker_server_id, const char *spare_server_id);
 /* posix_spawn the helper with @args (NULL-terminated, after argv[0]). */
 int uu_spawn_helper(const char *const *args, int *pid);
-void uu_sleep_ms(unsigned int ms);
-__u64 uu_now_ms(void);
-__u64 uu_thread_id(void);
 
 #endif /* CSE_UU_WORLD_H */

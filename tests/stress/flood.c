@@ -68,15 +68,15 @@ int stress_flood(const char *argv0, unsigned long commands, unsigned int seed)
 		else
 			issued++;
 	}
-	deadline = uu_now_ms() + FLOOD_WAIT_MS;
+	deadline = cse_now_ms() + FLOOD_WAIT_MS;
 	do {
 		done = 0;
 		for (i = 0; i < commands; i++)
 			done += cse_load_acquire(&cmds[i].done) != 0;
 		if (done == issued)
 			break;
-		uu_sleep_ms(10);
-	} while (uu_now_ms() < deadline);
+		cse_sleep_ms(10);
+	} while (cse_now_ms() < deadline);
 	for (i = 0; i < commands; i++) {
 		__u32 d = cse_load_acquire(&cmds[i].done);
 

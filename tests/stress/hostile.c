@@ -58,8 +58,8 @@ int stress_hostile(const char *argv0, unsigned int seconds, unsigned int seed)
 		return 1;
 	}
 	close(out[1]);
-	end = uu_now_ms() + seconds * 1000ULL;
-	while (uu_now_ms() < end) {
+	end = cse_now_ms() + seconds * 1000ULL;
+	while (cse_now_ms() < end) {
 		if (cse_client_is_dead(bad)) {
 			/* Dropped, as it should be: come back for more. */
 			n.iterations++;
@@ -71,7 +71,7 @@ int stress_hostile(const char *argv0, unsigned int seconds, unsigned int seed)
 			}
 		}
 		scribble(bad, &rng);
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	}
 	f = fdopen(out[0], "r");
 	if (!f || fscanf(f, "%lu", &n.commands) != 1)
@@ -100,7 +100,7 @@ int stress_honest_client(const char *id, unsigned int seconds)
 	if (peer_connect(id, NULL, &c))
 		return 2;
 	m = mix_start(c, seconds, false);
-	uu_sleep_ms(seconds * 1000);
+	cse_sleep_ms(seconds * 1000);
 	if (!m)
 		return 2;
 	mix_stop(m, 10000, &n);

@@ -37,7 +37,7 @@ static void kill_server_round(const char *argv0, unsigned int *rng, unsigned lon
 		return;
 	}
 	m = mix_start(c, stress_rand(rng), true);
-	uu_sleep_ms(stress_rand(rng) % (KILL_WINDOW_MS + 1));
+	cse_sleep_ms(stress_rand(rng) % (KILL_WINDOW_MS + 1));
 	if (waitpid(pid, &status, WNOHANG) == pid)
 		n->crashes++;	/* died before we killed it */
 	else
@@ -78,14 +78,14 @@ static void kill_client_round(unsigned int *rng, const char *id, const struct re
 	if (poll(&pfd, 1, 10000) != 1 || read(fds[0], line, sizeof(line)) <= 0)
 		n->crashes++;
 	close(fds[0]);
-	uu_sleep_ms(stress_rand(rng) % (KILL_WINDOW_MS + 1));
+	cse_sleep_ms(stress_rand(rng) % (KILL_WINDOW_MS + 1));
 	kill(pid, SIGKILL);
 	waitpid(pid, &status, 0);
 	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGKILL)
 		n->crashes++;	/* it ended by itself: a failure it saw */
-	deadline = uu_now_ms() + SETTLE_MS;
-	while (live(&after) && uu_now_ms() < deadline)
-		uu_sleep_ms(1);
+	deadline = cse_now_ms() + SETTLE_MS;
+	while (live(&after) && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
 	if (live(&after))
 		n->hangs++;	/* the connection was never closed */
 	if (after.close_while_running != before.close_while_running ||
@@ -94,11 +94,6 @@ static void kill_client_round(unsigned int *rng, const char *id, const struct re
 		n->bad++;
 	stress_leaks(n, base);
 }
-
-static const struct conf_host host = {
-	.sleep_ms = uu_sleep_ms,
-	.thread_id = uu_thread_id,
-};
 
 int stress_lifecycle(const char *argv0, unsigned long iterations, unsigned int seed)
 {
@@ -112,7 +107,6 @@ int stress_lifecycle(const char *argv0, unsigned long iterations, unsigned int s
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(id, sizeof(id), "stress-c-%d", (int)getpid());
-	conf_server_setup(&host);
 	if (cse_server_init() || cse_server_create(&s, id, &conf_server_ops, &o)) {
 		n.crashes++;
 		stress_print("lifecycle", &n, seed);
@@ -146,7 +140,7 @@ int stress_mix_client(const char *id, unsigned int seed)
 	m = mix_start(c, seed, false);
 	printf("connected\n");
 	fflush(stdout);
-	uu_sleep_ms(60000);	/* killed long before */
+	cse_sleep_ms(60000);	/* killed long before */
 	if (m)
 		mix_stop(m, SETTLE_MS, &n);
 	cse_client_deinit(c);

@@ -99,7 +99,7 @@ static void *mix_async(void *arg)
 		cmd = &m->cmds[i++ % MIX_WINDOW];
 		if (cse_load_acquire(&cmd->busy)) {
 			if (i % MIX_WINDOW == 0)
-				uu_sleep_ms(1);		/* the window is full */
+				cse_sleep_ms(1);		/* the window is full */
 			continue;
 		}
 		r = stress_rand(&m->seed);
@@ -116,7 +116,7 @@ static void *mix_async(void *arg)
 				count(&m->bad);
 			cse_store_release(&cmd->busy, 0);
 			__atomic_fetch_sub(&m->issued, 1, __ATOMIC_RELAXED);
-			uu_sleep_ms(1);
+			cse_sleep_ms(1);
 		}
 	}
 	return NULL;
@@ -138,7 +138,7 @@ static void *mix_sync(void *arg)
 			count(&m->bad);
 		count(&m->sync_done);
 		if (ret)
-			uu_sleep_ms(1);
+			cse_sleep_ms(1);
 	}
 	free(in);
 	free(out);
@@ -180,7 +180,7 @@ static unsigned long load(const unsigned long *v)
 
 void mix_stop(struct mix *m, unsigned int ms, struct stress_counts *n)
 {
-	__u64 deadline = uu_now_ms() + ms;
+	__u64 deadline = cse_now_ms() + ms;
 	int i;
 
 	cse_store_release(&m->stop, 1);
@@ -189,8 +189,8 @@ void mix_stop(struct mix *m, unsigned int ms, struct stress_counts *n)
 	for (i = 0; i < MIX_SYNC; i++)
 		if (m->started[i + 1] && !stress_join(m->sync_threads[i], ms))
 			m->hung = true;
-	while (load(&m->completed) < load(&m->issued) && uu_now_ms() < deadline)
-		uu_sleep_ms(1);
+	while (load(&m->completed) < load(&m->issued) && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
 	n->commands += load(&m->completed) + load(&m->sync_done);
 	n->lost += load(&m->issued) - load(&m->completed);
 	n->duplicated += load(&m->duplicated);

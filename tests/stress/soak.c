@@ -64,12 +64,12 @@ int stress_soak(const char *argv0, unsigned int seconds, unsigned int seed)
 	/* The first minute, or the first fifth of a short run, is warm-up. */
 	warmup_ms = seconds >= SOAK_JUDGED_S ? 60000 : seconds * 200;
 	step_ms = seconds >= SOAK_JUDGED_S ? 5000 : seconds * 1000 / 20 + 1;
-	t0 = uu_now_ms();
-	uu_sleep_ms(warmup_ms);
+	t0 = cse_now_ms();
+	cse_sleep_ms(warmup_ms);
 	for (k = 0; k < 2; k++)
 		if (proc_sample(k ? pid : 0, &warm[k]))
 			n.crashes++;
-	while ((now = uu_now_ms()) < t0 + seconds * 1000ULL) {
+	while ((now = cse_now_ms()) < t0 + seconds * 1000ULL) {
 		for (k = 0; k < 2; k++) {
 			if (proc_sample(k ? pid : 0, &s)) {
 				n.crashes++;
@@ -80,7 +80,7 @@ int stress_soak(const char *argv0, unsigned int seconds, unsigned int seed)
 				side[k].rss_kib[side[k].n++] = (double)s.rss_kib;
 			}
 		}
-		uu_sleep_ms(step_ms);
+		cse_sleep_ms(step_ms);
 	}
 	mix_stop(m, 10000, &n);
 	/* Both sides hold what they held after the warm-up. */

@@ -53,7 +53,7 @@ static inline struct res_count res_base(void)
 	int tries;
 
 	for (tries = 0; tries < 200; tries++, a = b) {
-		uu_sleep_ms(10);
+		cse_sleep_ms(10);
 		b = res_count_now();
 		if (!memcmp(&a, &b, sizeof(a)))
 			break;
@@ -98,7 +98,7 @@ static inline bool res_settle(struct res_count *base, unsigned int ms,
 			return true;
 		if (!ms--)
 			return false;
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	}
 }
 
@@ -114,11 +114,11 @@ static inline int peer_server(const char *argv0, const char *id, int *pid)
 static inline int peer_connect(const char *id, const struct cse_client_opts *o,
 			       struct cse_client **c)
 {
-	__u64 deadline = uu_now_ms() + 5000;
+	__u64 deadline = cse_now_ms() + 5000;
 	int ret;
 
-	while ((ret = cse_client_init(c, id, o)) == -ENOENT && uu_now_ms() < deadline)
-		uu_sleep_ms(5);
+	while ((ret = cse_client_init(c, id, o)) == -ENOENT && cse_now_ms() < deadline)
+		cse_sleep_ms(5);
 	return ret;
 }
 

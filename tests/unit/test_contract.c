@@ -21,7 +21,6 @@
 #include "peer.h"
 #include "posix.h"
 
-
 static const char *argv0;
 static char self[4096];
 
@@ -51,7 +50,7 @@ static void *half_dead_server(void *arg)
 
 	(void)arg;
 	for (i = 0; i < 2000 && cse_os_ctl_accept(half.listener, &conn); i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	if (!conn)
 		return NULL;
 	cse_os_ctl_recv(conn, buf, sizeof(buf), &shm);
@@ -59,7 +58,7 @@ static void *half_dead_server(void *arg)
 	shutdown(cse_os_ctl_fd(conn), SHUT_RD);
 	cse_store_release(&half.shut, 1);
 	while (!cse_load_acquire(&half.go_away))
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	cse_os_ctl_close(conn);
 	if (shm)
 		cse_os_shm_destroy(shm);
@@ -108,7 +107,7 @@ static int test_backup_racing_death(const struct ktap_case *tc)
 	ret = cse_client_init(&c, id, NULL);
 	KTAP_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	while (!cse_load_acquire(&half.shut))
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 
 	echo_exec(&x, CSE_EXEC_FORCE_BACKUP, &in, &out);
 	ret = cse_execute(c, &x);
@@ -125,8 +124,8 @@ static int test_backup_racing_death(const struct ktap_case *tc)
 	KTAP_CHECK(ret == 0 || (ret == -ECONNRESET && x.result == ret),
 		   "async backup: returned %s, x.result %d", cse_strerror(ret), x.result);
 	for (i = 0; !ret && i < 5000 && !cse_load_acquire(&completions); i++)
-		uu_sleep_ms(1);
-	uu_sleep_ms(50);
+		cse_sleep_ms(1);
+	cse_sleep_ms(50);
 	KTAP_CHECK(cse_load_acquire(&completions) == (ret ? 0U : 1U),
 		   "returned %s, %u completions", cse_strerror(ret), completions);
 	KTAP_CHECK(x.result == -ECONNRESET, "x.result %d", x.result);
@@ -160,7 +159,7 @@ static int test_result_after_death(const struct ktap_case *tc)
 	peer_kill(pid);
 	/* The control thread sees the end-of-file soon; wait for it. */
 	for (i = 0; i < 5000 && echo_once(c, 0, 1) != -ECONNRESET; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	for (async = 0; async < 2; async++) {
 		for (i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 			echo_exec(&x, flags[i], &in, &out);
@@ -173,7 +172,7 @@ static int test_result_after_death(const struct ktap_case *tc)
 				   x.result);
 		}
 	}
-	uu_sleep_ms(50);
+	cse_sleep_ms(50);
 	KTAP_CHECK(!cse_load_acquire(&completions), "a failed execute completed");
 	cse_client_deinit(c);
 	return 0;
@@ -238,9 +237,9 @@ static int test_async_backup_never_blocks(const struct ktap_case *tc)
 		slow.x[i].output_buffer_base = &slow.out[i];
 		slow.x[i].output_buffer_len = sizeof(slow.out[i]);
 		slow.x[i].completion = slow_done;
-		t0 = uu_now_ms();
+		t0 = cse_now_ms();
 		ret = cse_execute(c, &slow.x[i]);
-		dt = uu_now_ms() - t0;
+		dt = cse_now_ms() - t0;
 		worst = dt > worst ? dt : worst;
 		KTAP_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
@@ -249,7 +248,7 @@ static int test_async_backup_never_blocks(const struct ktap_case *tc)
 	KTAP_CHECK(worst < ISSUE_BOUND_MS, "an async execute blocked for %llu ms",
 		   (unsigned long long)worst);
 	for (i = 0; i < 30000 && slow_all_done() < SLOW_CMDS; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	for (i = 0; i < SLOW_CMDS; i++)
 		KTAP_CHECK(slow.done[i] == 1 && !slow.result[i] && slow.out[i] == SLOW_MS,
 			   "command %d: %u completions, %s, out %u", i, slow.done[i],
@@ -288,10 +287,10 @@ static int test_queued_backup_server_dies(const struct ktap_case *tc)
 		ret = cse_execute(c, &slow.x[i]);
 		KTAP_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
-	uu_sleep_ms(100);
+	cse_sleep_ms(100);
 	peer_kill(pid);
 	for (i = 0; i < 5000 && slow_all_done() < SLOW_CMDS; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	/* The first may have run; the last was still queued behind it. */
 	for (i = 0; i < SLOW_CMDS; i++)
 		KTAP_CHECK(slow.done[i] == 1 && (slow.result[i] == -ECONNRESET ||
@@ -324,16 +323,11 @@ static int spawn_self(const char *id, const char *mode, const char *err_path, in
 
 static int serve_ops(const char *id, const struct cse_server_ops *ops)
 {
-	static const struct conf_host host = {
-		.sleep_ms = uu_sleep_ms,
-		.thread_id = uu_thread_id,
-	};
 	struct cse_server *s;
 
-	conf_server_setup(&host);
 	if (cse_server_init() || cse_server_create(&s, id, ops, NULL))
 		return 1;
-	uu_sleep_ms(60000);	/* killed by the test */
+	cse_sleep_ms(60000);	/* killed by the test */
 	return 0;
 }
 
@@ -404,12 +398,7 @@ static int test_open_handler_refuses(const struct ktap_case *tc)
 
 static int try_create(const char *id, struct cse_server **s)
 {
-	static const struct conf_host host = {
-		.sleep_ms = uu_sleep_ms,
-		.thread_id = uu_thread_id,
-	};
 
-	conf_server_setup(&host);
 	return cse_server_create(s, id, &conf_server_ops, NULL);
 }
 
@@ -554,18 +543,18 @@ static int test_event_fd(const struct ktap_case *tc)
 	KTAP_CHECK(fd >= 0, "event fd: %s", cse_strerror(fd));
 	KTAP_CHECK(cse_client_event_fd(c) == fd, "a second, different descriptor");
 	KTAP_CHECK(!readable(fd, 0), "readable while the server lives");
-	t0 = uu_now_ms();
+	t0 = cse_now_ms();
 	peer_kill(pid);
 	KTAP_CHECK(readable(fd, 5000), "not readable after the server died");
-	ms = uu_now_ms() - t0;
+	ms = cse_now_ms() - t0;
 	KTAP_CHECK(ms < 1000, "readable only %llu ms after the death", (unsigned long long)ms);
 	KTAP_CHECK(readable(fd, 0), "readable once only");
 	KTAP_CHECK(echo_once(c, 0, 1) == -ECONNRESET, "execute on a dead client");
 
 	KTAP_CHECK(!peer_server(argv0, id, &pid), "respawn");
-	t0 = uu_now_ms();
-	while ((ret = cse_client_reconnect(c)) && uu_now_ms() - t0 < 10000)
-		uu_sleep_ms(10);
+	t0 = cse_now_ms();
+	while ((ret = cse_client_reconnect(c)) && cse_now_ms() - t0 < 10000)
+		cse_sleep_ms(10);
 	KTAP_CHECK(!ret, "reconnect: %s", cse_strerror(ret));
 	KTAP_CHECK(!readable(fd, 0), "still readable after reconnecting");
 	KTAP_CHECK(!echo_once(c, 0, 2), "echo after reconnecting");
@@ -630,13 +619,13 @@ static int test_slow_handler_isolation(const struct ktap_case *tc)
 	x.output_buffer_len = sizeof(out);
 	x.completion = slow_handler_done;
 	KTAP_CHECK(!cse_execute(a, &x), "the slow command");
-	uu_sleep_ms(200);	/* its handler is running */
+	cse_sleep_ms(200);	/* its handler is running */
 
-	t0 = uu_now_ms();
+	t0 = cse_now_ms();
 	KTAP_CHECK(!peer_connect(id, NULL, &b), "connect b");
 	for (i = 0; i < 1000; i++)
 		KTAP_CHECK(!echo_once(b, 0, (__u32)i), "echo %d", i);
-	dt = uu_now_ms() - t0;
+	dt = cse_now_ms() - t0;
 	ktap_diag("connect and 1000 commands beside a slow handler: %llu ms",
 		  (unsigned long long)dt);
 	KTAP_CHECK(dt < 1000, "connect and 1000 commands took %llu ms", (unsigned long long)dt);
@@ -645,17 +634,17 @@ static int test_slow_handler_isolation(const struct ktap_case *tc)
 	KTAP_CHECK(!uu_spawn_helper(doomed_args, &doomed), "doomed client");
 	do {
 		KTAP_CHECK(!live_stats(b, &st), "stats");
-		uu_sleep_ms(5);
-	} while (st.opens == st0.opens && uu_now_ms() - t0 < 10000);
-	uu_sleep_ms(50);	/* its 10 ms command is done */
-	t0 = uu_now_ms();
+		cse_sleep_ms(5);
+	} while (st.opens == st0.opens && cse_now_ms() - t0 < 10000);
+	cse_sleep_ms(50);	/* its 10 ms command is done */
+	t0 = cse_now_ms();
 	peer_kill(doomed);
 	do {
 		KTAP_CHECK(!live_stats(b, &st), "stats");
-		dt = uu_now_ms() - t0;
+		dt = cse_now_ms() - t0;
 		if (st.closes > st0.closes)
 			break;
-		uu_sleep_ms(5);
+		cse_sleep_ms(5);
 	} while (dt < 10000);
 	ktap_diag("a dead client's close_handler after %llu ms", (unsigned long long)dt);
 	KTAP_CHECK(st.closes > st0.closes && dt < 1000,

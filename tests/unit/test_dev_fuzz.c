@@ -389,7 +389,7 @@ static int test_call_ioctls(const struct ktap_case *tc)
 		sigaction(SIGUSR1, &sa, NULL);
 		sig_call.fd = fd;
 		KTAP_CHECK(!pthread_create(&t, NULL, sig_call_main, NULL), "thread");
-		uu_sleep_ms(150);
+		cse_sleep_ms(150);
 		pthread_kill(t, SIGUSR1);
 		pthread_join(t, NULL);
 		KTAP_CHECK(sig_call.ret == 0 && sig_call.slept == 600,
@@ -525,11 +525,6 @@ static int tcp_connect_loopback(unsigned int port)
 	return fd;
 }
 
-static const struct conf_host fuzz_host = {
-	.sleep_ms = uu_sleep_ms,
-	.thread_id = uu_thread_id,
-};
-
 #define STRANGERS	20
 #define PENDING_MAX	8	/* TCP_PENDING_MAX in platforms/posix/ctl.c */
 
@@ -553,7 +548,6 @@ static int test_tcp_strangers(const struct ktap_case *tc)
 		return ktap_skip("no /dev/cse here (the module is not loaded)");
 	close(fd);
 	snprintf(id, sizeof(id), "fuzz-tcp-%d", (int)getpid());
-	conf_server_setup(&fuzz_host);
 	KTAP_CHECK(!cse_server_init(), "server init");
 	KTAP_CHECK(!cse_server_create(&srv, id, &conf_server_ops, NULL), "server create");
 	port = own_loopback_listen_port();
@@ -573,11 +567,11 @@ static int test_tcp_strangers(const struct ktap_case *tc)
 	shutdown(liars[2], SHUT_WR);	/* nothing, then end-of-file */
 
 	/* The control thread is free: a user client connects and is served. */
-	t0 = uu_now_ms();
+	t0 = cse_now_ms();
 	KTAP_CHECK(!peer_connect(id, NULL, &c), "connect past the strangers");
 	KTAP_CHECK(!echo_once(c, 0, 42), "echo past the strangers");
-	KTAP_CHECK(uu_now_ms() - t0 < 5000, "the strangers held the server for %llu ms",
-		   (unsigned long long)(uu_now_ms() - t0));
+	KTAP_CHECK(cse_now_ms() - t0 < 5000, "the strangers held the server for %llu ms",
+		   (unsigned long long)(cse_now_ms() - t0));
 	cse_client_deinit(c);
 
 	/*
@@ -591,15 +585,15 @@ static int test_tcp_strangers(const struct ktap_case *tc)
 		KTAP_CHECK(poll(&p, 1, 5000) == 1 && recv(liars[i], &b, 1, 0) <= 0,
 			   "liar %d was not disconnected", i);
 	}
-	t0 = uu_now_ms();
-	while (dropped < STRANGERS - PENDING_MAX && uu_now_ms() - t0 < 5000) {
+	t0 = cse_now_ms();
+	while (dropped < STRANGERS - PENDING_MAX && cse_now_ms() - t0 < 5000) {
 		dropped = 0;
 		for (i = 0; i < STRANGERS; i++) {
 			struct pollfd p = { .fd = idle[i], .events = POLLIN };
 
 			dropped += poll(&p, 1, 0) == 1;
 		}
-		uu_sleep_ms(10);
+		cse_sleep_ms(10);
 	}
 	KTAP_CHECK(dropped >= STRANGERS - PENDING_MAX, "only %d of %d idle strangers dropped",
 		   dropped, STRANGERS);

@@ -71,14 +71,14 @@ static void server_done(void)
 /* The bad client must end up disconnected; the good one keeps working. */
 static int verdict(const char *what)
 {
-	__u64 deadline = uu_now_ms() + 5000;
+	__u64 deadline = cse_now_ms() + 5000;
 	int ret = 0;
 
-	while (uu_now_ms() < deadline) {
+	while (cse_now_ms() < deadline) {
 		ret = echo_once(bad, CSE_EXEC_FORCE_BACKUP, 3);
 		if (ret == -ECONNRESET)
 			break;
-		uu_sleep_ms(5);
+		cse_sleep_ms(5);
 	}
 	KTAP_CHECK(ret == -ECONNRESET, "%s: server kept the bad client (%s)", what,
 		   cse_strerror(ret));
@@ -299,13 +299,13 @@ static int server_live(__u32 *live)
 /* Wait up to @ms for the server to count @want live connections. */
 static bool server_live_is(__u32 want, unsigned int ms, __u32 *live)
 {
-	__u64 deadline = uu_now_ms() + ms;
+	__u64 deadline = cse_now_ms() + ms;
 
 	do {
 		if (!server_live(live) && *live == want)
 			return true;
-		uu_sleep_ms(10);
-	} while (uu_now_ms() < deadline);
+		cse_sleep_ms(10);
+	} while (cse_now_ms() < deadline);
 	return false;
 }
 
@@ -338,9 +338,9 @@ static int test_wake_seq_reset(const struct ktap_case *tc)
 	KTAP_CHECK(!setup(), "setup");
 	/* Earlier cases' clients of a shared server must be gone first. */
 	KTAP_CHECK(server_live_is(2, 10000, &live), "%u live connections, want 2", live);
-	uu_sleep_ms(50);	/* let the reader fall asleep */
+	cse_sleep_ms(50);	/* let the reader fall asleep */
 	KTAP_CHECK(!pthread_create(&th, NULL, reset_wake_seq, NULL), "thread");
-	uu_sleep_ms(20);
+	cse_sleep_ms(20);
 	cse_os_ctl_shutdown(bad->ctl);
 	/* Still undoing every kick while the server must close the connection. */
 	ok = server_live_is(1, 5000, &live);

@@ -57,9 +57,9 @@ static void undo_death(struct cse_conn *conn, struct cse_slot_hdr *h)
 	undo.sc_wake_seq = &conn->sc.hdr->wake_seq;
 	if (pthread_create(&th, NULL, undo_main, NULL))
 		return;
-	uu_sleep_ms(20);
+	cse_sleep_ms(20);
 	cse_os_ctl_shutdown(conn->ctl);
-	uu_sleep_ms(3000);
+	cse_sleep_ms(3000);
 	cse_store_release(&undo.stop, 1);
 	pthread_join(th, NULL);
 }
@@ -91,7 +91,7 @@ static void cheat_exec(struct cse_conn *conn, void *user_context, __u32 code,
 		cse_store(&h->output_len_actual, 0xfffffff0U);
 		cse_store_release(&h->state, 0x77);
 		cse_os_wake(conn->cs.sync, &h->state);
-		uu_sleep_ms(200);
+		cse_sleep_ms(200);
 	}
 }
 
@@ -104,7 +104,7 @@ static int serve(const char *id, const char *m)
 	       !strcmp(m, "undo-death") ? MODE_UNDO_DEATH : MODE_BAD_STATE;
 	if (cse_server_init() || cse_server_create(&s, id, &ops, NULL))
 		return 1;
-	uu_sleep_ms(60000);	/* killed by the test */
+	cse_sleep_ms(60000);	/* killed by the test */
 	return 0;
 }
 
@@ -166,7 +166,7 @@ static int test_sc_garbage(const struct ktap_case *tc)
 				 cse_load_acquire(&as.completions[1]) +
 				 cse_load_acquire(&as.completions[2]) +
 				 cse_load_acquire(&as.completions[3])) < 4; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	for (i = 0; i < 4; i++)
 		KTAP_CHECK(as.completions[i] == 1, "command %d completed %u times", i,
 			   as.completions[i]);
@@ -228,9 +228,9 @@ static int test_undo_death(const struct ktap_case *tc)
 	x.input_buffer_len = sizeof(in);
 	x.output_buffer_base = &out;
 	x.output_buffer_len = sizeof(out);
-	t0 = uu_now_ms();
+	t0 = cse_now_ms();
 	ret = cse_execute(c, &x);
-	ms = uu_now_ms() - t0;
+	ms = cse_now_ms() - t0;
 	KTAP_CHECK(ret == -ECONNRESET && x.result == -ECONNRESET, "got %s, result %s",
 		   cse_strerror(ret), cse_strerror(x.result));
 	/* The server writes the slot back for 3 s: we must not wait for it. */
@@ -250,13 +250,13 @@ static void *fake_server(void *arg)
 	int i;
 
 	for (i = 0; i < 2000 && cse_os_ctl_accept(l, &conn); i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	if (!conn)
 		return NULL;
 	cse_os_ctl_recv(conn, buf, sizeof(buf), NULL);
 	memset(buf, 0x6b, sizeof(buf));
 	cse_os_ctl_send(conn, buf, 32, NULL, 0, NULL);
-	uu_sleep_ms(100);
+	cse_sleep_ms(100);
 	cse_os_ctl_close(conn);
 	return NULL;
 }

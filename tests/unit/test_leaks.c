@@ -84,21 +84,16 @@ static int test_server_died(const struct ktap_case *tc)
 		bg.x[i].completion = bg_done;
 		KTAP_CHECK(!cse_execute(c, &bg.x[i]), "execute %d", i);
 	}
-	uu_sleep_ms(100);
+	cse_sleep_ms(100);
 	peer_kill(pid);
 	for (i = 0; i < 5000 && cse_load_acquire(&bg.done) < 4; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	KTAP_CHECK(bg.done == 4, "%u of 4 completed after server death", bg.done);
 	cse_client_deinit(c);
 	KTAP_CHECK(res_settle(&base, 2000, &now), "before " RES_FMT ", after " RES_FMT,
 		   RES_ARGS(base), RES_ARGS(now));
 	return 0;
 }
-
-static const struct conf_host host = {
-	.sleep_ms = uu_sleep_ms,
-	.thread_id = uu_thread_id,
-};
 
 static int test_client_died(const struct ktap_case *tc)
 {
@@ -113,13 +108,12 @@ static int test_client_died(const struct ktap_case *tc)
 	server_id(id, sizeof(id), "client");
 	args[1] = id;
 	uu_world_init(argv0);
-	conf_server_setup(&host);
 	KTAP_CHECK(!cse_server_init(), "init");
 	KTAP_CHECK(!cse_server_create(&s, id, &conf_server_ops, &o), "create");
 	base = res_now();
 	for (round = 0; round < 3; round++) {
 		KTAP_CHECK(!uu_spawn_helper(args, &pid), "spawn client");
-		uu_sleep_ms(300);
+		cse_sleep_ms(300);
 		peer_kill(pid);
 		/* The SLEEP handler still runs for ~3 s; then close_handler and free. */
 		KTAP_CHECK(res_settle(&base, 8000, &now),
@@ -149,7 +143,6 @@ static int test_server_destroyed_busy(const struct ktap_case *tc)
 
 	(void)tc;
 	server_id(id, sizeof(id), "destroy");
-	conf_server_setup(&host);
 	KTAP_CHECK(!cse_server_init(), "init");
 	KTAP_CHECK(!cse_server_create(&s, id, &conf_server_ops, NULL), "create");
 	memset(&bg, 0, sizeof(bg));
@@ -168,10 +161,10 @@ static int test_server_destroyed_busy(const struct ktap_case *tc)
 		x->completion = bg_done;
 		KTAP_CHECK(!cse_execute(c[i % 2], x), "execute %d", i);
 	}
-	uu_sleep_ms(100);
+	cse_sleep_ms(100);
 	cse_server_destroy(s);
 	for (i = 0; i < 5000 && cse_load_acquire(&bg.done) < 4; i++)
-		uu_sleep_ms(1);
+		cse_sleep_ms(1);
 	KTAP_CHECK(bg.done == 4, "%u of 4 completed after destroy", bg.done);
 	for (i = 0; i < 2; i++)
 		cse_client_deinit(c[i]);

@@ -24,6 +24,8 @@
 #endif
 
 #include <cse/atomic.h>
+/* The public module environment: the runtime's vocabulary and log levels. */
+#include <cse/env.h>
 
 /* ---- memory ---- */
 
@@ -31,12 +33,7 @@
 void *cse_os_zalloc(size_t size);
 void cse_os_free(void *p);
 
-/* ---- logging ---- */
-
-#define CSE_LOG_ERR	3
-#define CSE_LOG_WARN	4
-#define CSE_LOG_INFO	6
-#define CSE_LOG_DEBUG	7
+/* ---- logging (levels: CSE_LOG_* of env.h) ---- */
 
 void cse_os_log(int level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -1,0 +1,74 @@
+// SPDX-License-Identifier: MIT
+/*
+ * The calls of the module environment (env.h) that are a world's own, in
+ * the kernel: plain allocation, formatting, logging for modules, sleep and
+ * the thread id.  The rest of env.h is the portable core's (cse/src/env.c).
+ */
+#include <linux/delay.h>
+#include <linux/kernel.h>
+#include <linux/mm.h>		/* kvmalloc(): in slab.h only since 5.16 */
+#include <linux/printk.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+
+#include <cse/env.h>
+
+void *cse_alloc(size_t size)
+{
+	/* Sleeping allocation: env.h is for process context only. */
+	return kvmalloc(size ? size : 1, GFP_KERNEL);
+}
+
+int cse_snprintf(char *buf, size_t size, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, size, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/*
+ * Not rate-limited, unlike the runtime's own warnings: a module's log is
+ * its own output (a test's transcript), which must come out whole.
+ * Debug lines go through pr_debug(): dynamic debug turns them on.
+ */
+void cse_log(int level, const char *fmt, ...)
+{
+	struct va_format vaf;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vaf.fmt = fmt;
+	vaf.va = &ap;
+	if (level <= CSE_LOG_ERR)
+		pr_err("%pV\n", &vaf);
+	else if (level == CSE_LOG_WARN)
+		pr_warn("%pV\n", &vaf);
+	else if (level < CSE_LOG_DEBUG)
+		pr_info("%pV\n", &vaf);
+	else
+		pr_debug("%pV\n", &vaf);
+	va_end(ap);
+}
+
+/* Uninterruptible, like user space's nanosleep() loop. */
+void cse_sleep_ms(unsigned int ms)
+{
+	if (!ms) {
+		cond_resched();
+		return;
+	}
+	/*
+	 * fsleep(): usleep_range() for short sleeps (msleep(1) takes a jiffy
+	 * or two), msleep() for long ones.
+	 */
+	fsleep((unsigned long)ms * USEC_PER_MSEC);
+}
+
+__u64 cse_thread_id(void)
+{
+	return (__u64)(uintptr_t)current;
+}
