@@ -9,7 +9,8 @@ A cell script is plain sh (dash, busybox, FreeBSD sh alike):
 
 Each section is delimited by testbed.vm.section() markers and followed by a
 line `CSE-RC-<name>=<exit status> <seconds>`: the exit status of `timeout`
-(124 or 137 when it had to kill the suite) and how long the section took.
+(one of TIMEOUT_EXITS when it had to kill the suite) and how long the
+section took.
 The markers are read from the output the cell printed, so the same parsing
 serves a local shell, a container, an ssh host and a VM console.
 """
@@ -29,8 +30,6 @@ CELL_START = "CSE-CELL-START"
 CELL_DONE = "CSE-CELL-DONE"
 #: seconds `timeout` waits after SIGTERM before it sends SIGKILL
 KILL_GRACE_S = 10
-#: exit statuses of `timeout` when it killed the command (TERM, then KILL)
-TIMEOUT_EXITS = (124, 137)
 #: where staged cells unpack and build the source (under the cell's /tmp)
 STAGED_WORKDIR = PurePosixPath("/tmp/cse-cell")
 CONFORMANCE = "tests/cse-conformance"

@@ -21,6 +21,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 Status = Literal["PASS", "FAIL", "ERROR", "SKIP"]
+#: who is to blame for a cell that did not pass: the code under test, a tool
+#: (docker, QEMU, ssh, debootstrap, the compiler), or the testbed itself
+Culprit = Literal["code", "tool", "harness"]
 STATUSES: tuple[Status, ...] = ("FAIL", "ERROR", "PASS", "SKIP")  # worst first
 FORMAT_VERSION = 1
 

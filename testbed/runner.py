@@ -32,9 +32,9 @@ from testbed.cellscript import CELL_DONE, CELL_START, read_section, suite_sectio
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell
 from testbed.provision import Provisioner, ProvisionError, provisioner_for
-from testbed.provision.base import CommandResult, Culprit
+from testbed.provision.base import CommandResult
 from testbed.provision.qemu import QemuProvisioner
-from testbed.results import CellResult, Status, SuiteResult, TestResult
+from testbed.results import CellResult, Culprit, Status, SuiteResult, TestResult
 from testbed.safepath import check_cell_id, inside
 from testbed.verdict import Verdict, add_failure, judge_cell, judge_suite, not_run
 from testbed.vm import section

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from testbed import ktap
-from testbed.cellscript import TIMEOUT_EXITS, SectionRun
-from testbed.provision.base import Culprit
-from testbed.results import Status, SuiteResult, TestResult, worst
+from testbed.cellscript import SectionRun
+from testbed.provision.base import TIMEOUT_EXITS
+from testbed.results import Culprit, Status, SuiteResult, TestResult, worst
 
 _KTAP_STATUS: dict[str, Status] = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 #: exit statuses of sh for a command it could not execute or find

@@ -6,7 +6,8 @@ import importlib
 from pathlib import Path
 
 from testbed.matrix import Cell
-from testbed.provision.base import CommandResult, Culprit, Provisioner, ProvisionError
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.results import Culprit
 
 __all__ = ["CommandResult", "Culprit", "ProvisionError", "Provisioner", "provisioner_for"]
 

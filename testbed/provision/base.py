@@ -19,20 +19,17 @@ runner reports it as ERROR with its culprit, never as a test FAIL.
 from __future__ import annotations
 
 import abc
+import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar
 
 from testbed.matrix import Cell
+from testbed.results import Culprit
 
 if TYPE_CHECKING:
     from testbed.builds import Flavour
-
-#: who is to blame for a cell that did not pass: the code under test, a tool
-#: (docker, QEMU, ssh, debootstrap, the compiler), or the testbed itself
-Culprit = Literal["code", "tool", "harness"]
-
 
 class ProvisionError(RuntimeError):
     """The cell could not be set up, reached or torn down (ERROR, not FAIL)."""
@@ -58,6 +55,36 @@ class CommandResult:
     duration_s: float
     timed_out: bool = False
     error: str = ""
+
+
+#: timeout(1)'s exit status when it killed the command: 124 with its default
+#: TERM, 128 + 9 with -s KILL (GNU, BSD and busybox alike)
+TIMEOUT_EXITS = (124, 137)
+
+
+def kill_at(timeout_s: float, *, whole_seconds: bool = False, grace_s: int = 0) -> str:
+    """`timeout -s KILL LIMIT`, to put in front of a cell's script: KILL ends
+    the script's whole process group (timeout(1) leads one), whatever it
+    traps.  LIMIT is a plain decimal (never "1e+06"; never 0, which would
+    mean no timeout); @whole_seconds for remote hosts whose timeout(1) may
+    not take fractions, @grace_s added when the host keeps the real clock
+    and the remote kill only cleans up."""
+    if whole_seconds:
+        limit = f"{math.ceil(timeout_s) + grace_s}"
+    else:
+        limit = f"{max(timeout_s, 0.001) + grace_s:.3f}"
+    return f"timeout -s KILL {limit}"
+
+
+def script_result(code: int, output: str, duration_s: float, timeout_s: float,
+                  error: str = "") -> CommandResult:
+    """The result of a script run under kill_at(@timeout_s) that exited with
+    @code: killed by the timeout when the status says so and its time was
+    up (a script may exit 124 or 137 on its own, sooner)."""
+    if code in TIMEOUT_EXITS and duration_s >= timeout_s:
+        return CommandResult(None, output, duration_s, timed_out=True,
+                             error=error or f"killed at its {timeout_s:g} s timeout")
+    return CommandResult(code, output, duration_s, error=error)
 
 
 def copy_on_host(src: Path, dest: Path) -> None:

@@ -40,7 +40,13 @@ from docker.models.containers import Container
 
 from testbed import dockerd, images
 from testbed.matrix import Cell
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.base import (
+    CommandResult,
+    Provisioner,
+    ProvisionError,
+    kill_at,
+    script_result,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +57,6 @@ LABEL_CREATOR = "cse.testbed.creator"   # host:pid of the process that made it
 #: how long past its timeout a script may take to come back before the
 #: host-side watchdog steps in (the inner `timeout` should have ended it)
 WATCHDOG_GRACE_S = 30.0
-#: `timeout -s KILL` ends this way (128 + SIGKILL), or 124 with another signal
-_TIMEOUT_CODES = (124, 137)
 _ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
            "i386": "i386", "i686": "i386"}
 _DOCKER_ERRORS = (docker.errors.DockerException, OSError)
@@ -231,11 +235,9 @@ class DockerProvisioner(Provisioner):
         container = self._need()
         assert self._client is not None and self._stream_client is not None
         t0 = time.monotonic()
-        # a plain decimal (never "1e+06"); 0 would mean "no timeout" to timeout(1)
-        limit = f"{max(timeout_s, 0.001):.3f}"
         # stderr joins stdout in the container, so their order is the order
         # the script printed them in (two docker streams would lose it).
-        argv = ["sh", "-c", 'exec timeout -s KILL "$0" sh -c "$1" 2>&1', limit, script]
+        argv = ["sh", "-c", f'exec {kill_at(timeout_s)} sh -c "$1" 2>&1', "sh", script]
         try:
             exec_id = self._client.api.exec_create(container.id, argv)["Id"]
         except _DOCKER_ERRORS as e:
@@ -277,11 +279,7 @@ class DockerProvisioner(Provisioner):
                 f"docker exec in {self.container_name} did not end {WATCHDOG_GRACE_S:.0f} s "
                 f"after its {timeout_s:g} s timeout and the daemon does not answer; killed "
                 f"it from the host. Output so far:\n{output[-2000:]}", log=dockerd.SYSTEM.log)
-        code = int(info["ExitCode"])
-        if code in _TIMEOUT_CODES and duration >= timeout_s:
-            return CommandResult(None, output, duration, timed_out=True,
-                                 error=error or f"killed at its {timeout_s:g} s timeout")
-        return CommandResult(code, output, duration, error=error)
+        return script_result(int(info["ExitCode"]), output, duration, timeout_s, error)
 
     def _exec_info(self, exec_id: str) -> dict[str, Any] | None:
         """exec_inspect, waiting a little for Running to clear after the

@@ -15,7 +15,6 @@ failing test.  The script's own exit status, whatever it is, is its result.
 
 from __future__ import annotations
 
-import math
 import os
 import posixpath
 import shlex
@@ -26,7 +25,7 @@ from pathlib import Path
 import paramiko
 
 from testbed.matrix import Cell, SshTarget
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError, kill_at
 
 #: seconds the remote timeout(1) waits after the host's deadline before it
 #: kills the script's process group.  The host alone decides "timed out"; the
@@ -57,10 +56,11 @@ def _remote_command(timeout_s: float) -> str:
     The outer `sh -c '...'` is single-quoted on one line, so a login shell
     that is not POSIX (csh, the root shell of older FreeBSD) passes it on.
     """
-    limit = math.ceil(timeout_s) + REMOTE_KILL_GRACE_S  # whole seconds: every timeout(1)
+    # whole seconds: every timeout(1) takes them
+    kill = kill_at(timeout_s, whole_seconds=True, grace_s=REMOTE_KILL_GRACE_S)
     inner = ('f=$(mktemp) || exit 125; cat >"$f"; '
              'if command -v timeout >/dev/null 2>&1; '
-             f'then timeout -s KILL {limit} sh "$f" 2>&1; '
+             f'then {kill} sh "$f" 2>&1; '
              'else sh "$f" 2>&1; fi; rc=$?; rm -f "$f"; exit $rc')
     return "sh -c " + shlex.quote(inner)
 

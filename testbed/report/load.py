@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from testbed.provision.base import Culprit
-from testbed.results import FORMAT_VERSION, STATUSES, CellResult
+from testbed.results import FORMAT_VERSION, STATUSES, CellResult, Culprit
 from testbed.safepath import cell_id_problem
 
 CULPRITS: tuple[str, ...] = get_args(Culprit)
