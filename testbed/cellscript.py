@@ -7,7 +7,7 @@ A cell script is plain sh (dash, busybox, FreeBSD sh alike):
     one section per suite           each under `timeout`, KTAP inside
     echo CSE-CELL-DONE
 
-Each section is delimited by testbed.vm.section() markers and followed by a
+Each section is delimited by section()'s markers and followed by a
 line `CSE-RC-<name>=<exit status> <seconds>`: the exit status of `timeout`
 (one of TIMEOUT_EXITS when it had to kill the suite) and how long the
 section took.
@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from testbed.matrix import Cell
-from testbed.vm import between, section
 
 CELL_START = "CSE-CELL-START"
 CELL_DONE = "CSE-CELL-DONE"
@@ -36,6 +35,18 @@ CONFORMANCE = "tests/cse-conformance"
 
 _RC = re.compile(r"^CSE-RC-(?P<name>[\w.+-]+)=(?P<rc>\d+) (?P<secs>-?\d+)\s*$", re.M)
 _NAME = re.compile(r"^[\w.+-]+$")
+
+
+def section(name: str, command: str) -> str:
+    """Guest script lines that run @command with its output between markers."""
+    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
+
+
+def between(output: str, name: str) -> str:
+    """What a section() printed, from a VM's output ("" if it never ended)."""
+    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
+    b, e = output.rfind(begin), output.rfind(end)
+    return output[b + len(begin):e] if 0 <= b < e else ""
 
 
 def suite_section(name: str, command: str, timeout_s: int) -> str:

@@ -24,7 +24,6 @@ from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, 
 from testbed.matrix import Cell, load_matrix
 from testbed.parallel import ParallelError, run_cells
 from testbed.provision import ProvisionError, provisioner_for
-from testbed.provision.qemu import QemuProvisioner
 from testbed.results import fails_the_run
 from testbed.safepath import inside
 
@@ -212,9 +211,10 @@ def _shell_build(cell: Cell, p: Any) -> dict[str, str]:
     out |= env
     _say(f"U-U conformance: {shlex.join([*prefix, str(builddir / cellscript.CONFORMANCE)])}"
          + (f" (environment set: {', '.join(env)})" if env else ""))
-    if isinstance(p, QemuProvisioner):
-        moddir = build_kernel_modules(p.kernel, log)
+    if p.capabilities.kernel_suites:
+        kernel = p.module_kernel()
+        moddir = build_kernel_modules(kernel, log)
         out["CSE_MODDIR"] = str(moddir)
-        _say(f"booting {p.kernel.release}; in the VM: insmod {moddir}/cse.ko; "
+        _say(f"booting {kernel.release}; in the VM: insmod {moddir}/cse.ko; "
              f"insmod {moddir}/cse_conformance.ko run_kk=0")
     return out

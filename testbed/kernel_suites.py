@@ -25,8 +25,7 @@ import shlex
 from pathlib import Path
 
 from testbed.builds import FLAVOURS
-from testbed.cellscript import CONFORMANCE, read_section, suite_section, uu_command
-from testbed.vm import section
+from testbed.cellscript import CONFORMANCE, read_section, section, suite_section, uu_command
 
 KERNEL_SUITES = ("kk", "uk", "ku")
 STEP_FAILED = "CSE-STEP-FAILED"

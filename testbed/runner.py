@@ -28,16 +28,14 @@ from pathlib import Path
 
 from testbed import cellscript, elf, kernel_suites, progress
 from testbed.builds import ROOT, BuildError, Flavour
-from testbed.cellscript import CELL_DONE, CELL_START, read_section, suite_section
+from testbed.cellscript import CELL_DONE, CELL_START, read_section, section, suite_section
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell
-from testbed.provision import Provisioner, ProvisionError, provisioner_for
+from testbed.provision import Provisioner, ProvisionError, provisioner_for, registry
 from testbed.provision.base import CommandResult
-from testbed.provision.qemu import QemuProvisioner
 from testbed.results import CellResult, Culprit, Status, SuiteResult, TestResult
 from testbed.safepath import check_cell_id, inside
 from testbed.verdict import Verdict, add_failure, judge_cell, judge_suite, not_run
-from testbed.vm import section
 
 DEFAULT_CELL_TIMEOUT_S = 1800
 DEFAULT_SUITE_TIMEOUT_S = 600
@@ -187,17 +185,16 @@ class _CellRun:
         try:
             p = make_provisioner(cell, self.d)
         except ModuleNotFoundError as e:
-            if e.name == f"testbed.provision.{cell.provisioner}":
-                return self.whole_cell("ERROR", f"the {cell.provisioner} provisioner is not "
-                                       f"built yet (no testbed/provision/{cell.provisioner}.py)",
-                                       "harness")
             return self.whole_cell("ERROR", f"the {cell.provisioner} provisioner needs the "
                                    f"Python module {e.name}: pip install it", "tool")
         except ProvisionError as e:
             return self.whole_cell("ERROR", str(e), e.culprit)
         if (why := p.unavailable()) is not None:
             return self.whole_cell("SKIP", why, None)
-        self.in_vm = isinstance(p, QemuProvisioner)
+        # its own kernel: the suites' kernel log and module checks apply
+        self.in_vm = p.capabilities.kernel_suites
+        if self.in_vm:  # a VM that went quiet this long has stopped answering
+            p.max_silence_s = self.opts.suite_timeout_s + 2 * cellscript.KILL_GRACE_S + 60
         result: CellResult | None = None
         try:
             result = self._provisioned(p)
@@ -217,9 +214,7 @@ class _CellRun:
             self.prog.set("preparing")
             p.prepare()
             p.start()
-            if self.in_vm:
-                assert isinstance(p, QemuProvisioner)
-                self.info |= {"kernel_release": p.kernel.release, "accel": p.accel()}
+            self.info |= p.facts()
             self.prog.set("building")
             script = self._script(p)
             if script is None:  # built, and nothing here can run it
@@ -284,8 +279,7 @@ class _CellRun:
         self.info["build"] = str(builddir)
         moddir = None
         if kernel:
-            assert isinstance(p, QemuProvisioner)
-            moddir = build_kernel_modules(p.kernel, log)
+            moddir = build_kernel_modules(p.module_kernel(), log)
             tests.append(TestResult("kernel-modules", "PASS", str(moddir)))
         self._built(time.monotonic() - t0, tests)
         return builddir, moddir, flavour
@@ -296,9 +290,10 @@ class _CellRun:
         cell, t_suite = self.cell, self.opts.suite_timeout_s
         kernel = [s for s in cell.runs_suites if s in kernel_suites.KERNEL_SUITES]
         if kernel and not self.in_vm:
+            able = " or ".join(registry.with_capability("kernel_suites"))
             for s in kernel:
                 self.decided[s] = not_run(s, f"suite {s} loads kernel modules: it runs only in "
-                                             f"qemu cells, not {cell.provisioner}")
+                                             f"{able} cells, not {cell.provisioner}")
             kernel = []
         build, moddir, prefix = "", None, []
         if p.shares_host_fs:

@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from test_images import docker_group, shared_bookworm
 
-from testbed import dockerd, images
 from testbed.matrix import Cell
 from testbed.provision import provisioner_for
 from testbed.provision.base import ProvisionError
-from testbed.provision.docker import DockerProvisioner
+from testbed.provision.docker import dockerd, images
+from testbed.provision.docker.provisioner import DockerProvisioner
 
 pytestmark = docker_group
 

@@ -32,13 +32,16 @@ from typing import IO
 from testbed.builds import BUILD_ROOT, ROOT
 from testbed.matrix import Cell
 from testbed.provision.base import (
+    LIVE_LOG,
     CommandResult,
     Provisioner,
     ProvisionError,
     kill_at,
+    pack,
     script_result,
+    unpack,
 )
-from testbed.provision.docker import LIVE_LOG, pack, unpack
+from testbed.provision.vagrant import PLUGIN
 from testbed.safepath import check_cell_id, inside
 
 log = logging.getLogger(__name__)
@@ -132,6 +135,7 @@ class VagrantProvisioner(Provisioner):
     """A VM from vagrant/<os>/Vagrantfile; see the module docstring."""
 
     name = "vagrant"
+    capabilities = PLUGIN.capabilities
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)

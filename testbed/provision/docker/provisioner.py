@@ -1,8 +1,8 @@
 """The docker provisioner: one long-lived container per cell, made from an
-image that testbed.images builds with debootstrap (nothing is pulled), and
+image that testbed.provision.docker.images builds with debootstrap (nothing is pulled), and
 always without a network (--network none: only `lo` inside).
 
-The daemon is found or started by testbed.dockerd.  Containers are named
+The daemon is found or started by testbed.provision.docker.dockerd.  Containers are named
 cse-<cell id>-<random> and labelled, so leftovers of a killed run or of
 stop(keep=True) are easy to find and remove:
 
@@ -27,7 +27,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -38,20 +37,22 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from testbed import dockerd, images
 from testbed.matrix import Cell
 from testbed.provision.base import (
+    LIVE_LOG,
     CommandResult,
     Provisioner,
     ProvisionError,
     kill_at,
+    pack,
     script_result,
+    unpack,
 )
+from testbed.provision.docker import PLUGIN, dockerd, images
 
 log = logging.getLogger(__name__)
 
 LABEL_CELL = "cse.testbed.cell"
-LIVE_LOG = "cell.log"   # run()'s output as it comes, as the local provisioner does
 LABEL_IMAGE = "cse.testbed.image"       # the image's tag (its recipe hash)
 LABEL_CREATOR = "cse.testbed.creator"   # host:pid of the process that made it
 #: how long past its timeout a script may take to come back before the
@@ -62,47 +63,11 @@ _ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "
 _DOCKER_ERRORS = (docker.errors.DockerException, OSError)
 
 
-def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Files put into a cell belong to root there, whoever owns them here."""
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    return info
-
-
-def pack(src: Path, name: str) -> IO[bytes]:
-    """A tar of @src as the single top member @name, owned by root, in a
-    temporary file (it has a file descriptor, so it can be a child's stdin)."""
-    buf = tempfile.TemporaryFile()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(src, arcname=name, filter=_root_owned)
-    buf.seek(0)
-    return buf
-
-
-def unpack(buf: IO[bytes], name: str, dest: Path) -> None:
-    """Extract the member @name of the tar in @buf (and what is under it) to
-    exactly @dest; a directory merges into an existing one.  The "tar"
-    filter (Python >= 3.11.4, 3.10.12) refuses members that would land
-    outside the target, and keeps symlinks as they are (a build tree may
-    hold absolute ones)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".get-") as tmp:
-        with tarfile.open(fileobj=buf) as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, filter="tar")
-            else:  # an older Python without extraction filters
-                tar.extractall(tmp)
-        got = Path(tmp) / name
-        if got.is_dir() and not got.is_symlink():
-            shutil.copytree(got, dest, symlinks=True, dirs_exist_ok=True)
-        else:
-            os.replace(got, dest)
-
-
 class DockerProvisioner(Provisioner):
     """A container of the cell's image; see the module docstring."""
 
     name = "docker"
+    capabilities = PLUGIN.capabilities
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
