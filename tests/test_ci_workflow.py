@@ -101,12 +101,10 @@ def test_job_graph(workflow: dict[str, Any]) -> None:
 
 @pytest.fixture(scope="module")
 def cse_on_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A bin dir with `cse` as `make deps` installs it (`cse report` goes
-    straight to testbed.report, the module testbed/cli.py forwards it to)."""
+    """A bin dir with `cse` as `make deps` installs it."""
     bindir = tmp_path_factory.mktemp("bin")
     cse = bindir / "cse"
     cse.write_text(f"""#!/bin/sh
-if [ "$1" = report ]; then shift; exec "{sys.executable}" -m testbed.report "$@"; fi
 exec "{sys.executable}" -m testbed.cli "$@"
 """)
     cse.chmod(0o755)

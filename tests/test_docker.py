@@ -220,7 +220,7 @@ def test_default_matrix_docker_cell_runs_for_real(tmp_path: Path) -> None:
     """The bookworm cell of ci/matrix.yaml through the runner, as `cse run`
     does it: source staged into a --network none container, built there with
     bookworm's compiler, the U-U suite run, every scenario reported."""
-    from testbed.cli import DEFAULT_MATRIX
+    from testbed.cli.common import DEFAULT_MATRIX
     from testbed.matrix import load_matrix
     from testbed.runner import RunOptions, run_cell
 

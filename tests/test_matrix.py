@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from testbed import cli
+from testbed.cli import common
 from testbed.matrix import MatrixError, github_matrix, load_matrix, select
 from testbed.provision.ssh import SshTarget, target_of
 
-DEFAULT = cli.DEFAULT_MATRIX
+DEFAULT = common.DEFAULT_MATRIX
 
 GOOD = """\
 cells:
@@ -194,8 +195,7 @@ def test_cli_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
     monkeypatch.setenv("COLUMNS", "250")
     report = tmp_path / "matrix.json"
     report.write_text(json.dumps({"cells": {"local-linux-x86_64": {"status": "pass"}}}))
-    monkeypatch.setattr(cli, "REPORT_JSON", report)
-    assert cli.main(["list"]) == 0
+    assert cli.main(["list", "--report-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for c in load_matrix(DEFAULT):
         assert c.id in out
@@ -205,8 +205,8 @@ def test_cli_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
 def test_cli_list_without_report(capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setattr(cli, "REPORT_JSON", tmp_path / "none.json")
-    assert cli.main(["list", "--matrix", str(_write(tmp_path, GOOD))]) == 0
+    assert cli.main(["list", "--matrix", str(_write(tmp_path, GOOD)),
+                     "--report-dir", str(tmp_path / "none")]) == 0
     out = capsys.readouterr().out
     assert "local-linux-x86_64" in out and "never run" in out and "qemu" not in out
 

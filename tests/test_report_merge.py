@@ -11,9 +11,9 @@ import pytest
 from junitparser import JUnitXml
 from test_report_data import save_results
 
+from testbed import cli
 from testbed.builds import ROOT
 from testbed.report import ReportError
-from testbed.report import cli as report_cli
 from testbed.report.merge import merge
 from testbed.report.render import write_all
 from testbed.results import CellResult, SuiteResult
@@ -169,16 +169,16 @@ def test_cli_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = _runner(tmp_path, "one", _result("local-linux-x86_64"))
     two = _runner(tmp_path, "two", _result("local-emulated-x86_64", "FAIL", reason="x"))
     out = tmp_path / "merged"
-    assert report_cli.main(["merge", str(one), str(two), "-o", str(out)]) == 0
+    assert cli.main(["report", "merge", str(one), str(two), "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert f"wrote {out / 'matrix.md'}" in captured.out and captured.err == ""
     md = (out / "matrix.md").read_text()
     assert "NOT RUN" in md and "`ssh-debian12-arm64`" in md  # the default matrix's cells
 
     (tmp_path / "empty").mkdir()
-    assert report_cli.main(["merge", str(tmp_path / "empty"), "-o", str(out)]) == 2
+    assert cli.main(["report", "merge", str(tmp_path / "empty"), "-o", str(out)]) == 2
     assert f"{tmp_path / 'empty'}: no results" in capsys.readouterr().err
-    assert report_cli.main(["merge"]) == 2  # at least one DIR
+    assert cli.main(["report", "merge"]) == 2  # at least one DIR
 
 
 def test_python_m_testbed_report_merge(tmp_path: Path) -> None:

@@ -1,0 +1,86 @@
+"""`cse run [CELL...]`: run the cells' suites, then write the reports.
+
+The cells run through testbed.parallel (-j 1 here, -j N through
+pytest-xdist); their progress shows while they run, then the final matrix
+table; the reports are written (testbed.report.write_all) and the exit
+status is 1 when a cell FAILed or ERRORed unexcused (testbed.results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+from testbed import cliout, runner, runview
+from testbed.cli import common
+from testbed.matrix import DEFAULT_TAGS, load_matrix
+from testbed.parallel import ParallelError, run_cells
+from testbed.results import fails_the_run
+
+
+def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's
+    p = sub.add_parser("run", parents=[matrix, common.cells_options(" and ".join(DEFAULT_TAGS)),
+                                       common.report_dir_option()],
+                       help="run the cells' suites and write the reports")
+    p.add_argument("-j", "--jobs", type=common.positive_int, default=2,
+                   help="cells run at once (default 2; 1 runs them here, without xdist)")
+    p.add_argument("--keep", action="store_true",
+                   help="leave failed cells up (containers) for `cse shell`")
+    for opt, default, what in (("--cell-timeout", runner.DEFAULT_CELL_TIMEOUT_S, "cell"),
+                               ("--suite-timeout", runner.DEFAULT_SUITE_TIMEOUT_S, "suite")):
+        p.add_argument(opt, type=common.positive_int, default=default, metavar="S",
+                       help=f"seconds per {what} (default {default})")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    cells = common.selected_cells(args, DEFAULT_TAGS)
+    if args.suite_timeout >= args.cell_timeout:
+        print(f"cse run: --suite-timeout ({args.suite_timeout} s) must be shorter than "
+              f"--cell-timeout ({args.cell_timeout} s)", file=sys.stderr)
+        return 2
+    opts = runner.RunOptions(report_dir=args.report_dir.resolve(),
+                             cell_timeout_s=args.cell_timeout,
+                             suite_timeout_s=args.suite_timeout, keep=args.keep,
+                             token=uuid.uuid4().hex)
+    console = cliout.console()
+    try:
+        with runview.ProgressView(cells, opts, console):
+            results = run_cells(cells, opts, args.jobs)
+    except ParallelError as e:
+        print(f"cse run: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cse run: interrupted; the cells that finished have their result.json",
+              file=sys.stderr)
+        return 130
+    console.print(runview.final_table(cells, results))
+    bad = [r for r in results.values() if fails_the_run(r)]
+    try:
+        import testbed.report as report  # the reports are another part of the testbed
+
+        # every matrix cell, so those not run this time are listed as such
+        matrix = load_matrix(args.matrix or common.DEFAULT_MATRIX)
+        written = report.write_all(opts.report_dir, matrix_cells=matrix)
+    except Exception as e:  # any failure to report is shown, and the run fails
+        print(f"cse run: cannot write the reports: {e}", file=sys.stderr)
+        return 1
+    console.print(f"results: {common.shown(opts.report_dir / 'cells')}/<cell>/; reports in "
+                  f"{common.shown(opts.report_dir)}/: {_names(opts.report_dir, written)}",
+                  highlight=False)
+    return 1 if bad else 0
+
+
+def _names(report_dir: Path, written: dict[str, Path]) -> str:
+    """matrix.json, junit/, ...: the reports written, one entry per top-level name."""
+    names: list[str] = []
+    for path in written.values():
+        rel = Path(path).resolve().relative_to(report_dir) if Path(path).resolve() \
+            .is_relative_to(report_dir) else Path(path)
+        name = rel.parts[0] + ("/" if len(rel.parts) > 1 else "")
+        if name not in names:
+            names.append(name)
+    return ", ".join(names)
