@@ -103,14 +103,15 @@ class Cell:
         return tuple(s for s in self.suites if s != "build")
 
 
-def _key_lines(text: str) -> list[dict[str, int]]:
-    """Per cell, the 1-based line of each key ("" = the cell itself)."""
+def key_lines(text: str, list_key: str = "cells") -> list[dict[str, int]]:
+    """Per item of the list under @list_key, the 1-based line of each of its
+    keys ("" = the item itself; nested keys as "ssh.port")."""
     root = yaml.compose(text)
     if not isinstance(root, yaml.MappingNode):
         return []
     lines = []
     for key, value in root.value:
-        if key.value == "cells" and isinstance(value, yaml.SequenceNode):
+        if key.value == list_key and isinstance(value, yaml.SequenceNode):
             for item in value.value:
                 where = {"": item.start_mark.line + 1}
                 if isinstance(item, yaml.MappingNode):
@@ -123,12 +124,14 @@ def _key_lines(text: str) -> list[dict[str, int]]:
     return lines
 
 
-class _Checker:
-    """Builds the error messages for one file."""
+class Checker:
+    """Builds the error messages for one YAML file holding a list of items
+    (the matrix's cells, the known issues): file:line, the item, the key."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = _key_lines(text)
+    def __init__(self, path: Path, text: str, list_key: str = "cells",
+                 item: str = "cell") -> None:
+        self.path, self.item = path, item
+        self.lines = key_lines(text, list_key)
 
     def error(self, msg: str, index: int | None = None, label: str = "",
               key: str = "") -> MatrixError:
@@ -138,8 +141,26 @@ class _Checker:
             # a missing nested key ("ssh.host") points at its parent ("ssh")
             line = keys.get(key) or keys.get(key.partition(".")[0]) or keys[""]
         where = f"{self.path}:{line}" if line else f"{self.path}"
-        cell = f" cell {label}:" if label else ""
-        return MatrixError(f"{where}:{cell}{f' key {key!r}:' if key else ''} {msg}")
+        item = f" {self.item} {label}:" if label else ""
+        return MatrixError(f"{where}:{item}{f' key {key!r}:' if key else ''} {msg}")
+
+
+def read_yaml(path: Path, what: str, list_key: str = "cells",
+              item: str = "cell") -> tuple[Any, Checker]:
+    """The parsed YAML of @path and its Checker; MatrixError (file:line) for
+    a file that cannot be read or parsed (@what names it: "the matrix")."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise MatrixError(f"{path}: cannot read {what}: {e.strerror}") from e
+    try:
+        return yaml.safe_load(text), Checker(path, text, list_key, item)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise MatrixError(f"{path}{line}: YAML syntax error: {e.problem or e}") from e
+    except yaml.YAMLError as e:
+        raise MatrixError(f"{path}: YAML error: {e}") from e
 
 
 def one_of(value: object, allowed: tuple[str, ...]) -> str | None:
@@ -254,19 +275,7 @@ def _tags(raw: object, fail: Callable[[str, str], MatrixError]) -> tuple[str, ..
 
 def load_matrix(path: Path) -> list[Cell]:
     """Read and validate the matrix at path; raise MatrixError on any problem."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise MatrixError(f"{path}: cannot read the matrix: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-        check = _Checker(path, text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise MatrixError(f"{path}{line}: YAML syntax error: {e.problem or e}") from e
-    except yaml.YAMLError as e:
-        raise MatrixError(f"{path}: YAML error: {e}") from e
+    data, check = read_yaml(path, "the matrix")
 
     if not isinstance(data, dict) or set(data) != {"cells"}:
         raise check.error("must be a mapping with exactly one key, 'cells'")

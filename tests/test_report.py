@@ -51,11 +51,11 @@ def test_write_all_writes_every_report(sample: tuple[Path, dict[str, Path]]) -> 
 def test_matrix_json_round_trips(sample: tuple[Path, dict[str, Path]]) -> None:
     report, _ = sample
     data = json.loads((report / "matrix.json").read_text())
-    assert data["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT", data["generated"])
+    assert data["version"] == 2 and re.match(r"\d{4}-\d\d-\d\dT", data["generated"])
     assert {cid: CellResult.from_json(r) for cid, r in data["cells"].items()} == \
         {r.cell: r for r in sample_results()}
     assert data["not_run"] == [c for c, s in SAMPLE_STATUS.items() if s == "NOT RUN"]
-    assert data["problems"] == []
+    assert data["problems"] == [] and data["known_issues"] == []
 
 
 def test_cse_list_reads_matrix_json(sample: tuple[Path, dict[str, Path]]) -> None:

@@ -16,8 +16,7 @@ from rich.table import Table
 from testbed import cliout
 from testbed.cli import common
 from testbed.matrix import Cell
-
-STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}
+from testbed.runview import styled
 
 
 def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's
@@ -55,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
     table.add_column("skip reason", min_width=20)
     for c in cells:
         status = results.get(c.id)
-        shown = f"[{STYLE.get(status, 'bold')}]{escape(status)}[/]" if status else \
-            "[dim]never run[/]"
+        shown = styled(status) if status else "[dim]never run[/]"
         tags = " ".join(c.tags) + (" (may fail)" if c.allow_failure else "")
         table.add_row(c.id, c.provisioner, escape(_where(c)), c.arch, c.libc, c.compiler,
                       c.backend, " ".join(c.suites), tags, shown, escape(c.skip_reason or ""))

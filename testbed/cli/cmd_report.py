@@ -12,7 +12,9 @@ report dirs of many CI runners and render those.
         winning, then render OUT as above (OUT defaults to report/)
 
 Cells of the matrix (default ci/matrix.yaml) without a result are shown as
-NOT RUN; --no-matrix shows only the results.  The paths written are printed.
+NOT RUN; --no-matrix shows only the results.  Failures that a known issue
+(--known-issues, default ci/known-issues.yaml) matches are shown as KNOWN.
+The paths written are printed.
 
 Exit status: 0 when the reports were written from good input; 2 on bad input
 (a result.json or matrix.json that cannot be read, a DIR holding no results,
@@ -48,7 +50,8 @@ def _matrix_choice(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN401 - argparse's
     fmt = argparse.RawDescriptionHelpFormatter
-    p = sub.add_parser("report", parents=[common.report_dir_option("the report dir")],
+    p = sub.add_parser("report", parents=[common.report_dir_option("the report dir"),
+                                          common.known_issues_option()],
                        help="write or merge reports", description=__doc__, formatter_class=fmt)
     p.add_argument("--update-readme", type=Path, default=None, metavar="FILE",
                    help="put the support table between FILE's support-table markers")
@@ -56,7 +59,8 @@ def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN4
     p.set_defaults(handler=run, merging=False)
     what = p.add_subparsers(dest="report_command", metavar="merge", required=False)
     m = what.add_parser("merge", help="join the report dirs of many CI runners",
-                        description=__doc__, formatter_class=fmt)
+                        description=__doc__, formatter_class=fmt,
+                        parents=[common.known_issues_option(nested=True)])
     m.add_argument("dirs", nargs="+", type=Path, metavar="DIR",
                    help="report dirs, e.g. CI artifacts as downloaded")
     m.add_argument("-o", "--output", type=Path, default=common.DEFAULT_REPORT_DIR,
@@ -86,12 +90,14 @@ def run(args: argparse.Namespace) -> int:
     matrix is a MatrixError, which the cse command reports (status 2)."""
     prog = "cse report merge" if args.merging else "cse report"
     cells = _matrix(args, prog)
+    issues = common.load_known_issues(args)
     try:
         if args.merging:
             written = merge(args.dirs, args.output, cells,
-                            warn=lambda msg: print(f"{prog}: warning: {msg}", file=sys.stderr))
+                            warn=lambda msg: print(f"{prog}: warning: {msg}", file=sys.stderr),
+                            issues=issues)
         else:
-            written = write_all(args.report_dir, cells)
+            written = write_all(args.report_dir, cells, issues)
     except ReportError as e:
         _print_written(e.written)
         for line in str(e).splitlines():

@@ -7,7 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
+from testbed import known_issues
 from testbed.builds import ROOT
+from testbed.known_issues import KnownIssue
 from testbed.matrix import DEFAULT_TAGS, TAGS, Cell, load_matrix, select
 
 DEFAULT_MATRIX = ROOT / "ci" / "matrix.yaml"
@@ -48,6 +50,30 @@ def report_dir_option(what: str = "where results and reports go") -> argparse.Ar
     p.add_argument("--report-dir", type=Path, default=DEFAULT_REPORT_DIR,
                    help=f"{what} (default {DEFAULT_REPORT_DIR})")
     return p
+
+
+def known_issues_option(nested: bool = False) -> argparse.ArgumentParser:
+    """--known-issues FILE; @nested for a sub-subcommand (report merge), whose
+    default must not overwrite the one given before it."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--known-issues", type=Path,
+                   default=argparse.SUPPRESS if nested else None, metavar="FILE",
+                   help=f"failures this file matches are KNOWN, not FAIL (default "
+                        f"{known_issues.DEFAULT_FILE}, when it exists)")
+    return p
+
+
+def strict_option() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--strict", action="store_true",
+                   help="KNOWN and FLAKY fail the command too (excused failures count)")
+    return p
+
+
+def load_known_issues(args: argparse.Namespace) -> list[KnownIssue]:
+    """The known issues of --known-issues (default: ci/known-issues.yaml if
+    it exists); MatrixError when the file is invalid."""
+    return known_issues.load_default(args.known_issues)
 
 
 def selected_cells(args: argparse.Namespace, default_tags: tuple[str, ...] | None

@@ -16,7 +16,9 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from testbed.known_issues import IssueState
 from testbed.report.model import (
+    EXCUSED,
     NOT_RUN,
     Row,
     failing_counts,
@@ -31,6 +33,8 @@ LEGEND = (
     ("PASS", "every test passed"),
     ("FAIL", "the code under test failed"),
     ("ERROR", "the cell could not run to the end (a tool or the testbed)"),
+    ("KNOWN", "failed, and a known issue says why (ci/known-issues.yaml)"),
+    ("FLAKY", "failed, then passed when retried in the same cell"),
     ("SKIP", "cannot run here; the reason says why"),
     (NOT_RUN, "in the matrix, no result yet"),
     (None, "the cell has no such suite"),
@@ -56,10 +60,14 @@ table.matrix-grid { border-collapse: collapse; }
 .status-pass { background: #2da44e; color: #fff; }
 .status-fail { background: #cf222e; color: #fff; }
 .status-error { background: #9a3412; color: #fff; }
+.status-known { background: #8250df; color: #fff; }
+.status-flaky { background: #1b7c83; color: #fff; }
 .status-skip { background: #d4a72c; color: #1f2328; }
 .status-not-run { background: #afb8c1; color: #1f2328; }
 .status-none { background: #ffffff; color: #8c959f; }
-td.status-pass a, td.status-fail a, td.status-error a { color: #fff; }
+td.status-pass a, td.status-fail a, td.status-error a, td.status-known a,
+td.status-flaky a { color: #fff; }
+.issue-stale, .issue-expired { color: #9a6700; font-weight: 600; }
 small.count { display: block; font-weight: 400; font-size: 11px; }
 .missing-log { color: #cf222e; text-decoration: line-through; }
 .note { color: #57606a; font-size: 12px; }
@@ -130,14 +138,15 @@ def _row(row: Row, suites: list[str], links: _Links) -> str:
     ])
 
 
-def _failures(rows: list[Row], links: _Links) -> list[str]:
+def _failures(rows: list[Row], links: _Links, statuses: tuple[str, ...] = ("FAIL", "ERROR"),
+              section: str = "failures", title: str = "Failures") -> list[str]:
     out: list[str] = []
     for row in rows:
-        failures = row.failures()
+        failures = row.failures(statuses)
         if not failures:
             continue
         culprit = f" (culprit: {row.result.culprit})" if row.result and row.result.culprit else ""
-        out.append(f'<div class="cell-failures" id="failures-{escape(row.cell)}">'
+        out.append(f'<div class="cell-failures" id="{section}-{escape(row.cell)}">'
                    f"<h3>{escape(row.cell)} — {escape(row.status)}{escape(culprit)}</h3><ul>")
         for f in failures:
             where = escape(f.where or "cell")
@@ -148,12 +157,36 @@ def _failures(rows: list[Row], links: _Links) -> list[str]:
                        f"</span> {where}: {escape(f.reason)}{log}{diag}</li>")
         out.append("</ul></div>")
     if out:
-        out.insert(0, '<section id="failures"><h2>Failures</h2>')
+        out.insert(0, f'<section id="{section}"><h2>{escape(title)}</h2>')
         out.append("</section>")
     return out
 
 
-def render_html(rows: list[Row], generated: str, report_dir: Path) -> str:
+_ISSUE_STATE = {"active": "active", "stale": "stale: its tests passed; remove the entry?",
+                "expired": "expired: masks nothing", "idle": "not seen in this run"}
+
+
+def _issues(issues: list[IssueState]) -> list[str]:
+    """The known issues and what each did (stale and expired ones stand out)."""
+    if not issues:
+        return []
+    out = ['<section id="known-issues"><h2>Known issues</h2>',
+           '<table class="matrix-grid"><thead><tr><th>issue</th><th>state</th>'
+           "<th>masked</th><th>reason</th></tr></thead><tbody>"]
+    for st in issues:
+        i = st.issue
+        name = f'<a href="{escape(i.link)}">{escape(i.id)}</a>' if i.link else escape(i.id)
+        note = " (intermittent)" if i.intermittent else ""
+        out.append(f'<tr class="known-issue" data-issue="{escape(i.id)}" '
+                   f'data-state="{escape(st.state)}"><th>{name}{note}</th>'
+                   f'<td class="issue-{escape(st.state)}">{escape(_ISSUE_STATE[st.state])}</td>'
+                   f"<td>{len(st.masked)}</td><td>{escape(i.reason)}</td></tr>")
+    out.append("</tbody></table></section>")
+    return out
+
+
+def render_html(rows: list[Row], generated: str, report_dir: Path,
+                issues: list[IssueState] | None = None) -> str:
     """The whole page; @report_dir is where it will be written (links start there)."""
     links = _Links(report_dir)
     suites = suite_columns(rows)
@@ -177,6 +210,8 @@ def render_html(rows: list[Row], generated: str, report_dir: Path) -> str:
         *(_row(row, suites, links) for row in rows),
         "</tbody></table>",
         *_failures(rows, links),
+        *_failures(rows, links, EXCUSED, "excused", "Excused: known issues and flaky tests"),
+        *_issues(issues or []),
         "</body></html>",
         "",
     ])

@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from testbed.known_issues import KnownIssue
 from testbed.matrix import Cell
 from testbed.report.files import atomic_copy_file, atomic_write, replace_dir, staging_dir
 from testbed.report.load import (
@@ -165,7 +166,8 @@ def _install(f: Found, out: Path, warn: Callable[[str], None]) -> None:
 
 
 def merge(sources: list[Path], out: Path, matrix_cells: list[Cell] | None = None,
-          warn: Callable[[str], None] = lambda msg: None) -> dict[str, Path]:
+          warn: Callable[[str], None] = lambda msg: None,
+          issues: list[KnownIssue] | None = None) -> dict[str, Path]:
     """Merge the report dirs @sources into @out and render its reports.
 
     A source that does not exist is a typo: ReportError before anything is
@@ -209,7 +211,7 @@ def merge(sources: list[Path], out: Path, matrix_cells: list[Cell] | None = None
         _install(keep, out, warn)
 
     loaded: Loaded = load_results(out)
-    written = render(out, loaded, matrix_cells)
+    written = render(out, loaded, matrix_cells, issues)
     problems += [msg for cid, msg in loaded.problems.items() if cid not in reported]
     if problems:
         raise ReportError("\n".join(problems), written)
