@@ -6,12 +6,15 @@
                                    run the cells' suites, then write the reports
     cse shell CELL [--keep]        an interactive shell inside the cell
     cse report [merge DIR...]      write or merge reports
+    cse compare BASE [NEW]         new failures, fixes, slower suites (exit 1 on
+                                   a new failure: the CI regression gate)
 
 CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`).  With no CELL,
 --tag chooses the cells by tier (repeatable: default, extended, canary, or
 all); `cse run` runs the default and canary tiers, list and matrix show all.
-Exit status: 0 ok; 1 a cell FAILed or ERRORed (run), or could not be set up
-(shell); 2 usage or matrix error, or `cse shell` without a terminal;
+Exit status: 0 ok; 1 a cell FAILed or ERRORed unexcused (run), a new
+failure (compare), or a cell could not be set up (shell); 2 usage, matrix
+or known-issues error, or `cse shell` without a terminal;
 141 the reader of the output went away (`cse list | head`).  `cse shell`
 exits with the shell's status.
 
@@ -26,11 +29,19 @@ import sys
 from pathlib import Path
 
 from testbed import cliout
-from testbed.cli import cmd_list, cmd_matrix, cmd_report, cmd_run, cmd_shell, common
+from testbed.cli import (
+    cmd_compare,
+    cmd_list,
+    cmd_matrix,
+    cmd_report,
+    cmd_run,
+    cmd_shell,
+    common,
+)
 from testbed.matrix import MatrixError
 
 #: the subcommands, in the order `cse --help` lists them
-SUBCOMMANDS = (cmd_list, cmd_matrix, cmd_run, cmd_shell, cmd_report)
+SUBCOMMANDS = (cmd_list, cmd_matrix, cmd_run, cmd_shell, cmd_report, cmd_compare)
 
 
 def make_parser() -> argparse.ArgumentParser:
