@@ -32,11 +32,26 @@ def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN4
                    help="cells run at once (default 2; 1 runs them here, without xdist)")
     p.add_argument("--keep", action="store_true",
                    help="leave failed cells up (containers) for `cse shell`")
+    p.add_argument("--retries", type=_count, default=0, metavar="N",
+                   help="rerun a failed test (or a suite whose tests cannot run alone) up "
+                        "to N times in the same cell; failed then passed is FLAKY")
+    p.add_argument("--repeat", type=common.positive_int, default=1, metavar="N",
+                   help="run every suite N times (stress); a test failing once FAILs")
     for opt, default, what in (("--cell-timeout", runner.DEFAULT_CELL_TIMEOUT_S, "cell"),
                                ("--suite-timeout", runner.DEFAULT_SUITE_TIMEOUT_S, "suite")):
         p.add_argument(opt, type=common.positive_int, default=default, metavar="S",
                        help=f"seconds per {what} (default {default})")
     p.set_defaults(handler=run)
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     opts = runner.RunOptions(report_dir=args.report_dir.resolve(),
                              cell_timeout_s=args.cell_timeout,
                              suite_timeout_s=args.suite_timeout, keep=args.keep,
-                             token=uuid.uuid4().hex)
+                             token=uuid.uuid4().hex, retries=args.retries, repeat=args.repeat)
     console = cliout.console()
     try:
         with runview.ProgressView(cells, opts, console):
