@@ -7,6 +7,7 @@ axes) and what fails (tests, by glob):
       - id: newest-kernel-connect      # letters, digits, '.', '_', '-'; unique
         reason: sid's newest kernel changed kernel_connect() again
         link: https://tracker.example/CSE-42      # optional
+        culprit: code                  # code (default), tool or harness (KCIDB)
         intermittent: false            # true: it fails only sometimes
         expires: 2026-06-30            # optional: after this day it masks nothing
         cell: "qemu-*"                 # glob on the cell id
@@ -46,7 +47,8 @@ DEFAULT_FILE = Path(__file__).resolve().parent.parent / "ci" / "known-issues.yam
 AXES: dict[str, tuple[str, ...] | None] = {
     "provisioner": None, "arch": ARCHES, "kernel": None, "libc": LIBCS, "backend": BACKENDS,
     "compiler": COMPILERS, "os": OSES}
-KEYS = ("id", "reason", "link", "intermittent", "expires", "cell", "tests", *AXES)
+KEYS = ("id", "reason", "link", "culprit", "intermittent", "expires", "cell", "tests", *AXES)
+CULPRITS = ("code", "tool", "harness")
 _ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,99}$")
 _GLOB = re.compile(r"[*?\[]")
 
@@ -63,6 +65,8 @@ class KnownIssue:
     link: str = ""
     intermittent: bool = False
     expires: date | None = None
+    #: what is at fault, as KCIDB's issues say it
+    culprit: str = "code"
 
     def expired(self, today: date) -> bool:
         return self.expires is not None and today > self.expires
@@ -136,6 +140,9 @@ def _issue(raw: dict[str, Any], fail: Callable[[str, str], MatrixError]) -> Know
     link = raw.get("link", "")
     if not isinstance(link, str):
         raise fail("link", f"must be a string (a URL), not {link!r}")
+    culprit = raw.get("culprit", "code")
+    if culprit not in CULPRITS:
+        raise fail("culprit", f"must be one of {', '.join(CULPRITS)}, not {culprit!r}")
     intermittent = raw.get("intermittent", False)
     if not isinstance(intermittent, bool):
         raise fail("intermittent", f"must be true or false, not {intermittent!r}")
@@ -160,7 +167,7 @@ def _issue(raw: dict[str, Any], fail: Callable[[str, str], MatrixError]) -> Know
     expires = _date(raw["expires"], fail) if "expires" in raw else None
     return KnownIssue(id=raw["id"], reason=raw["reason"].strip(), cell=cell,
                       axes=tuple(axes), tests=tests, link=link, intermittent=intermittent,
-                      expires=expires)
+                      expires=expires, culprit=culprit)
 
 
 def load_known_issues(path: Path) -> list[KnownIssue]:
@@ -293,7 +300,7 @@ def apply(results: dict[str, CellResult], issues: list[KnownIssue],
 def summary(applied: Applied) -> list[dict[str, Any]]:
     """The issues' states as matrix.json lists them."""
     return [{"id": s.issue.id, "reason": s.issue.reason, "link": s.issue.link,
-             "intermittent": s.issue.intermittent,
+             "culprit": s.issue.culprit, "intermittent": s.issue.intermittent,
              "expires": s.issue.expires.isoformat() if s.issue.expires else "",
              "state": s.state, "cells": s.cells, "masked": s.masked}
             for s in applied.issues]

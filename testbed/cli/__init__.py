@@ -8,6 +8,7 @@
     cse report [merge DIR...]      write or merge reports
     cse compare BASE [NEW]         new failures, fixes, slower suites (exit 1 on
                                    a new failure: the CI regression gate)
+    cse export --kcidb FILE        the results in KernelCI's KCIDB schema
 
 CELL is an fnmatch pattern on cell ids (`cse list 'qemu-*'`).  With no CELL,
 --tag chooses the cells by tier (repeatable: default, extended, canary, or
@@ -31,6 +32,7 @@ from pathlib import Path
 from testbed import cliout
 from testbed.cli import (
     cmd_compare,
+    cmd_export,
     cmd_list,
     cmd_matrix,
     cmd_report,
@@ -41,7 +43,7 @@ from testbed.cli import (
 from testbed.matrix import MatrixError
 
 #: the subcommands, in the order `cse --help` lists them
-SUBCOMMANDS = (cmd_list, cmd_matrix, cmd_run, cmd_shell, cmd_report, cmd_compare)
+SUBCOMMANDS = (cmd_list, cmd_matrix, cmd_run, cmd_shell, cmd_report, cmd_compare, cmd_export)
 
 
 def make_parser() -> argparse.ArgumentParser:
