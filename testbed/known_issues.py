@@ -255,7 +255,8 @@ def _mask(result: CellResult, live: list[KnownIssue], states: dict[str, IssueSta
         result.status = worst([s.status for s in result.suites.values()])
         if result.status == "KNOWN" and before != "KNOWN":
             issue_id = next(s.known_issue for s in result.suites.values() if s.known_issue)
-            result.reason = f"known issue {issue_id}: {result.reason}"
+            result.reason = f"known issue {issue_id}" + (f": {result.reason}"
+                                                         if result.reason else "")
 
 
 def _judge(state: IssueState, matched: list[CellResult], today: date) -> str:

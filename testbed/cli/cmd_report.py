@@ -6,14 +6,18 @@ report dirs of many CI runners and render those.
         support.md from DIR/cells/*/result.json (DIR defaults to the
         checkout's report/); --update-readme puts support.md's table between
         FILE's support-table markers
-    cse report merge DIR... [-o OUT] [--matrix FILE | --no-matrix]
+    cse report merge DIR... [-o OUT] [--matrix FILE | --no-matrix] [--history DIR]
         copy every cell of each DIR (DIR/cells/<cell>/ with its logs, or the
         cells of DIR/matrix.json) into OUT/cells/, the newest run of a cell
-        winning, then render OUT as above (OUT defaults to report/)
+        winning, then render OUT as above (OUT defaults to report/); a cell
+        of the matrix that no DIR has is recorded as ERROR (culprit harness:
+        its runner died); each DIR's history/ and --history DIR join OUT's
 
 Cells of the matrix (default ci/matrix.yaml) without a result are shown as
-NOT RUN; --no-matrix shows only the results.  Failures that a known issue
-(--known-issues, default ci/known-issues.yaml) matches are shown as KNOWN.
+NOT RUN by `cse report`; --no-matrix shows only the results.  Every
+rendering adds each cell's run to OUT/history/ (the last 20 runs a cell).
+Failures that a known issue (--known-issues, default ci/known-issues.yaml)
+matches are shown as KNOWN.
 The paths written are printed.
 
 Exit status: 0 when the reports were written from good input; 2 on bad input
@@ -65,6 +69,9 @@ def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN4
                    help="report dirs, e.g. CI artifacts as downloaded")
     m.add_argument("-o", "--output", type=Path, default=common.DEFAULT_REPORT_DIR,
                    help=f"the merged report dir (default {common.DEFAULT_REPORT_DIR})")
+    m.add_argument("--history", type=Path, action="append", default=[], metavar="DIR",
+                   help="also keep the runs of this history folder (an earlier report's "
+                        "history/, e.g. the default branch's last); repeatable")
     _matrix_choice(m)
     m.set_defaults(handler=run, merging=True)
 
@@ -95,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         if args.merging:
             written = merge(args.dirs, args.output, cells,
                             warn=lambda msg: print(f"{prog}: warning: {msg}", file=sys.stderr),
-                            issues=issues)
+                            issues=issues, history=args.history)
         else:
             written = write_all(args.report_dir, cells, issues)
     except ReportError as e:

@@ -16,10 +16,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from testbed import cliout, known_issues, runner, runview
+from testbed import cliout, known_issues, runner, runview, shards
 from testbed.cli import common
 from testbed.excuses import fails_the_run
-from testbed.matrix import DEFAULT_TAGS, load_matrix
+from testbed.matrix import DEFAULT_TAGS, Cell, load_matrix
 from testbed.parallel import ParallelError, run_cells
 
 
@@ -37,6 +37,15 @@ def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN4
                         "to N times in the same cell; failed then passed is FLAKY")
     p.add_argument("--repeat", type=common.positive_int, default=1, metavar="N",
                    help="run every suite N times (stress); a test failing once FAILs")
+    p.add_argument("--failed", action="store_true",
+                   help="only the cells whose last result (the report dir's matrix.json) "
+                        "was FAIL, ERROR, FLAKY or KNOWN; with no CELL or --tag, of any tier")
+    p.add_argument("--shard", default=None, metavar="I/N",
+                   help="only shard I of N of the selected cells (deterministic, balanced "
+                        "by each cell's last duration)")
+    p.add_argument("--durations", type=Path, default=None, metavar="FILE",
+                   help="a matrix.json (or report dir) with the last durations --shard "
+                        "balances by (default: the report dir's)")
     for opt, default, what in (("--cell-timeout", runner.DEFAULT_CELL_TIMEOUT_S, "cell"),
                                ("--suite-timeout", runner.DEFAULT_SUITE_TIMEOUT_S, "suite")):
         p.add_argument(opt, type=common.positive_int, default=default, metavar="S",
@@ -54,8 +63,36 @@ def _count(text: str) -> int:
     return value
 
 
+def _cells(args: argparse.Namespace) -> list[Cell] | None:
+    """The cells to run: selected, then --failed, then --shard; None after
+    saying why there are none to choose from (exit 2)."""
+    cells = common.selected_cells(args, None if args.failed else DEFAULT_TAGS)
+    if args.failed:
+        if not shards.last_results(args.report_dir):
+            print(f"cse run --failed: no last results in {common.shown(args.report_dir)}"
+                  f"/matrix.json", file=sys.stderr)
+            return None
+        cells = shards.failed_last_time(cells, args.report_dir)
+    if args.shard:
+        try:
+            index, n = shards.parse_shard(args.shard)
+        except shards.ShardError as e:
+            print(f"cse run: {e}", file=sys.stderr)
+            return None
+        known = shards.durations(args.durations or args.report_dir)
+        cells = shards.shard(cells, index, n, known)
+    return cells
+
+
 def run(args: argparse.Namespace) -> int:
-    cells = common.selected_cells(args, DEFAULT_TAGS)
+    chosen = _cells(args)
+    if chosen is None:
+        return 2
+    cells = chosen
+    if not cells:
+        print("cse run: no cell to run (" + ("none failed last time" if args.failed
+                                            else "this shard is empty") + ")")
+        return 0
     issues = common.load_known_issues(args)  # checked before anything runs
     if args.suite_timeout >= args.cell_timeout:
         print(f"cse run: --suite-timeout ({args.suite_timeout} s) must be shorter than "

@@ -2,6 +2,7 @@
 no external asset), readable from a downloaded CI artifact with no network.
 
 The grid is <table id="matrix-grid">: one row per cell (data-cell, data-status),
+with its last runs (a pass/fail strip and the duration trend, html_extras.py),
 one square per suite coloured by its status class (status-pass, status-fail,
 status-error, status-skip, status-not-run, status-none), each linking to that
 suite's log; the cell name links to the cell's directory and the logs column
@@ -17,6 +18,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from testbed.known_issues import IssueState
+from testbed.report import html_extras
+from testbed.report.history import Run
 from testbed.report.model import (
     EXCUSED,
     NOT_RUN,
@@ -113,7 +116,7 @@ def _suite_square(row: Row, suite: str, links: _Links) -> str:
     return f'<td class="suite {status_class(status)}" data-suite="{escape(suite)}">{body}</td>'
 
 
-def _row(row: Row, suites: list[str], links: _Links) -> str:
+def _row(row: Row, suites: list[str], links: _Links, runs: list[Run]) -> str:
     r = row.result
     cid = escape(row.cell)
     celldir = f"cells/{row.cell}/"
@@ -132,6 +135,7 @@ def _row(row: Row, suites: list[str], links: _Links) -> str:
         f'<td class="culprit">{escape(r.culprit or "") if r else ""}</td>',
         *(_suite_square(row, s, links) for s in suites),
         f'<td class="duration">{fmt_duration(r.duration_s) if r else ""}</td>',
+        html_extras.history_cell(runs),
         f'<td class="logs">{logs}</td>',
         f'<td class="reason">{escape(one_line(reason, 400))}</td>',
         "</tr>",
@@ -186,11 +190,14 @@ def _issues(issues: list[IssueState]) -> list[str]:
 
 
 def render_html(rows: list[Row], generated: str, report_dir: Path,
-                issues: list[IssueState] | None = None) -> str:
-    """The whole page; @report_dir is where it will be written (links start there)."""
+                issues: list[IssueState] | None = None,
+                runs: dict[str, list[Run]] | None = None) -> str:
+    """The whole page; @report_dir is where it will be written (links start
+    there); @runs: each cell's last runs (report/history/)."""
     links = _Links(report_dir)
     suites = suite_columns(rows)
-    head = ["cell", "status", "culprit", *suites, "duration", "logs", "reason"]
+    runs = runs or {}
+    head = ["cell", "status", "culprit", *suites, "duration", "last runs", "logs", "reason"]
     legend = "".join(
         f'<li><span class="swatch {status_class(s)}"></span><b>{escape(s or "—")}</b> '
         f"{escape(what)}</li>" for s, what in LEGEND)
@@ -199,7 +206,7 @@ def render_html(rows: list[Row], generated: str, report_dir: Path,
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>CSE test matrix — {escape(summary_line(rows))}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{html_extras.CSS}</style></head><body>",
         "<h1>CSE test matrix</h1>",
         f'<p id="summary" class="summary">{escape(summary_line(rows))} '
         f'<span class="note">generated {escape(generated)}</span></p>',
@@ -207,8 +214,9 @@ def render_html(rows: list[Row], generated: str, report_dir: Path,
         '<table id="matrix-grid" class="matrix-grid">',
         "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>",
         "<tbody>",
-        *(_row(row, suites, links) for row in rows),
+        *(_row(row, suites, links, runs.get(row.cell, [])) for row in rows),
         "</tbody></table>",
+        *html_extras.pivots(rows),
         *_failures(rows, links),
         *_failures(rows, links, EXCUSED, "excused", "Excused: known issues and flaky tests"),
         *_issues(issues or []),

@@ -9,6 +9,7 @@ from pathlib import Path
 from testbed import known_issues
 from testbed.known_issues import Applied, KnownIssue
 from testbed.matrix import Cell
+from testbed.report import history
 from testbed.report.files import atomic_write
 from testbed.report.html_page import render_html
 from testbed.report.junit import write_junit
@@ -36,14 +37,19 @@ def matrix_json(rows: list[Row], generated: str, problems: list[str],
 
 
 def render(report_dir: Path, loaded: Loaded, matrix_cells: list[Cell] | None,
-           issues: list[KnownIssue] | None = None) -> dict[str, Path]:
+           issues: list[KnownIssue] | None = None,
+           history_from: list[Path] | None = None) -> tuple[dict[str, Path], list[str]]:
     """Write every report of @loaded into @report_dir, with @issues applied
-    (None: those of ci/known-issues.yaml); report name -> path."""
+    (None: those of ci/known-issues.yaml), each cell's run added to its
+    history (with the histories in @history_from).  Returns report name ->
+    path, and the history files that could not be read (also listed in
+    matrix.json's problems)."""
     applied = known_issues.apply(loaded.results,
                                  known_issues.load_default() if issues is None else issues)
+    runs, history_problems = history.record(report_dir, applied.results, history_from or [])
     rows = build_rows(applied.results, matrix_cells)
     generated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    problems = list(loaded.problems.values())
+    problems = list(loaded.problems.values()) + history_problems
     written: dict[str, Path] = {}
     written["matrix.json"] = atomic_write(
         report_dir / "matrix.json",
@@ -53,9 +59,9 @@ def render(report_dir: Path, loaded: Loaded, matrix_cells: list[Cell] | None,
                                         render_markdown(rows, generated, applied.issues))
     written["matrix.html"] = atomic_write(report_dir / "matrix.html",
                                           render_html(rows, generated, report_dir,
-                                                      applied.issues))
+                                                      applied.issues, runs))
     written["support.md"] = atomic_write(report_dir / "support.md", render_support(rows))
-    return written
+    return written, history_problems
 
 
 def write_all(report_dir: Path, matrix_cells: list[Cell] | None = None,
@@ -76,7 +82,8 @@ def write_all(report_dir: Path, matrix_cells: list[Cell] | None = None,
         raise ReportError(f"{report_dir}: no results to report (no cells/<cell>/{RESULT_NAME}): "
                           f"`cse run` writes them")
     loaded = load_results(report_dir)
-    written = render(report_dir, loaded, matrix_cells, issues)
-    if loaded.problems:
-        raise ReportError("\n".join(loaded.problems.values()), written)
+    written, history_problems = render(report_dir, loaded, matrix_cells, issues)
+    problems = list(loaded.problems.values()) + history_problems
+    if problems:
+        raise ReportError("\n".join(problems), written)
     return written
