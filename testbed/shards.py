@@ -2,7 +2,9 @@
 chunks of `cse matrix --github/--gitlab`, and `cse run --failed`.
 
 A split is deterministic (the same cells and durations give the same
-shards on every runner) and balanced by each cell's last duration: cells
+shards on every runner: all of them must read the same durations, so they
+come from a file named on purpose, never from the report dir a shard is
+writing) and balanced by each cell's last duration: cells
 go longest first to the shard with the least work so far (ties: the lower
 shard; cells of equal duration by id).  A cell with no known duration
 counts as the median of the known ones (DEFAULT_S when none is known).

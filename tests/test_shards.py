@@ -111,6 +111,15 @@ def test_shards_and_failed_on_real_runs(tmp_path: Path) -> None:
     ran = _ran(first.stdout) + _ran(second.stdout)
     assert sorted(ran) == ["local-e32", "local-emulated-x86_64", "local-linux-x86_64"], \
         first.stdout + second.stdout
+    # the first shard wrote durations into the report dir: shard 1 is still shard 1
+    assert _ran(_cse(*base, "--shard", "1/2").stdout) == _ran(first.stdout)
+    # balanced by the durations of a file every shard reads alike
+    durations = tmp_path / "last.json"
+    durations.write_text(json.dumps({"version": 2, "cells": {
+        "local-linux-x86_64": {"duration_s": 100}, "local-emulated-x86_64": {"duration_s": 60},
+        "local-e32": {"duration_s": 50}}}))
+    heavy = _cse(*base, "--shard", "1/2", "--durations", str(durations))
+    assert _ran(heavy.stdout) == ["local-linux-x86_64"], heavy.stdout
     assert _cse(*base, "--shard", "3/2").returncode == 2
     # the last results are all three cells': --failed runs only the one that ERRORed
     proc = _cse(*base, "--failed")

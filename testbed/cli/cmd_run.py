@@ -45,7 +45,8 @@ def add_parser(sub: Any, matrix: argparse.ArgumentParser) -> None:  # noqa: ANN4
                         "by each cell's last duration)")
     p.add_argument("--durations", type=Path, default=None, metavar="FILE",
                    help="a matrix.json (or report dir) with the last durations --shard "
-                        "balances by (default: the report dir's)")
+                        "balances by; every shard must see the same one (in CI: the "
+                        "baseline's). Without it, every cell weighs the same")
     for opt, default, what in (("--cell-timeout", runner.DEFAULT_CELL_TIMEOUT_S, "cell"),
                                ("--suite-timeout", runner.DEFAULT_SUITE_TIMEOUT_S, "suite")):
         p.add_argument(opt, type=common.positive_int, default=default, metavar="S",
@@ -79,7 +80,9 @@ def _cells(args: argparse.Namespace) -> list[Cell] | None:
         except shards.ShardError as e:
             print(f"cse run: {e}", file=sys.stderr)
             return None
-        known = shards.durations(args.durations or args.report_dir)
+        # not the report dir's own durations: an earlier shard of this run
+        # changes them, and the shards would no longer add up
+        known = shards.durations(args.durations) if args.durations else {}
         cells = shards.shard(cells, index, n, known)
     return cells
 
