@@ -18,8 +18,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from testbed.cellscript import between, section
 from testbed.kbuild import build_modules, module_dir
-from testbed.vm import between, default_kernel, run_in_vm, section
+from testbed.provision.qemu.vm import default_kernel, run_in_vm
 
 UK_MECHS = ("ioctl", "io_uring_nop", "cse_uk_spin", "cse_uk_nospin", "cse_ku_spin")
 #: the user server the kernel client times (started in the guest)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the QEMU cells (testbed/vm.py) need on a Debian 12 machine:
+# Install what the QEMU cells (testbed/provision/qemu/vm.py) need on a Debian 12 machine:
 # QEMU, a Debian kernel with its headers (to build and load kernel modules in
 # the VM), the tools virtme-ng runs inside the guest, and virtme-ng itself in
 # .venv.  Safe to re-run: apt is only called when something is missing.
@@ -14,10 +14,10 @@ cd "$(dirname "$0")/.."
 # the kernel's own checker (make C=2), run on the modules by the tests.
 # arm64: qemu-system-arm (qemu-system-aarch64); its kernels, headers, cross gcc
 # and guest user space are Debian packages fetched into ~/.cache/cse, never
-# installed (testbed/kernel_debs.py, crossgcc.py, guest_root.py).  cpio reads
+# installed (testbed/provision/qemu/kernel_debs.py, crossgcc.py, guest_root.py).  cpio reads
 # back the initramfs archives in the tests.  mmdebstrap makes the chroots of
 # the other releases' kernels (bullseye's 5.10, trixie's, sid's:
-# testbed/kchroot.py), each with its own gcc.  No gcc-<arch>-linux-gnu cross
+# testbed/provision/qemu/kchroot.py), each with its own gcc.  No gcc-<arch>-linux-gnu cross
 # compiler here, ever: installing one removes gcc-multilib, and with it the
 # -m32 build.
 pkgs=(qemu-system-x86 qemu-system-arm linux-image-amd64 linux-headers-amd64

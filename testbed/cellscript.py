@@ -7,9 +7,10 @@ A cell script is plain sh (dash, busybox, FreeBSD sh alike):
     one section per suite           each under `timeout`, KTAP inside
     echo CSE-CELL-DONE
 
-Each section is delimited by testbed.vm.section() markers and followed by a
+Each section is delimited by section()'s markers and followed by a
 line `CSE-RC-<name>=<exit status> <seconds>`: the exit status of `timeout`
-(124 or 137 when it had to kill the suite) and how long the section took.
+(one of TIMEOUT_EXITS when it had to kill the suite) and how long the
+section took.
 The markers are read from the output the cell printed, so the same parsing
 serves a local shell, a container, an ssh host and a VM console.
 """
@@ -23,20 +24,29 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from testbed.matrix import Cell
-from testbed.vm import between, section
 
 CELL_START = "CSE-CELL-START"
 CELL_DONE = "CSE-CELL-DONE"
 #: seconds `timeout` waits after SIGTERM before it sends SIGKILL
 KILL_GRACE_S = 10
-#: exit statuses of `timeout` when it killed the command (TERM, then KILL)
-TIMEOUT_EXITS = (124, 137)
 #: where staged cells unpack and build the source (under the cell's /tmp)
 STAGED_WORKDIR = PurePosixPath("/tmp/cse-cell")
 CONFORMANCE = "tests/cse-conformance"
 
 _RC = re.compile(r"^CSE-RC-(?P<name>[\w.+-]+)=(?P<rc>\d+) (?P<secs>-?\d+)\s*$", re.M)
 _NAME = re.compile(r"^[\w.+-]+$")
+
+
+def section(name: str, command: str) -> str:
+    """Guest script lines that run @command with its output between markers."""
+    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
+
+
+def between(output: str, name: str) -> str:
+    """What a section() printed, from a VM's output ("" if it never ended)."""
+    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
+    b, e = output.rfind(begin), output.rfind(end)
+    return output[b + len(begin):e] if 0 <= b < e else ""
 
 
 def suite_section(name: str, command: str, timeout_s: int) -> str:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 from testbed.builds import BUILD_ROOT, ROOT, BuildError, Flavour, ToolMissing, flavour_for, steps
 from testbed.kbuild import MakeSetupError, build_modules, make_shown, module_dir
+from testbed.kmake import Kernel
 from testbed.matrix import Cell
-from testbed.vm import Kernel
 
 __all__ = ["ToolMissing", "build_flavour", "build_kernel_modules", "host_flavour"]
 

@@ -10,8 +10,7 @@ import subprocess
 from pathlib import Path
 
 from testbed.builds import BUILD_ROOT, ROOT, BuildError
-from testbed.kmake import SETUP_FAILED, SETUP_TAG
-from testbed.vm import Kernel
+from testbed.kmake import SETUP_FAILED, SETUP_TAG, Kernel
 
 MODULES = ("cse.ko", "cse_conformance.ko", "kvstore/kvstore.ko", "kvstore/kvstore_client.ko")
 MAKE_TIMEOUT_S = 1800

@@ -15,8 +15,10 @@ In one boot, after `dmesg -C`:
   kv   the kvstore example in all four directions (testbed.kvsuite);
 then the modules are removed.  After each suite `dmesg -c` prints (and
 clears) the kernel log it produced, in a section "dmesg-<suite>", so a kernel
-WARNING is blamed on the suite that caused it; the unload's log is in the
-last section, "dmesg".  A step that fails prints "CSE-STEP-FAILED <what>".
+WARNING is blamed on the suite that caused it, and the kernel's taint flags
+in a section "taint-<suite>" (testbed/kernel_health.py judges both); the
+unload's log is in the last sections, "dmesg" and "taint-unload".  A step that
+fails prints "CSE-STEP-FAILED <what>".
 """
 
 from __future__ import annotations
@@ -26,8 +28,7 @@ import shlex
 from pathlib import Path
 
 from testbed.builds import FLAVOURS
-from testbed.cellscript import CONFORMANCE, read_section, suite_section, uu_command
-from testbed.vm import section
+from testbed.cellscript import CONFORMANCE, read_section, section, suite_section, uu_command
 
 KERNEL_SUITES = ("kk", "uk", "ku")
 STEP_FAILED = "CSE-STEP-FAILED"
@@ -120,6 +121,16 @@ def uk_commands(names: tuple[str, ...] = tuple(UK_RUNS)) -> dict[str, str]:
     return out
 
 
+def taint(name: str) -> str:
+    """Script lines printing the kernel's taint flags in section taint-@name."""
+    return section(f"taint-{name}", "cat /proc/sys/kernel/tainted")
+
+
+def after_suite(name: str) -> str:
+    """What follows every suite in a VM: its kernel log, then the taint flags."""
+    return section(f"dmesg-{name}", "dmesg -c") + taint(name)
+
+
 def guest_script(moddir: Path, *, kk: bool, uk_runs: dict[str, str], ku: str | None = None,
                  kv: str | None = None, timeout_s: int = 600) -> str:
     """The guest script lines for the kernel suites (see the module doc).
@@ -139,17 +150,16 @@ def guest_script(moddir: Path, *, kk: bool, uk_runs: dict[str, str], ku: str | N
         lines += [suite_section("kk", f"insmod {mod}cse_conformance.ko", timeout_s),
                   f'[ "$cse_rc" = 0 ] || echo {STEP_FAILED} insmod cse_conformance\n',
                   step("rmmod cse_conformance", "rmmod cse_conformance"),
-                  section("dmesg-kk", "dmesg -c")]
+                  after_suite("kk")]
     runs = dict(uk_runs) | ({"ku": ku} if ku is not None else {})
     if runs:
         lines.append(step(f"insmod {mod}cse_conformance.ko run_kk=0", "insmod servers"))
         for name, command in runs.items():
-            lines += [suite_section(name, command, timeout_s),
-                      section(f"dmesg-{name}", "dmesg -c")]
+            lines += [suite_section(name, command, timeout_s), after_suite(name)]
         lines.append(step("rmmod cse_conformance", "rmmod servers"))
     if kv is not None:
-        lines += [suite_section("kv", kv, timeout_s), section("dmesg-kv", "dmesg -c")]
-    lines += [step("rmmod cse", "rmmod cse"), section("dmesg", "dmesg -c")]
+        lines += [suite_section("kv", kv, timeout_s), after_suite("kv")]
+    lines += [step("rmmod cse", "rmmod cse"), section("dmesg", "dmesg -c"), taint("unload")]
     return "".join(lines)
 
 

@@ -1,6 +1,7 @@
-"""How `make` runs for a kernel: on this host, or inside the chroot of the
-kernel's own Debian release (its gcc, its kbuild tools), with the variables
-the kernel needs (ARCH=, CROSS_COMPILE= for another architecture).
+"""A kernel to build modules for (Kernel), and how `make` runs for it: on
+this host, or inside the chroot of the kernel's own Debian release (its gcc,
+its kbuild tools), with the variables the kernel needs (ARCH=, CROSS_COMPILE=
+for another architecture).
 
     runner = ChrootMake(root)          # or HostMake(("ARCH=arm64", ...))
     argv = runner.argv(["-C", src, f"KDIR={runner.path(headers)}"], binds=(src, out))
@@ -67,7 +68,7 @@ class HostMake:
 
 @dataclass(frozen=True)
 class ChrootMake:
-    """make inside @root, a Debian release's chroot (testbed.kchroot)."""
+    """make inside @root, a Debian release's chroot (testbed.provision.qemu.kchroot)."""
 
     root: Path
     variables: tuple[str, ...] = ()
@@ -97,3 +98,27 @@ class ChrootMake:
 
 
 Make = HostMake | ChrootMake
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A kernel to boot and to build modules for (testbed.provision.qemu.kernels prepares one
+    from its table): its release, image, headers, own modules and the way
+    `make` runs for it.  Paths are this host's; `make.path()` says how make
+    sees them."""
+
+    release: str
+    vmlinuz: Path
+    #: the headers' folder (KDIR)
+    headers: Path
+    #: matrix arch (x86_64, arm64)
+    arch: str = "x86_64"
+    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...); the
+    #: guest gets them from beside the image (vng_modules_dir())
+    modules: Path | None = None
+    #: how make runs for it: on this host, or in its release's chroot
+    make: Make = HostMake()
+
+    @property
+    def modules_dir(self) -> Path:
+        return self.modules or Path("/lib/modules") / self.release

@@ -25,9 +25,8 @@ from pathlib import Path, PurePosixPath
 
 from testbed import ktap
 from testbed.builds import ROOT
-from testbed.cellscript import env_prefix
+from testbed.cellscript import between, env_prefix
 from testbed.kernel_suites import STEP_FAILED, complaints, strip_timestamps
-from testbed.vm import between
 
 DIRECTIONS = ("uu", "uk", "kk", "ku")
 #: directions whose transcript is in the kernel log

@@ -6,9 +6,9 @@ key, `cells`, a list of mappings:
 
     cells:
       - id: qemu-debian12-6.1-x86_64
-        provisioner: qemu        # local, docker, qemu, ssh, vagrant
-        image: debian:bookworm   # required for docker, qemu and vagrant
-        kernel: "6.1"            # qemu: series[-rt] from testbed/kernels.py; others: host
+        provisioner: qemu        # a folder of testbed/provision/: local, docker, qemu, ...
+        image: debian:bookworm   # docker, qemu, vagrant (required), ssh (shown)
+        kernel: "6.1"            # qemu: series[-rt] (testbed/provision/qemu/kernels.py)
         arch: x86_64             # x86_64, i386, arm64, s390x, ppc64
         os: linux                # linux (default), freebsd
         libc: glibc              # glibc, musl, bsd (FreeBSD's)
@@ -18,7 +18,7 @@ key, `cells`, a list of mappings:
         tags: [default]          # tiers: default (the default), extended, canary
         allow_failure: false     # true: reported, never fails the run (the canary)
         skip_reason: "..."       # optional: listed and reported SKIP, never dropped
-        ssh:                     # ssh cells only: where to connect (see SshTarget)
+        ssh:                     # ssh cells only: where to connect (provision/ssh/)
           host: arm64-board.lan  # required unless the cell has a skip_reason
           user: root             # default root
           port: 22               # default 22
@@ -32,25 +32,25 @@ uu, uk, ku and kk run the conformance suites in each direction, and kv the
 kvstore example (examples/kvstore) in every direction the cell has (U-U
 only, outside a VM), comparing their transcripts (testbed/kvsuite.py).
 
-Every error is a MatrixError naming the file (and line), the cell and the key.
+The common keys are checked here; the others belong to the cell's
+provisioner, whose plugin (testbed/provision/<name>/__init__.py) checks them
+and turns them into the cell's image, kernel and settings.  Every error is a
+MatrixError naming the file (and line), the cell and the key.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from testbed import kernels
+from testbed.provision import registry
 from testbed.safepath import cell_id_problem
 
-PROVISIONERS = ("local", "docker", "qemu", "ssh", "vagrant")
-#: provisioners whose cells need an `image` (container image, VM distro, box)
-NEEDS_IMAGE = ("docker", "qemu", "vagrant")
 HOST_KERNEL = "host"
 ARCHES = ("x86_64", "i386", "arm64", "s390x", "ppc64")
 OSES = ("linux", "freebsd")
@@ -65,8 +65,8 @@ TAGS = ("default", "extended", "canary")
 DEFAULT_TAGS = ("default", "canary")
 
 REQUIRED = ("id", "provisioner", "arch", "libc", "backend", "suites")
-OPTIONAL = ("image", "kernel", "os", "compiler", "tags", "allow_failure", "skip_reason", "ssh")
-SSH_KEYS = ("host", "user", "port", "key", "known_hosts", "insecure_accept_new")
+#: the keys every cell may have; a provisioner's plugin owns the others
+COMMON = (*REQUIRED, "os", "compiler", "tags", "allow_failure", "skip_reason", "kernel")
 
 
 class MatrixError(ValueError):
@@ -74,31 +74,8 @@ class MatrixError(ValueError):
 
 
 @dataclass(frozen=True)
-class SshTarget:
-    """Where an ssh cell connects, and how it trusts the host.
-
-    Unknown host keys are rejected unless insecure_accept_new is set: the
-    runner copies code to the host and runs it as root, so connecting to an
-    impostor (a re-used address, a DNS or DHCP mix-up) must fail loudly, not
-    run there.  insecure_accept_new trusts a key never seen before and records
-    it in known_hosts (OpenSSH's StrictHostKeyChecking=accept-new); a key that
-    differs from a recorded one is refused either way.  Fit for throw-away VMs
-    whose keys are new on every boot; not for a machine on a shared network.
-    """
-
-    host: str
-    user: str = "root"
-    port: int = 22
-    #: private key file; None: paramiko's defaults (agent, ~/.ssh/id_*)
-    key: Path | None = None
-    #: None: the user's ~/.ssh/known_hosts (resolved when connecting)
-    known_hosts: Path | None = None
-    insecure_accept_new: bool = False
-
-
-@dataclass(frozen=True)
 class Cell:
-    """One place the suites run.  kernel names a testbed.kernels entry for
+    """One place the suites run.  kernel names a testbed.provision.qemu.kernels entry for
     qemu cells, else "host"."""
 
     id: str
@@ -110,11 +87,17 @@ class Cell:
     image: str | None = None
     kernel: str = HOST_KERNEL
     skip_reason: str | None = None
-    ssh: SshTarget | None = None
     os: str = "linux"
     compiler: str = "gcc"
     tags: tuple[str, ...] = ("default",)
     allow_failure: bool = False
+    #: what the provisioner's own keys said, as its plugin checked them
+    #: (ssh: ("ssh", SshTarget)); (name, value) pairs, so a Cell stays hashable
+    settings: tuple[tuple[str, Hashable], ...] = ()
+
+    def setting(self, name: str) -> Any:  # noqa: ANN401 - the plugin knows the type
+        """The provisioner's setting @name, None when the cell has none."""
+        return dict(self.settings).get(name)
 
     @property
     def runs_suites(self) -> tuple[str, ...]:
@@ -122,14 +105,15 @@ class Cell:
         return tuple(s for s in self.suites if s != "build")
 
 
-def _key_lines(text: str) -> list[dict[str, int]]:
-    """Per cell, the 1-based line of each key ("" = the cell itself)."""
+def key_lines(text: str, list_key: str = "cells") -> list[dict[str, int]]:
+    """Per item of the list under @list_key, the 1-based line of each of its
+    keys ("" = the item itself; nested keys as "ssh.port")."""
     root = yaml.compose(text)
     if not isinstance(root, yaml.MappingNode):
         return []
     lines = []
     for key, value in root.value:
-        if key.value == "cells" and isinstance(value, yaml.SequenceNode):
+        if key.value == list_key and isinstance(value, yaml.SequenceNode):
             for item in value.value:
                 where = {"": item.start_mark.line + 1}
                 if isinstance(item, yaml.MappingNode):
@@ -142,12 +126,14 @@ def _key_lines(text: str) -> list[dict[str, int]]:
     return lines
 
 
-class _Checker:
-    """Builds the error messages for one file."""
+class Checker:
+    """Builds the error messages for one YAML file holding a list of items
+    (the matrix's cells, the known issues): file:line, the item, the key."""
 
-    def __init__(self, path: Path, text: str) -> None:
-        self.path = path
-        self.lines = _key_lines(text)
+    def __init__(self, path: Path, text: str, list_key: str = "cells",
+                 item: str = "cell") -> None:
+        self.path, self.item = path, item
+        self.lines = key_lines(text, list_key)
 
     def error(self, msg: str, index: int | None = None, label: str = "",
               key: str = "") -> MatrixError:
@@ -157,11 +143,29 @@ class _Checker:
             # a missing nested key ("ssh.host") points at its parent ("ssh")
             line = keys.get(key) or keys.get(key.partition(".")[0]) or keys[""]
         where = f"{self.path}:{line}" if line else f"{self.path}"
-        cell = f" cell {label}:" if label else ""
-        return MatrixError(f"{where}:{cell}{f' key {key!r}:' if key else ''} {msg}")
+        item = f" {self.item} {label}:" if label else ""
+        return MatrixError(f"{where}:{item}{f' key {key!r}:' if key else ''} {msg}")
 
 
-def _one_of(value: object, allowed: tuple[str, ...]) -> str | None:
+def read_yaml(path: Path, what: str, list_key: str = "cells",
+              item: str = "cell") -> tuple[Any, Checker]:
+    """The parsed YAML of @path and its Checker; MatrixError (file:line) for
+    a file that cannot be read or parsed (@what names it: "the matrix")."""
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise MatrixError(f"{path}: cannot read {what}: {e.strerror}") from e
+    try:
+        return yaml.safe_load(text), Checker(path, text, list_key, item)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise MatrixError(f"{path}{line}: YAML syntax error: {e.problem or e}") from e
+    except yaml.YAMLError as e:
+        raise MatrixError(f"{path}: YAML error: {e}") from e
+
+
+def one_of(value: object, allowed: tuple[str, ...]) -> str | None:
     """None if value is one of allowed, else why not."""
     if not isinstance(value, str):
         return f"must be a string, not {type(value).__name__} {value!r}"
@@ -170,69 +174,29 @@ def _one_of(value: object, allowed: tuple[str, ...]) -> str | None:
     return None
 
 
-def _path(value: object, base: Path) -> Path | None:
-    """A path from the matrix: ~ expanded, relative to @base (the matrix's
-    folder); None if value is not a non-empty string."""
-    if not (isinstance(value, str) and value):
-        return None
-    return base.absolute() / Path(value).expanduser()
-
-
-def _ssh(raw: object, prov: str, skip: str | None, base: Path,
-         fail: Callable[[str, str], MatrixError]) -> SshTarget | None:
-    """Check a cell's `ssh` mapping (None if absent)."""
-    if raw is None:
-        if prov == "ssh" and skip is None:
-            raise fail("ssh.host", "missing: ssh cells need ssh: {host: ...}, the machine to "
-                                   "connect to (or a skip_reason saying why there is none)")
-        return None
-    if prov != "ssh":
-        raise fail("ssh", f"only ssh cells say where to connect; {prov} cells find their "
-                          f"own host")
-    if not isinstance(raw, dict):
-        raise fail("ssh", f"must be a mapping such as {{host: board.lan, user: root}}, "
-                          f"not {type(raw).__name__}")
-    for key in raw:
-        if key not in SSH_KEYS:
-            raise fail(f"ssh.{key}", f"unknown key; known: {', '.join(SSH_KEYS)}")
-    host = raw.get("host")
-    if host is None:
-        raise fail("ssh.host", "missing: the host name or address to connect to")
-    for key in ("host", "user"):
-        if key in raw and not (isinstance(raw[key], str) and raw[key].strip()):
-            raise fail(f"ssh.{key}", f"must be a non-empty string, not {raw[key]!r}")
-    port = raw.get("port", 22)
-    # bool is an int in Python, but `port: yes` is a mistake, not port 1
-    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
-        raise fail("ssh.port", f"must be a port number 1..65535, not {port!r}")
-    paths: dict[str, Path | None] = {}
-    for key in ("key", "known_hosts"):
-        paths[key] = _path(raw.get(key), base)
-        if key in raw and paths[key] is None:
-            raise fail(f"ssh.{key}", f"must be a non-empty path string, not {raw[key]!r}")
-    accept_new = raw.get("insecure_accept_new", False)
-    if not isinstance(accept_new, bool):
-        raise fail("ssh.insecure_accept_new", f"must be true or false, not {accept_new!r}")
-    return SshTarget(host=host, user=raw.get("user", "root"), port=port, key=paths["key"],
-                     known_hosts=paths["known_hosts"], insecure_accept_new=accept_new)
-
-
 def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
           base: Path = Path(".")) -> Cell:
     """Check one cell's mapping; fail(key, msg) builds the MatrixError.
     @base is the matrix file's folder (relative paths in the cell start there)."""
-    for key in raw:
-        if key not in REQUIRED + OPTIONAL:
-            raise fail(key, f"unknown key; known: {', '.join(REQUIRED + OPTIONAL)}")
     for key in REQUIRED:
         if key not in raw:
             raise fail(key, "missing required key")
-    for key, allowed in (("provisioner", PROVISIONERS), ("arch", ARCHES), ("libc", LIBCS),
-                         ("backend", BACKENDS)):
-        if why := _one_of(raw[key], allowed):
+    if why := one_of(raw["provisioner"], registry.names()):
+        raise fail("provisioner", why)
+    prov = raw["provisioner"]
+    plugin = registry.plugin(prov)
+    for key in raw:
+        if key in COMMON or key in plugin.keys:
+            continue
+        if owners := [n for n, p in registry.plugins().items() if key in p.keys]:
+            raise fail(key, f"a key of {', '.join(owners)} cells, not of {prov} cells")
+        raise fail(key, f"unknown key; known: {', '.join(COMMON)}, and for {prov} cells: "
+                        f"{', '.join(plugin.keys) or 'none'}")
+    for key, allowed in (("arch", ARCHES), ("libc", LIBCS), ("backend", BACKENDS)):
+        if why := one_of(raw[key], allowed):
             raise fail(key, why)
     for key, allowed in (("os", OSES), ("compiler", COMPILERS)):
-        if key in raw and (why := _one_of(raw[key], allowed)):
+        if key in raw and (why := one_of(raw[key], allowed)):
             raise fail(key, why)
     os_name, libc, backend = raw.get("os", "linux"), raw["libc"], raw["backend"]
     if (libc == "bsd") != (os_name == "freebsd"):
@@ -241,56 +205,62 @@ def _cell(raw: dict[str, Any], fail: Callable[[str, str], MatrixError],
     if backend == "linux" and os_name != "linux" or backend == "freebsd" and os_name != "freebsd":
         raise fail("backend", f"the {backend} backend runs on {backend}, not {os_name}")
 
-    suites = raw["suites"]
+    suites = _suites(raw["suites"], os_name, fail)
+    tags = _tags(raw.get("tags", ["default"]), fail)
+    allow_failure = raw.get("allow_failure", False)
+    if not isinstance(allow_failure, bool):
+        raise fail("allow_failure", f"must be true or false, not {allow_failure!r}")
+    skip = raw.get("skip_reason")
+    if skip is not None and not (isinstance(skip, str) and skip.strip()):
+        raise fail("skip_reason", "must be a non-empty string saying why the cell cannot run")
+    kernel = raw.get("kernel")
+    if kernel is not None and not isinstance(kernel, str):
+        raise fail("kernel", f"must be a quoted string such as \"6.12\"; YAML read an "
+                             f"unquoted {type(kernel).__name__}: {kernel!r}")
+    if "kernel" not in plugin.keys and kernel not in (None, HOST_KERNEL):
+        choosers = " and ".join(n for n, p in registry.plugins().items() if "kernel" in p.keys)
+        raise fail("kernel", f"unknown kernel {kernel!r}: only {choosers} cells choose a "
+                             f"kernel; {prov} cells run the host's ({HOST_KERNEL!r} or leave "
+                             f"it out)")
+
+    own = plugin.check(raw, fail, base)  # image, kernel, settings
+    return Cell(id=raw["id"], provisioner=prov, arch=raw["arch"], libc=libc,
+                backend=backend, suites=suites, image=own.get("image"),
+                kernel=own.get("kernel") or HOST_KERNEL, skip_reason=skip, os=os_name,
+                compiler=raw.get("compiler", "gcc"), tags=tags, allow_failure=allow_failure,
+                settings=tuple(own.get("settings", ())))
+
+
+def _suites(suites: object, os_name: str, fail: Callable[[str, str], MatrixError]
+            ) -> tuple[str, ...]:
+    """Check a cell's `suites` list."""
     if not isinstance(suites, list):
         raise fail("suites", f"must be a list such as [uu], not {type(suites).__name__}")
     if not suites:
         raise fail("suites", f"must name at least one of {', '.join(SUITES)}")
     for suite in suites:
-        if why := _one_of(suite, SUITES):
+        if why := one_of(suite, SUITES):
             raise fail("suites", why)
     if len(set(suites)) != len(suites):
         raise fail("suites", "a suite is listed twice")
     if os_name != "linux" and (kernel_suites := [x for x in suites if x in KERNEL_SUITES]):
         raise fail("suites", f"{', '.join(kernel_suites)} load Linux kernel modules; "
                              f"an {os_name} cell cannot run them")
-    tags = _tags(raw.get("tags", ["default"]), fail)
-    allow_failure = raw.get("allow_failure", False)
-    if not isinstance(allow_failure, bool):
-        raise fail("allow_failure", f"must be true or false, not {allow_failure!r}")
+    return tuple(suites)
 
-    prov = raw["provisioner"]
+
+def check_image(raw: Mapping[str, Any], fail: Callable[[str, str], MatrixError],
+                required_by: str | None) -> str | None:
+    """A plugin's check of the `image` key (a container image, a VM's distro,
+    a box): a non-empty string, required when @required_by names the
+    provisioner that needs one."""
     image = raw.get("image")
     if image is not None and not (isinstance(image, str) and image):
         raise fail("image", f"must be a non-empty string, not {image!r}")
-    if image is None and prov in NEEDS_IMAGE:
-        raise fail("image", f"missing: {prov} cells need an image (e.g. debian:bookworm)")
-
-    kernel = raw.get("kernel")
-    if kernel is not None and not isinstance(kernel, str):
-        raise fail("kernel", f"must be a quoted string such as \"6.12\"; YAML read an "
-                             f"unquoted {type(kernel).__name__}: {kernel!r}")
-    if prov == "qemu":
-        choices = "; ".join(kernels.known(raw["arch"])) or "none"
-        if kernel is None:
-            raise fail("kernel", f"missing: qemu cells boot one of (image kernel arch): "
-                                 f"{choices}")
-        if kernels.find(image, kernel, raw["arch"]) is None:
-            raise fail("kernel", f"no kernel {kernel!r} of {image} for {raw['arch']} in "
-                                 f"testbed/kernels.py; known (image kernel arch): {choices}")
-    elif kernel not in (None, HOST_KERNEL):
-        raise fail("kernel", f"unknown kernel {kernel!r}: only qemu cells choose a kernel; "
-                             f"{prov} cells run the host's ({HOST_KERNEL!r} or leave it out)")
-
-    skip = raw.get("skip_reason")
-    if skip is not None and not (isinstance(skip, str) and skip.strip()):
-        raise fail("skip_reason", "must be a non-empty string saying why the cell cannot run")
-    ssh = _ssh(raw.get("ssh"), prov, skip, base, fail)
-
-    return Cell(id=raw["id"], provisioner=prov, arch=raw["arch"], libc=libc,
-                backend=backend, suites=tuple(suites), image=image,
-                kernel=kernel or HOST_KERNEL, skip_reason=skip, ssh=ssh, os=os_name,
-                compiler=raw.get("compiler", "gcc"), tags=tags, allow_failure=allow_failure)
+    if image is None and required_by:
+        raise fail("image", f"missing: {required_by} cells need an image (e.g. "
+                            f"debian:bookworm)")
+    return image
 
 
 def _tags(raw: object, fail: Callable[[str, str], MatrixError]) -> tuple[str, ...]:
@@ -298,7 +268,7 @@ def _tags(raw: object, fail: Callable[[str, str], MatrixError]) -> tuple[str, ..
     if not isinstance(raw, list) or not raw:
         raise fail("tags", f"must be a non-empty list such as [default], not {raw!r}")
     for tag in raw:
-        if why := _one_of(tag, TAGS):
+        if why := one_of(tag, TAGS):
             raise fail("tags", why)
     if len(set(raw)) != len(raw):
         raise fail("tags", "a tag is listed twice")
@@ -307,19 +277,7 @@ def _tags(raw: object, fail: Callable[[str, str], MatrixError]) -> tuple[str, ..
 
 def load_matrix(path: Path) -> list[Cell]:
     """Read and validate the matrix at path; raise MatrixError on any problem."""
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise MatrixError(f"{path}: cannot read the matrix: {e.strerror}") from e
-    try:
-        data = yaml.safe_load(text)
-        check = _Checker(path, text)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        line = f":{mark.line + 1}" if mark else ""
-        raise MatrixError(f"{path}{line}: YAML syntax error: {e.problem or e}") from e
-    except yaml.YAMLError as e:
-        raise MatrixError(f"{path}: YAML error: {e}") from e
+    data, check = read_yaml(path, "the matrix")
 
     if not isinstance(data, dict) or set(data) != {"cells"}:
         raise check.error("must be a mapping with exactly one key, 'cells'")

@@ -5,12 +5,17 @@ to that cell's logs, so rerunning one cell rewrites only its own file; the
 reports (matrix.json, JUnit, matrix.md, matrix.html) are rendered from all of
 them.  matrix.json is
 
-    {"version": 1, "generated": "<iso time>",
-     "cells": {"<cell id>": <CellResult.to_json()>, ...}}
+    {"version": 2, "generated": "<iso time>",
+     "cells": {"<cell id>": <CellResult.to_json()>, ...}, ...}
+
+(version 1, without KNOWN, FLAKY and attempts, is still read.)
 
 Statuses are upper case.  A cell's status is the worst of its suites, in the
-order FAIL > ERROR > PASS > SKIP (a FAIL anywhere is a code failure and must
-not hide behind an infrastructure ERROR elsewhere in the cell).
+order FAIL > ERROR > KNOWN > FLAKY > PASS > SKIP: a FAIL anywhere is a code
+failure and must not hide behind an infrastructure ERROR elsewhere in the
+cell, and a failure excused (KNOWN: a known issue matches it; FLAKY: it
+passed when retried) still shows above a clean PASS.  Which failures fail
+a run is testbed/excuses.py's to say.
 """
 
 from __future__ import annotations
@@ -20,9 +25,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-Status = Literal["PASS", "FAIL", "ERROR", "SKIP"]
-STATUSES: tuple[Status, ...] = ("FAIL", "ERROR", "PASS", "SKIP")  # worst first
-FORMAT_VERSION = 1
+Status = Literal["PASS", "FAIL", "ERROR", "SKIP", "KNOWN", "FLAKY"]
+#: who is to blame for a cell that did not pass: the code under test, a tool
+#: (docker, QEMU, ssh, debootstrap, the compiler), or the testbed itself
+Culprit = Literal["code", "tool", "harness"]
+STATUSES: tuple[Status, ...] = ("FAIL", "ERROR", "KNOWN", "FLAKY", "PASS", "SKIP")  # worst first
+#: the statuses of something that failed, excused (KNOWN) or not
+FAILED: tuple[Status, ...] = ("FAIL", "ERROR", "KNOWN")
+FORMAT_VERSION = 2
+#: the matrix.json versions this testbed reads (1: before KNOWN and FLAKY)
+READABLE_VERSIONS = (1, 2)
 
 
 def notes(info: dict[str, str]) -> list[str]:
@@ -35,11 +47,6 @@ def notes(info: dict[str, str]) -> list[str]:
     if info.get("allow_failure") == "true":
         out.append("allowed to fail")
     return out
-
-
-def fails_the_run(result: CellResult) -> bool:
-    """A FAIL or ERROR of a cell not allowed to fail: the run's exit status 1."""
-    return result.status in ("FAIL", "ERROR") and result.info.get("allow_failure") != "true"
 
 
 def worst(statuses: list[Status], empty: Status = "SKIP") -> Status:
@@ -55,6 +62,8 @@ class TestResult:
     status: Status
     reason: str = ""        # the skip reason, or a one-line failure summary
     diagnostics: str = ""   # the case's KTAP diagnostics or an output tail
+    attempts: int = 1       # runs it took (FLAKY: failed, then passed on a retry)
+    known_issue: str = ""   # KNOWN: the id of the known issue that matched it
 
 
 @dataclass
@@ -67,6 +76,8 @@ class SuiteResult:
     tests: list[TestResult] = field(default_factory=list)
     error: str = ""         # why the suite did not complete, if it did not
     log: str = ""           # path of the suite's own output, relative to report/
+    attempts: int = 1       # runs of the suite (retries and --repeat included)
+    known_issue: str = ""   # KNOWN: the known issue that matched its failure
 
 
 @dataclass

@@ -9,11 +9,20 @@ reason).  Only the cell's own directory is written (cleared first), so
 rerunning one cell keeps every other cell's result.  Saved there: result.json,
 progress.json, cell.sh (the script), cell.log (its output), build.log, one
 <suite>.log per suite, and for VMs console.log and dmesg.txt.
+
+The provisioned cell may run more scripts after the first, each an attempt
+with its own files (cell.attempt-2.sh, cell.attempt-2.log, uu.attempt-2.log,
+console.attempt-2.log, ...):
+  - a VM whose kernel died (or stopped answering) during a suite boots again
+    and runs the suites it never reached (kirk's --restore);
+  - --repeat N runs every suite N times (stress), --retries N reruns what
+    failed: the failed cases alone where the suite can (testbed/attempts.py).
 """
 
 from __future__ import annotations
 
 import platform
+import re
 import shutil
 import subprocess
 import tarfile
@@ -26,18 +35,25 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from testbed import cellscript, elf, kernel_suites, kvsuite, progress
+from testbed import (
+    attempts,
+    cellscript,
+    elf,
+    kernel_health,
+    kernel_suites,
+    kvsuite,
+    progress,
+    suite_plan,
+)
 from testbed.builds import ROOT, BuildError, Flavour
-from testbed.cellscript import CELL_DONE, CELL_START, read_section, suite_section
+from testbed.cellscript import CELL_DONE, CELL_START, read_section
 from testbed.hostbuild import ToolMissing, build_flavour, build_kernel_modules, host_flavour
 from testbed.matrix import Cell
-from testbed.provision import Provisioner, ProvisionError, provisioner_for
-from testbed.provision.base import CommandResult, Culprit
-from testbed.provision.qemu import QemuProvisioner
-from testbed.results import CellResult, Status, SuiteResult, TestResult
+from testbed.provision import Provisioner, ProvisionError, provisioner_for, registry
+from testbed.provision.base import CommandResult
+from testbed.results import CellResult, Culprit, Status, SuiteResult, TestResult
 from testbed.safepath import check_cell_id, inside
-from testbed.verdict import Verdict, add_failure, judge_cell, judge_suite, not_run
-from testbed.vm import section
+from testbed.verdict import Verdict, add_failure, add_problem, judge_cell, judge_suite, not_run
 
 DEFAULT_CELL_TIMEOUT_S = 1800
 DEFAULT_SUITE_TIMEOUT_S = 600
@@ -56,11 +72,18 @@ class RunOptions:
     suite_timeout_s: int = DEFAULT_SUITE_TIMEOUT_S
     keep: bool = False
     token: str = ""
+    #: reruns of a failed test (or of a suite whose tests cannot run alone)
+    retries: int = 0
+    #: runs of every suite (stress): a test failing in any run FAILs
+    repeat: int = 1
 
     def __post_init__(self) -> None:
         if self.cell_timeout_s <= 0 or self.suite_timeout_s <= 0:
             raise ValueError(f"timeouts must be positive (cell {self.cell_timeout_s} s, "
                              f"suite {self.suite_timeout_s} s)")
+        if self.retries < 0 or self.repeat < 1:
+            raise ValueError(f"retries must be 0 or more and repeat 1 or more, not "
+                             f"{self.retries} and {self.repeat}")
 
 
 def cell_dir(report_dir: Path, cell_id: str) -> Path:
@@ -154,6 +177,29 @@ class _Tail(threading.Thread):
                 break
 
 
+#: seconds a further attempt (a resumed boot, a repeat, a retry) needs at least
+MIN_ATTEMPT_S = 60
+
+
+@dataclass
+class _Attempt:
+    """One script's run, judged: the verdicts of the suites it ran, those
+    it never reached, and whether the VM died (not killed at the cell's
+    timeout) so that a new boot may run the rest."""
+
+    verdicts: dict[str, Verdict]
+    unstarted: list[str]
+    died: bool = False
+
+
+class _BuildFailed(Exception):
+    """The staged build of the first attempt failed: @result says how."""
+
+    def __init__(self, result: CellResult) -> None:
+        super().__init__(result.reason)
+        self.result = result
+
+
 class _CellRun:
     """The state of one cell's run, from provisioner to judged result."""
 
@@ -171,6 +217,10 @@ class _CellRun:
         #: suites decided before the script runs (ku not built, misplaced suites)
         self.decided: dict[str, Verdict] = {}
         self.in_vm = False
+        #: scripts run so far in this cell
+        self.attempt = 0
+        #: module names whose frames in a kernel trace are our code's
+        self.modules = kernel_health.OUR_MODULES
 
     # --- whole-cell outcomes --------------------------------------------------------
     def whole_cell(self, status: Status, why: str, culprit: Culprit | None) -> CellResult:
@@ -178,6 +228,13 @@ class _CellRun:
         suites = {s: SuiteResult(s, status, error=why) for s in self.cell.suites}
         return CellResult(self.cell.id, status, culprit if status in ("FAIL", "ERROR") else None,
                           why, suites=suites)
+
+    def _result(self, verdicts: dict[str, Verdict], reason: str = "") -> CellResult:
+        """The cell's result from every suite's verdict, in the cell's order."""
+        ordered = {n: verdicts[n] for n in self.cell.suites}
+        status, culprit, why = judge_cell(ordered)
+        return CellResult(self.cell.id, status, culprit, why or reason,
+                          suites={n: v.result for n, v in ordered.items()})
 
     # --- the run ----------------------------------------------------------------------
     def execute(self, make_provisioner: ProvisionerFactory) -> CellResult:
@@ -187,17 +244,16 @@ class _CellRun:
         try:
             p = make_provisioner(cell, self.d)
         except ModuleNotFoundError as e:
-            if e.name == f"testbed.provision.{cell.provisioner}":
-                return self.whole_cell("ERROR", f"the {cell.provisioner} provisioner is not "
-                                       f"built yet (no testbed/provision/{cell.provisioner}.py)",
-                                       "harness")
             return self.whole_cell("ERROR", f"the {cell.provisioner} provisioner needs the "
                                    f"Python module {e.name}: pip install it", "tool")
         except ProvisionError as e:
             return self.whole_cell("ERROR", str(e), e.culprit)
         if (why := p.unavailable()) is not None:
             return self.whole_cell("SKIP", why, None)
-        self.in_vm = isinstance(p, QemuProvisioner)
+        # its own kernel: the suites' kernel log and taint are checked
+        self.in_vm = p.capabilities.kernel_suites
+        if self.in_vm:  # a VM that went quiet this long has stopped answering
+            p.max_silence_s = self.opts.suite_timeout_s + 2 * cellscript.KILL_GRACE_S + 60
         result: CellResult | None = None
         try:
             result = self._provisioned(p)
@@ -217,14 +273,14 @@ class _CellRun:
             self.prog.set("preparing")
             p.prepare()
             p.start()
-            if self.in_vm:
-                assert isinstance(p, QemuProvisioner)
-                self.info |= {"kernel_release": p.kernel.release, "accel": p.accel()}
+            self.info |= p.facts()
             self.prog.set("building")
-            script = self._script(p)
-            if script is None:  # built, and nothing here can run it
-                return self._judge(None)
-            res = self._run_script(p, script)
+            plan = self._plan(p)
+            if plan is None:  # built, and nothing here can run it
+                return self._result(self.decided, self.info.get("build_only", ""))
+            first = self._attempt(p, plan, plan.all(), with_build=True)
+        except _BuildFailed as e:
+            return e.result
         except ProvisionError as e:
             if e.log is not None:
                 self.logs["provision"] = e.log
@@ -234,7 +290,50 @@ class _CellRun:
         except BuildError as e:
             return self._not_built("FAIL", f"build failed: {str(e).splitlines()[0]} "
                                    f"(see build.log)", "code")
-        return self._judge(res)
+        verdicts = self._more_attempts(p, plan, first)
+        if self.attempt > 1:
+            self.info["attempts"] = str(self.attempt)
+        return self._result({**verdicts, **self.decided})
+
+    def _more_attempts(self, p: Provisioner, plan: suite_plan.Plan,
+                       first: _Attempt) -> dict[str, Verdict]:
+        """The first run resumed where its VM died, repeated (--repeat),
+        then what still failed retried (--retries)."""
+        runs = [self._resume(p, plan, first)]
+        for i in range(1, self.opts.repeat):
+            if not self._time_for(f"run {i + 1} of {self.opts.repeat}"):
+                break
+            runs.append(self._resume(p, plan, self._attempt(p, plan, plan.all())))
+        verdicts = attempts.merge_repeats(runs) if len(runs) > 1 else runs[0]
+        for _ in range(self.opts.retries):
+            todo = attempts.retry_plan(verdicts, set(plan.suites))
+            if not todo or not self._time_for(f"retry of {', '.join(todo)}"):
+                break
+            again = self._resume(p, plan, self._attempt(p, plan, todo))
+            for name, cases in todo.items():
+                verdicts[name] = attempts.merge_retry(verdicts[name], again[name],
+                                                      verdicts[name].result.attempts + 1, cases)
+        return verdicts
+
+    def _time_for(self, what: str) -> bool:
+        """Whether the cell's timeout leaves room for @what; if not, say so."""
+        if self._timeout_left() >= MIN_ATTEMPT_S:
+            return True
+        self.info.setdefault("not_attempted", f"no time left for the {what}")
+        return False
+
+    def _resume(self, p: Provisioner, plan: suite_plan.Plan,
+                att: _Attempt) -> dict[str, Verdict]:
+        """@att's verdicts, and while its VM died with suites left, a new boot
+        running them (kirk's --restore): one dead suite does not cost the rest."""
+        verdicts = dict(att.verdicts)
+        while att.died and att.unstarted and self._time_for("resumed boot"):
+            rest = {s: None for s in att.unstarted}
+            resumed = ", ".join(self.info.get("resumed", "").split(", ") + [att.unstarted[0]])
+            self.info["resumed"] = resumed.strip(", ")
+            att = self._attempt(p, plan, rest)
+            verdicts.update(att.verdicts)
+        return verdicts
 
     def _not_built(self, status: Status, why: str, culprit: Culprit) -> CellResult:
         """The build failed (FAIL code) or could not start (ERROR tool): with
@@ -247,9 +346,7 @@ class _CellRun:
         verdicts = {s: build if s == "build" else
                     not_run(s, "not run: the build did not succeed", "SKIP")
                     for s in self.cell.suites}
-        st, cul, reason = judge_cell(verdicts)
-        return CellResult(self.cell.id, st, cul, reason,
-                          suites={n: v.result for n, v in verdicts.items()})
+        return self._result(verdicts)
 
     def _built(self, seconds: float, tests: list[TestResult]) -> None:
         """Record the build suite's PASS (when the cell lists it)."""
@@ -284,64 +381,74 @@ class _CellRun:
         self.info["build"] = str(builddir)
         moddir = None
         if kernel:
-            assert isinstance(p, QemuProvisioner)
-            moddir = build_kernel_modules(p.kernel, log)
+            moddir = build_kernel_modules(p.module_kernel(), log)
             tests.append(TestResult("kernel-modules", "PASS", str(moddir)))
+            self.modules = self.modules | {ko.stem for ko in moddir.glob("*.ko")}
         self._built(time.monotonic() - t0, tests)
         return builddir, moddir, flavour
 
-    def _script(self, p: Provisioner) -> str | None:
-        """Build (on the host, or as the script's first section) and compose;
-        None when the cell's code was built and cannot run here."""
-        cell, t_suite = self.cell, self.opts.suite_timeout_s
+    def _plan(self, p: Provisioner) -> suite_plan.Plan | None:
+        """Build (on the host, or staged for the first script's build section)
+        and say how the suites run; None when the cell's code was built and
+        cannot run here."""
+        cell = self.cell
         kernel = [s for s in cell.runs_suites if s in kernel_suites.KERNEL_SUITES]
         if kernel and not self.in_vm:
+            able = " or ".join(registry.with_capability("kernel_suites"))
             for s in kernel:
                 self.decided[s] = not_run(s, f"suite {s} loads kernel modules: it runs only in "
-                                             f"qemu cells, not {cell.provisioner}")
-            kernel = []
+                                             f"{able} cells, not {cell.provisioner}")
+        runnable = tuple(s for s in cell.runs_suites if s not in self.decided)
+        plan = suite_plan.Plan(runnable, cellscript.STAGED_WORKDIR / "build",
+                               self.opts.suite_timeout_s, in_vm=self.in_vm)
         # in a VM the kv suite runs in every direction: it needs the modules too
-        kv_in_vm = "kv" in cell.suites and self.in_vm
-        build, moddir, prefix = "", None, []
+        modules = self.in_vm and (bool(kernel) or "kv" in runnable)
         if p.shares_host_fs:
-            builddir, moddir, flavour = self._host_build(p, bool(kernel) or kv_in_vm)
+            builddir, plan.moddir, flavour = self._host_build(p, modules)
             if why := p.cannot_run(flavour):
                 self.info["build_only"] = why
                 for s in cell.runs_suites:
                     self.decided.setdefault(s, not_run(s, why, "SKIP"))
                 return None
-            prefix, env = p.program_prefix(flavour)
+            plan.builddir = builddir
+            plan.prefix, plan.env = p.program_prefix(flavour)
         else:
             with tempfile.TemporaryDirectory(prefix="cse-stage-") as tmp:
                 tarball = make_source_tarball(Path(tmp) / "src.tar")
                 p.put(tarball, str(cellscript.STAGED_WORKDIR / "src.tar"))
-            build = cellscript.build_section(cell, cellscript.STAGED_WORKDIR,
-                                             int(self.opts.cell_timeout_s))
-            builddir, env = cellscript.STAGED_WORKDIR / "build", {}
+            plan.build = cellscript.build_section(cell, cellscript.STAGED_WORKDIR,
+                                                  int(self.opts.cell_timeout_s))
+        return plan
 
-        # In a VM, each suite's kernel log is its own: not the boot's.
-        sections = ["dmesg -C\n"] if self.in_vm else []
-        if "uu" in cell.suites:
-            sections.append(suite_section(
-                "uu", cellscript.uu_command(builddir, env, prefix), t_suite))
-            if self.in_vm:
-                sections.append(section("dmesg-uu", "dmesg -c"))
-        if "kv" in cell.suites and not kv_in_vm:
-            sections.append(suite_section("kv", kvsuite.command(builddir, None, prefix, env),
-                                          t_suite))
-        if kernel or kv_in_vm:
-            assert moddir is not None  # in_vm: qemu shares the host's files
-            ku = kernel_suites.ku_command(moddir, Path(builddir)) if "ku" in kernel else None
-            uk = {"uk": kernel_suites.uk_command(Path(builddir), env)} if "uk" in kernel else {}
-            kv = kvsuite.command(Path(builddir), moddir) if kv_in_vm else None
-            sections.append(kernel_suites.guest_script(moddir, kk="kk" in kernel, uk_runs=uk,
-                                                       ku=ku, kv=kv, timeout_s=t_suite))
-        return cellscript.cell_script(sections, build)
+    # --- one script ---------------------------------------------------------------------
+    def _attempt(self, p: Provisioner, plan: suite_plan.Plan, selection: suite_plan.Selection,
+                 with_build: bool = False) -> _Attempt:
+        """Run the script of @selection and judge it.  After the first, an
+        attempt the provisioner cannot run is that attempt's ERROR, not the
+        cell's: what earlier attempts found stands."""
+        self.attempt += 1
+        k = self.attempt
+        try:
+            res = self._run_script(p, plan.script(selection, with_build), k)
+        except ProvisionError as e:
+            if k == 1:
+                raise
+            return _Attempt({s: not_run(s, f"not run (attempt {k}): {e}", "ERROR", e.culprit)
+                             for s in selection}, [])
+        if with_build:
+            self._judge_build(res)
+        return self._judge_attempt(res, selection, k)
 
-    def _run_script(self, p: Provisioner, script: str) -> CommandResult:
-        (self.d / "cell.sh").write_text(script)
-        self.logs["script"] = self.d / "cell.sh"
-        before = "booting VM" if self.in_vm else "starting"
+    def _run_script(self, p: Provisioner, script: str, k: int) -> CommandResult:
+        """Run one script; attempt @k > 1 keeps its files under
+        <name>.attempt-<k>.<ext>, and the first attempt's files keep their names."""
+        stem = "cell" if k == 1 else f"cell.attempt-{k}"
+        (self.d / f"{stem}.sh").write_text(script)
+        self.logs["script" if k == 1 else f"script-attempt-{k}"] = self.d / f"{stem}.sh"
+        first = {n: path.read_bytes() for n, path in p.logs.items() if path.is_file()} \
+            if k > 1 else {}
+        before = ("booting VM" if self.in_vm else "starting") + \
+            (f" (attempt {k})" if k > 1 else "")
         self.prog.set(before)
         tail = _Tail(self.d, self.prog, before)
         tail.start()
@@ -350,57 +457,58 @@ class _CellRun:
         finally:
             tail.stopping.set()
             tail.join()
-        (self.d / "cell.log").write_text(res.output)
-        self.logs["output"] = self.d / "cell.log"
+            for name, path in p.logs.items() if k > 1 else ():
+                if path.is_file() and (name not in first or path.read_bytes() != first[name]):
+                    copy = path.with_name(f"{path.stem}.attempt-{k}{path.suffix}")
+                    shutil.copyfile(path, copy)
+                    self.logs[f"{name}-attempt-{k}"] = copy
+                if name in first:
+                    path.write_bytes(first[name])
+        (self.d / f"{stem}.log").write_text(res.output)
+        self.logs["output" if k == 1 else f"output-attempt-{k}"] = self.d / f"{stem}.log"
         return res
 
     # --- judging ----------------------------------------------------------------------
-    def _judge(self, res: CommandResult | None) -> CellResult:
-        """The cell's result from its script's run (None: no script ran)."""
-        cell = self.cell
-        if res is None:
-            verdicts = {n: self.decided[n] for n in cell.suites}
-            status, culprit, reason = judge_cell(verdicts)
-            return CellResult(cell.id, status, culprit, reason or self.info.get("build_only", ""),
-                              suites={n: v.result for n, v in verdicts.items()})
-        out = res.output
-        finished = f"\n{CELL_DONE}\n" in f"\n{out}"
-        stopped = "" if finished else (res.error or f"the script exited with status "
-                                       f"{res.returncode} before its end")
-        build = read_section(out, "build")
-        if build.begun:
-            (self.d / "build.log").write_text(build.text)
-            self.logs["build"] = self.d / "build.log"
-            if not (build.ended and build.returncode == 0):
-                return self._build_failed(build, stopped)
+    def _judge_build(self, res: CommandResult) -> None:
+        """A staged cell's build section: recorded, or _BuildFailed."""
+        build = read_section(res.output, "build")
+        if not build.begun:
+            return
+        (self.d / "build.log").write_text(build.text)
+        self.logs["build"] = self.d / "build.log"
+        if build.ended and build.returncode == 0:
             self._built(float(build.elapsed_s or 0), [TestResult("library-and-tests", "PASS")])
-
-        verdicts: dict[str, Verdict] = {}
-        for name in cell.suites:
-            verdicts[name] = self.decided.get(name) or self._suite(name, res, stopped)
-        if self.in_vm:
-            self._kernel_checks(out, verdicts, finished, stopped, res.timed_out)
-        elif not finished and all(v.result.status in ("PASS", "SKIP") for v in verdicts.values()):
-            add_failure(verdicts[cell.suites[-1]], "cell-script",
-                        f"the cell script did not finish: {stopped}")
-        status, culprit, reason = judge_cell(verdicts)
-        return CellResult(cell.id, status, culprit, reason,
-                          suites={n: v.result for n, v in verdicts.items()})
-
-    def _build_failed(self, build: cellscript.SectionRun, stopped: str) -> CellResult:
+            return
         if build.returncode == 127:
             said = [line.partition(": ")[2] for line in build.text.splitlines()
                     if line.startswith(cellscript.TOOLCHAIN_MISSING)]
             what = said[0] if said else "a build tool is missing (exit 127)"
-            return self._not_built("ERROR", f"toolchain: {what}: install it in the cell's "
-                                   "image", "tool")
+            raise _BuildFailed(self._not_built(
+                "ERROR", f"toolchain: {what}: install it in the cell's image", "tool"))
         if not build.ended:
-            why = f"build did not finish: {stopped}"
+            why = f"build did not finish: {_stopped(res)}"
         else:
             why = f"build failed (exit {build.returncode}), see build.log"
-        return self._not_built("FAIL", why, "code")
+        raise _BuildFailed(self._not_built("FAIL", why, "code"))
 
-    def _suite(self, name: str, res: CommandResult, stopped: str) -> Verdict:
+    def _judge_attempt(self, res: CommandResult, selection: suite_plan.Selection,
+                       k: int) -> _Attempt:
+        out = res.output
+        finished = f"\n{CELL_DONE}\n" in f"\n{out}"
+        stopped = "" if finished else _stopped(res)
+        verdicts = {name: self._suite(name, res, stopped, k) for name in selection}
+        unstarted = [n for n in selection if not read_section(out, n).begun]
+        died = self.in_vm and not finished and not res.timed_out
+        if self.in_vm:
+            for name in unstarted if died else ():  # the VM's death, not the testbed's
+                verdicts[name].culprit = "tool"
+            self._kernel_checks(out, verdicts, finished, stopped, died, k)
+        elif not finished and all(v.result.status in ("PASS", "SKIP") for v in verdicts.values()):
+            add_failure(verdicts[list(selection)[-1]], "cell-script",
+                        f"the cell script did not finish: {stopped}")
+        return _Attempt(verdicts, unstarted, died)
+
+    def _suite(self, name: str, res: CommandResult, stopped: str, k: int) -> Verdict:
         out = res.output
         sec = read_section(out, name)
         text = sec.text
@@ -412,26 +520,36 @@ class _CellRun:
             text = kvsuite.ktap_text(text, kvsuite.DIRECTIONS if self.in_vm else ("uu",))
         v = judge_suite(sec, text, timeout_s=self.opts.suite_timeout_s, stopped=stopped,
                         cell_timed_out=res.timed_out)
+        if self.in_vm and sec.begun and not sec.ended and not res.timed_out:
+            # the VM died or stopped answering while this suite ran: its
+            # console says whose fault that was
+            health = kernel_health.judge_death(sec.text, stopped, self.modules)
+            v.result.status, v.result.error, v.culprit = health.status, health.why, health.culprit
+            v.result.tests.append(TestResult("kernel-health", health.status, health.why,
+                                             health.trace))
         if sec.begun:
-            log = self.d / f"{name}.log"
+            log = self.d / (f"{name}.log" if k == 1 else f"{name}.attempt-{k}.log")
             klog = read_section(out, f"dmesg-{name}")
             log.write_text(sec.text + (f"\n--- kernel log ---\n{klog.text}" if klog.text else ""))
             v.result.log = _rel(log, self.opts.report_dir)
         return v
 
     def _kernel_checks(self, out: str, verdicts: dict[str, Verdict], finished: bool,
-                       stopped: str, timed_out: bool) -> None:
-        """The kernel's own verdict: WARNING/BUG/Oops per suite, failed module
-        steps and the unload, blamed on the first kernel suite of the cell."""
+                       stopped: str, died: bool, k: int) -> None:
+        """The kernel's own verdict (testbed/kernel_health.py): its log and
+        taint flags after each suite, failed module steps and the unload,
+        blamed on the first kernel suite of the attempt."""
         dmesg = self.d / "dmesg.txt"
-        dmesg.write_text(kernel_suites.kernel_log(out) + "\n")
+        with dmesg.open("w" if k == 1 else "a") as f:
+            f.write(("" if k == 1 else f"\n# attempt {k}\n") + kernel_suites.kernel_log(out) + "\n")
         self.logs["dmesg"] = dmesg
+        taints = _taints(out)
         for name, v in verdicts.items():
             klog = read_section(out, f"dmesg-{name}")
-            if bad := kernel_suites.complaints(klog.text):
-                add_failure(v, "kernel-log", f"kernel complained: {bad[0]}", "\n".join(bad[:40]))
-        owner = next((verdicts[s] for s in self.cell.suites
-                      if s in ("kk", "uk") and s not in self.decided), None) or \
+            if klog.ended and (h := kernel_health.judge(klog.text, *_around(taints, name),
+                                                        self.modules)):
+                add_problem(v, "kernel-health", h.status, h.culprit, h.why, h.trace)
+        owner = next((verdicts[s] for s in ("kk", "uk") if s in verdicts), None) or \
             next(iter(verdicts.values()))
         steps = kernel_suites.failed_steps(out)
         # the kv suite's own module steps (kvstore.ko, kvstore_client.ko) are its
@@ -440,9 +558,34 @@ class _CellRun:
             steps = [s for s in steps if s not in kv_steps]
         if steps:
             add_failure(owner, "modules", "; ".join(steps))
-        if bad := kernel_suites.complaints(read_section(out, "dmesg").text):
-            add_failure(owner, "kernel-log", f"kernel complained at unload: {bad[0]}",
-                        "\n".join(bad[:40]))
+        unload = read_section(out, "dmesg")
+        if unload.ended and (h := kernel_health.judge(unload.text, *_around(taints, "unload"),
+                                                      self.modules)):
+            add_problem(owner, "kernel-health", h.status, h.culprit,
+                        f"at unload: {h.why}", h.trace)
         if not finished and all(v.result.status in ("PASS", "SKIP") for v in verdicts.values()):
-            what = "hung" if timed_out else "crashed"
-            add_failure(owner, "modules", f"{what} after the suites (module unload?): {stopped}")
+            if died:  # after the suites: the unload, or the guest's own end
+                h = kernel_health.judge_death(out[out.rfind("CSE-END-"):], stopped, self.modules)
+                add_problem(owner, "kernel-health", h.status, h.culprit,
+                            f"after the suites (module unload?): {h.why}", h.trace)
+            else:
+                add_failure(owner, "modules", f"hung after the suites (module unload?): "
+                                              f"{stopped}")
+
+
+def _stopped(res: CommandResult) -> str:
+    return res.error or f"the script exited with status {res.returncode} before its end"
+
+
+def _taints(out: str) -> list[tuple[str, int | None]]:
+    """(section, taint flags) of each taint-<name> section, in output order."""
+    names = re.findall(r"^CSE-BEGIN-(taint-[\w.+-]+)$", out, re.M)
+    return [(n, kernel_health.taint_value(read_section(out, n).text)) for n in names]
+
+
+def _around(taints: list[tuple[str, int | None]], name: str) -> tuple[int | None, int | None]:
+    """The taint flags before and after suite @name (None when not read)."""
+    for i, (section_name, value) in enumerate(taints):
+        if section_name == f"taint-{name}":
+            return (taints[i - 1][1] if i else None), value
+    return None, None

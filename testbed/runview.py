@@ -21,7 +21,9 @@ from testbed.matrix import SUITES, Cell
 from testbed.results import CellResult, notes
 from testbed.runner import RunOptions, cell_dir
 
-STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold red", "SKIP": "yellow"}
+#: each status's look on a terminal; excused failures are neither red nor green
+STYLE = {"PASS": "bold green", "FAIL": "bold red", "ERROR": "bold red", "KNOWN": "bold magenta",
+         "FLAKY": "bold cyan", "SKIP": "yellow"}
 
 
 def styled(status: str) -> str:

@@ -5,11 +5,12 @@ The rules (agreed for the whole testbed):
   a suite killed by its timeout              FAIL code, "hung: killed after N s"
   KTAP that stops short (crash, VM death)    FAIL code, "crashed: KTAP incomplete"
   a complete KTAP run but a non-zero exit    FAIL code (e.g. a server crashed at exit)
-  a kernel WARNING / BUG / Oops in its log   FAIL code
+  a kernel WARNING / BUG / Oops in its log   FAIL code (testbed/kernel_health.py
+                                             says the rest of the kernel's verdict)
   a suite command that cannot be started     ERROR harness
   a suite that never ran                     ERROR, culprit of whatever stopped it
-A cell's status is the worst of its suites (FAIL > ERROR > PASS > SKIP) and
-its culprit that of the first suite with that status.
+A cell's status is the worst of its suites (FAIL > ERROR > KNOWN > FLAKY >
+PASS > SKIP) and its culprit that of the first suite with that status.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from testbed import ktap
-from testbed.cellscript import TIMEOUT_EXITS, SectionRun
-from testbed.provision.base import Culprit
-from testbed.results import Status, SuiteResult, TestResult, worst
+from testbed.cellscript import SectionRun
+from testbed.provision.base import TIMEOUT_EXITS
+from testbed.results import Culprit, Status, SuiteResult, TestResult, worst
 
 _KTAP_STATUS: dict[str, Status] = {"pass": "PASS", "fail": "FAIL", "skip": "SKIP"}
 #: exit statuses of sh for a command it could not execute or find
@@ -32,6 +33,9 @@ class Verdict:
 
     result: SuiteResult
     culprit: Culprit | None = None
+    #: the failure is more than its failing KTAP cases (a crash, a hang, the
+    #: kernel's log): a retry must run the whole suite, not the cases alone
+    whole: bool = True
 
 
 def tail(text: str, lines: int = 30) -> str:
@@ -85,7 +89,7 @@ def judge_suite(sec: SectionRun, ktap_text: str, *, timeout_s: int,
         return Verdict(res, "harness")
     if failed:
         res.status, res.error = "FAIL", f"not ok: {', '.join(failed)}"
-        return Verdict(res, "code")
+        return Verdict(res, "code", whole=False)
     if not run.complete:
         planned = "no plan" if run.planned is None else f"{len(run.cases)} of {run.planned}"
         return fail(f"crashed: KTAP incomplete ({planned}, exit {rc})")
@@ -99,11 +103,21 @@ def judge_suite(sec: SectionRun, ktap_text: str, *, timeout_s: int,
 
 def add_failure(v: Verdict, test: str, why: str, diagnostics: str = "") -> None:
     """Fail @v's suite for a reason outside its KTAP (kernel log, a module step)."""
-    prior = v.result.error if v.result.status == "FAIL" else ""
-    v.result.tests.append(TestResult(test, "FAIL", why, diagnostics))
-    v.result.status = "FAIL"
-    v.result.error = f"{prior}; {why}" if prior else why
-    v.culprit = "code"
+    add_problem(v, test, "FAIL", "code", why, diagnostics)
+
+
+def add_problem(v: Verdict, test: str, status: Status, culprit: Culprit, why: str,
+                diagnostics: str = "") -> None:
+    """Add a check @test that FAILed (culprit code) or ERRORed (a tool) to
+    @v's suite: the suite takes the worse status, and a FAIL's culprit."""
+    v.result.tests.append(TestResult(test, status, why, diagnostics))
+    v.whole = True
+    prior = v.result.error if v.result.status in ("FAIL", "ERROR") else ""
+    if v.result.status == "FAIL" or (v.result.status == "ERROR" and status == "ERROR"):
+        v.result.error = f"{prior}; {why}" if prior else why
+        return
+    v.result.status, v.culprit = status, culprit
+    v.result.error = f"{why}; {prior}" if prior else why
 
 
 def judge_cell(verdicts: dict[str, Verdict]) -> tuple[Status, Culprit | None, str]:
@@ -117,5 +131,5 @@ def judge_cell(verdicts: dict[str, Verdict]) -> tuple[Status, Culprit | None, st
     return status, first.culprit if status in ("FAIL", "ERROR") else None, reason
 
 
-__all__ = ["Verdict", "add_failure", "judge_cell", "judge_suite", "not_run",
+__all__ = ["Verdict", "add_failure", "add_problem", "judge_cell", "judge_suite", "not_run",
            "tail", "tests_of"]

@@ -72,3 +72,20 @@ def test_report_without_results_says_so(tmp_path: Path) -> None:
     assert "no results" in proc.stderr and "cse run" in proc.stderr
     proc = _cse("report", "--report-dir", str(tmp_path / "none"), "--no-matrix")
     assert proc.returncode == 2 and "no such report directory" in proc.stderr
+
+
+def test_one_parser_for_every_subcommand(tmp_path: Path) -> None:
+    """`cse report` is an ordinary subcommand of the one parser: listed in
+    `cse --help`, with its own `merge`, and it takes the global --matrix."""
+    proc = _cse("--help")
+    assert proc.returncode == 0
+    for command in ("list", "matrix", "run", "shell", "report"):
+        assert f"    {command} " in proc.stdout, proc.stdout
+    proc = _cse("report", "merge", "--help")
+    assert proc.returncode == 0 and "DIR" in proc.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("cells: []\n")
+    proc = _cse("--matrix", str(bad), "report", "--report-dir", str(tmp_path))
+    assert proc.returncode == 2 and f"{bad}: 'cells' must be a non-empty list" in proc.stderr
+    proc = _cse("report", "--bogus")
+    assert proc.returncode == 2 and "unrecognized arguments: --bogus" in proc.stderr

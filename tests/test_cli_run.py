@@ -54,12 +54,11 @@ def test_run_local_cell_and_skipped_cell(tmp_path: Path, monkeypatch: pytest.Mon
     assert summary["ssh-debian12-arm64"]["status"] == "SKIP"
 
     # `cse list` reads the summary the run wrote
-    monkeypatch.setattr(cli, "REPORT_JSON", rep / "matrix.json")
     monkeypatch.setenv("COLUMNS", "250")
-    assert cli.main(["list", "local-linux-x86_64"]) == 0
+    assert cli.main(["list", "local-linux-x86_64", "--report-dir", str(rep)]) == 0
     assert "PASS" in capsys.readouterr().out
 
-    # `cse report` is the report package's, with its own arguments
+    # `cse report` is an ordinary subcommand, with its own arguments
     proc = _cse("report", "--report-dir", str(rep), "--no-matrix")
     assert proc.returncode == 0, proc.stderr
     assert (rep / "matrix.html").is_file()

@@ -1,7 +1,7 @@
-"""The QEMU machines as data (testbed/devices.py) and the pieces that turn a
+"""The QEMU machines as data (testbed/provision/qemu/devices.py) and the pieces that turn a
 foreign-arch kernel into a bootable, buildable one: the QEMU command line,
-the Debian kernel packages' names and fixes (testbed/kernel_debs.py) and the
-unpacked cross gcc (testbed/crossgcc.py).  Pure functions, no VM."""
+the Debian kernel packages' names and fixes (testbed/provision/qemu/kernel_debs.py) and the
+unpacked cross gcc (testbed/provision/qemu/crossgcc.py).  Pure functions, no VM."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import crossgcc, devices, kernel_debs, kernels
-from testbed.kernels import KernelSpec
+from testbed.provision.qemu import crossgcc, devices, kernel_debs, kernels
+from testbed.provision.qemu.kernels import KernelSpec
 
 ARM64 = devices.for_arch("arm64")
 SPEC_61 = KernelSpec("debian:bookworm", "6.1", "", "arm64", "debs")
@@ -27,7 +27,8 @@ def test_every_qemu_kernel_has_a_device() -> None:
 
 
 def test_unknown_arch_names_the_table() -> None:
-    with pytest.raises(devices.UnknownDevice, match="testbed/devices.py.*x86_64, arm64"):
+    with pytest.raises(devices.UnknownDevice,
+                       match="testbed/provision/qemu/devices.py.*x86_64, arm64"):
         devices.for_arch("riscv64")
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from testbed.builds import ROOT
-from testbed.vm import debian_kernels
+from testbed.provision.qemu.vm import debian_kernels
 
 
 @pytest.mark.parametrize("release", [k.release for k in debian_kernels()] or ["none"])

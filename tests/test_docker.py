@@ -21,11 +21,11 @@ from typing import Any
 import pytest
 from test_images import docker_group, shared_bookworm
 
-from testbed import dockerd, images
 from testbed.matrix import Cell
 from testbed.provision import provisioner_for
 from testbed.provision.base import ProvisionError
-from testbed.provision.docker import DockerProvisioner
+from testbed.provision.docker import dockerd, images
+from testbed.provision.docker.provisioner import DockerProvisioner
 
 pytestmark = docker_group
 
@@ -220,7 +220,7 @@ def test_default_matrix_docker_cell_runs_for_real(tmp_path: Path) -> None:
     """The bookworm cell of ci/matrix.yaml through the runner, as `cse run`
     does it: source staged into a --network none container, built there with
     bookworm's compiler, the U-U suite run, every scenario reported."""
-    from testbed.cli import DEFAULT_MATRIX
+    from testbed.cli.common import DEFAULT_MATRIX
     from testbed.matrix import load_matrix
     from testbed.runner import RunOptions, run_cell
 

@@ -13,10 +13,10 @@ import subprocess
 
 import pytest
 
-from testbed import kernels
 from testbed.builds import FLAVOURS, ROOT
 from testbed.hostbuild import build_lock
 from testbed.kbuild import build_modules
+from testbed.provision.qemu import kernels
 
 HEADERS = ROOT / "cse/include/cse"
 

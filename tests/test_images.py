@@ -1,4 +1,4 @@
-"""The image builder (testbed/images.py): recipes, their hash in the tag, the
+"""The image builder (testbed/provision/docker/images.py): recipes, their hash in the tag, the
 mirror, a real debootstrap build of bookworm (shared by every test that needs
 the image: one build per image and test run, none when Docker's store has
 it already), the cache, and a build that fails.
@@ -16,10 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from testbed import debpkg, dockerd, images, runonce
+from testbed import debpkg, runonce
 from testbed.builds import ROOT
 from testbed.matrix import load_matrix
 from testbed.provision.base import ProvisionError
+from testbed.provision.docker import dockerd, images
 
 BOOKWORM = "debian:bookworm"
 docker_group = pytest.mark.xdist_group("docker-bookworm")

@@ -1,6 +1,6 @@
 """The guest user space of the foreign-arch VMs: the newc cpio writer
-(testbed/cpio.py), checked against GNU cpio's own reading of it, and what
-testbed/guest_root.py puts in the initramfs (the base's choice of files,
+(testbed/provision/qemu/cpio.py), checked against GNU cpio's own reading of it, and what
+testbed/provision/qemu/guest_root.py puts in the initramfs (the base's choice of files,
 /init, the per-boot overlay)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cpio, guest_root
-from testbed.vm import EXIT_MARKER
+from testbed.provision.qemu import cpio, guest_root
+from testbed.provision.qemu.vm import EXIT_MARKER
 
 
 def _list(archive: bytes) -> list[str]:
@@ -112,7 +112,7 @@ def test_base_archive_has_init_console_and_sh(tmp_path: Path) -> None:
 def test_init_runs_the_script_and_reports_its_status() -> None:
     init = guest_root.INIT
     assert init.startswith("#!/bin/busybox sh\n")
-    # the same marker testbed.vm reads, after the script, then power off
+    # the same marker testbed.provision.qemu.vm reads, after the script, then power off
     assert f"/bin/sh {guest_root.SCRIPT}\n\techo {EXIT_MARKER}$?\n" in init
     assert "ip link set lo up" in init  # K-U's backup path is TCP on 127.0.0.1
     assert init.rstrip().endswith("poweroff -f")

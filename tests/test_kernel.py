@@ -1,5 +1,5 @@
 """The kernel half: cse.ko and the in-kernel conformance module, built for
-the kernels of testbed/kernels.py marked in_make_test (bookworm's 6.1 and
+the kernels of testbed/provision/qemu/kernels.py marked in_make_test (bookworm's 6.1 and
 6.12, installed here, and bullseye's 5.10 in a chroot of its release,
 fetched once into the per-user cache) and exercised in a VM (this machine's
 own kernel cannot load modules).
@@ -36,13 +36,15 @@ from pathlib import Path
 import pytest
 from pycse import vm as pyvm
 
-from testbed import kernel_suites, kernels, ktap, kvsuite, runonce
+from testbed import kernel_suites, ktap, kvsuite, runonce
 from testbed.builds import FLAVOURS, BuildError
+from testbed.cellscript import between
 from testbed.hostbuild import build_lock
 from testbed.kbuild import MakeSetupError, build_modules, module_dir
 from testbed.kernel_suites import UK_RUNS
-from testbed.kernels import KernelSpec
-from testbed.vm import VmResult, between, run_in_vm
+from testbed.provision.qemu import kernels
+from testbed.provision.qemu.kernels import KernelSpec
+from testbed.provision.qemu.vm import VmResult, run_in_vm
 
 VM_TIMEOUT_S = 1200  # the Python runs add minutes under TCG (each Python start is seconds)
 UK_TIMEOUT_S = 600

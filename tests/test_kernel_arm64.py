@@ -1,7 +1,7 @@
 """The kernel half on arm64: cse.ko and cse_conformance.ko cross-built (Debian's
 cross gcc 12, unpacked) for Debian bookworm's arm64 6.1 kernel (its packages,
 unpacked), booted in QEMU under TCG (-M virt -cpu max) with an initramfs of
-Debian arm64 packages and the arm64 user-space build (testbed/devices.py,
+Debian arm64 packages and the arm64 user-space build (testbed/provision/qemu/devices.py,
 guest_root.py, vm_direct.py).  The qemu provisioner of the
 qemu-debian12-6.1-arm64 cell fetches and boots; this host cannot run arm64
 natively, so it is the only way these modules load.
@@ -29,16 +29,17 @@ from typing import Any
 
 import pytest
 
-from testbed import devices, guest_root, kernel_suites, ktap, kvsuite, runonce
+from testbed import kernel_suites, ktap, kvsuite, runonce
 from testbed.builds import FLAVOURS, BuildError, ToolMissing
+from testbed.cellscript import between
 from testbed.hostbuild import build_flavour, build_kernel_modules
 from testbed.kbuild import module_dir
 from testbed.kernel_suites import UK_RUNS
 from testbed.matrix import load_matrix
 from testbed.provision import ProvisionError
-from testbed.provision.qemu import STARTED, QemuProvisioner
+from testbed.provision.qemu import devices, guest_root
+from testbed.provision.qemu.provisioner import STARTED, QemuProvisioner
 from testbed.runner import RunOptions, run_cell
-from testbed.vm import between
 
 ROOT = Path(__file__).resolve().parent.parent
 CELL = {c.id: c for c in load_matrix(ROOT / "ci/matrix.yaml")}["qemu-debian12-6.1-arm64"]

@@ -2,9 +2,9 @@
 file through sparse (`make C=2`, address spaces such as __user, locking
 context, endianness) and the extra compiler warnings of `W=1` (already
 errors, as the Kbuild file adds -Werror), for every kernel `make test`
-boots (testbed/kernels.py: bookworm's 6.1 and 6.12 here, bullseye's 5.10 in
+boots (testbed/provision/qemu/kernels.py: bookworm's 6.1 and 6.12 here, bullseye's 5.10 in
 its chroot, with bullseye's gcc 10 and sparse 0.6.3, and bookworm's arm64
-6.1, cross-built: testbed/kernel_debs.py).  Built in a private folder, so
+6.1, cross-built: testbed/provision/qemu/kernel_debs.py).  Built in a private folder, so
 the modules the VM tests load are left alone."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import kernels
 from testbed.kbuild import run_make
+from testbed.provision.qemu import kernels
 
 #: what sparse or gcc print for a finding
 FINDING = re.compile(r": (warning|error): ")

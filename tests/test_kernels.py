@@ -1,4 +1,4 @@
-"""testbed.kernels, kchroot and kmake: which release is a spec's kernel, the
+"""testbed.provision.qemu.kernels, kchroot and kmake: which release is a spec's kernel, the
 host kernels it finds, the chroot kernels it fetches once into the cache,
 and make run inside a chroot with its mounts gone afterwards.
 
@@ -14,13 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from testbed import cache, kchroot, kernels
+from testbed import cache
 from testbed.builds import ROOT
 from testbed.kbuild import MakeSetupError, run_make
-from testbed.kmake import ChrootMake, HostMake
+from testbed.kmake import ChrootMake, HostMake, Kernel
 from testbed.matrix import load_matrix
+from testbed.provision.qemu import kchroot, kernels
+from testbed.provision.qemu.vm import run_in_vm
 from testbed.runner import RunOptions, run_cell
-from testbed.vm import Kernel, run_in_vm
 
 BULLSEYE = kernels.find("debian:bullseye", "5.10", "x86_64")
 SID = kernels.find("debian:sid", "newest", "x86_64")

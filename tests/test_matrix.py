@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 
 from testbed import cli
-from testbed.matrix import MatrixError, SshTarget, github_matrix, load_matrix, select
+from testbed.cli import common
+from testbed.matrix import MatrixError, github_matrix, load_matrix, select
+from testbed.provision.ssh import SshTarget, target_of
 
-DEFAULT = cli.DEFAULT_MATRIX
+DEFAULT = common.DEFAULT_MATRIX
 
 GOOD = """\
 cells:
@@ -205,8 +207,7 @@ def test_cli_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
     monkeypatch.setenv("COLUMNS", "250")
     report = tmp_path / "matrix.json"
     report.write_text(json.dumps({"cells": {"local-linux-x86_64": {"status": "pass"}}}))
-    monkeypatch.setattr(cli, "REPORT_JSON", report)
-    assert cli.main(["list"]) == 0
+    assert cli.main(["list", "--report-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     for c in load_matrix(DEFAULT):
         assert c.id in out
@@ -216,8 +217,8 @@ def test_cli_list(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.Monkey
 def test_cli_list_without_report(capsys: pytest.CaptureFixture[str],
                                  monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setattr(cli, "REPORT_JSON", tmp_path / "none.json")
-    assert cli.main(["list", "--matrix", str(_write(tmp_path, GOOD))]) == 0
+    assert cli.main(["list", "--matrix", str(_write(tmp_path, GOOD)),
+                     "--report-dir", str(tmp_path / "none")]) == 0
     out = capsys.readouterr().out
     assert "local-linux-x86_64" in out and "never run" in out and "qemu" not in out
 
@@ -226,7 +227,10 @@ def test_cli_matrix_github(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["matrix", "--github"]) == 0
     out = capsys.readouterr().out
     assert out.count("\n") == 1  # one line, for $GITHUB_OUTPUT
-    assert json.loads(out) == github_matrix(load_matrix(DEFAULT))
+    jobs = json.loads(out)["include"]  # a job per cell: the matrix fits GitHub's cap
+    assert [{k: v for k, v in j.items() if k not in ("job", "cells")} for j in jobs] == \
+        github_matrix(load_matrix(DEFAULT))["include"]
+    assert all(j["job"] == j["cells"] == j["cell"] for j in jobs)
 
 
 def test_cli_matrix_error_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -262,7 +266,7 @@ QEMU = {"provisioner": "qemu", "image": "debian:bookworm", "kernel": "'6.1'"}
      "true or false"),
     ({"ssh": "{host: b, colour: red}"}, "ssh.colour", "unknown key; known: host, user"),
     ({"ssh": "board.lan"}, "ssh", "must be a mapping"),
-    ({"ssh": "{host: b}", **QEMU}, "ssh", "only ssh cells say where to connect; qemu"),
+    ({"ssh": "{host: b}", **QEMU}, "ssh", "a key of ssh cells, not of qemu cells"),
     ({"ssh": "{user: root}", "skip_reason": "'no board'"}, "ssh.host", "missing"),
 ])
 def test_ssh_validation_error_names_file_cell_and_key(tmp_path: Path, over: dict[str, str],
@@ -297,24 +301,24 @@ def test_ssh_error_gives_the_line(tmp_path: Path, ssh: str, line: int, key: str)
 def test_ssh_target_defaults_and_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     (cell,) = load_matrix(_write(tmp_path, SSH_CELL + "    ssh: {host: board.lan}\n"))
-    assert cell.ssh == SshTarget(host="board.lan", user="root", port=22, key=None,
+    assert target_of(cell) == SshTarget(host="board.lan", user="root", port=22, key=None,
                                  known_hosts=None, insecure_accept_new=False)
     text = SSH_CELL + ("    ssh:\n      host: 10.0.0.7\n      user: ci\n      port: 2222\n"
                        "      key: ~/.ssh/id_board\n      known_hosts: keys/known\n"
                        "      insecure_accept_new: true\n")
     (cell,) = load_matrix(_write(tmp_path, text))
-    assert cell.ssh == SshTarget(host="10.0.0.7", user="ci", port=2222,
+    assert target_of(cell) == SshTarget(host="10.0.0.7", user="ci", port=2222,
                                  key=tmp_path / "home" / ".ssh" / "id_board",
                                  known_hosts=tmp_path / "keys" / "known",  # beside m.yaml
                                  insecure_accept_new=True)
     assert hash(cell) == hash(replace(cell))  # still a frozen, hashable value
     with pytest.raises(FrozenInstanceError):
-        cell.ssh.port = 22  # type: ignore[misc]
+        target_of(cell).port = 22  # type: ignore[misc]
 
 
 def test_ssh_cell_may_skip_without_a_host() -> None:
     arm = next(c for c in load_matrix(DEFAULT) if c.id == "ssh-debian12-arm64")
-    assert arm.ssh is None and arm.skip_reason
+    assert target_of(arm) is None and arm.skip_reason
 
 
 def test_github_matrix_keeps_its_shape_with_ssh_cells(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 from testbed.builds import FLAVOURS
 from testbed.matrix import Cell
 from testbed.provision import provisioner_for
-from testbed.provision.local import LocalProvisioner
+from testbed.provision.local.provisioner import LocalProvisioner
 
 
 def _cell(**over: object) -> Cell:

@@ -15,10 +15,10 @@ from testbed import runonce
 from testbed.builds import BUILD_ROOT
 from testbed.matrix import load_matrix
 from testbed.provision import provisioner_for
-from testbed.provision.qemu import QemuProvisioner
+from testbed.provision.qemu.provisioner import QemuProvisioner
+from testbed.provision.qemu.vm import INSTALL_HINT, vng_path
 from testbed.results import CellResult
 from testbed.runner import RunOptions, cell_dir, run_cell
-from testbed.vm import INSTALL_HINT, vng_path
 
 MATRIX = {c.id: c for c in load_matrix(Path(__file__).parent.parent / "ci/matrix.yaml")}
 CELL = MATRIX["qemu-debian12-6.1-x86_64"]

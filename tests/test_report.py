@@ -22,9 +22,9 @@ from test_report_data import (
 
 from testbed import cli
 from testbed.builds import ROOT
+from testbed.cli import cmd_list
 from testbed.matrix import load_matrix
 from testbed.report import ReportError, support, write_all
-from testbed.report import cli as report_cli
 from testbed.results import CellResult
 
 MATRIX = load_matrix(SAMPLE_MATRIX)
@@ -51,17 +51,17 @@ def test_write_all_writes_every_report(sample: tuple[Path, dict[str, Path]]) -> 
 def test_matrix_json_round_trips(sample: tuple[Path, dict[str, Path]]) -> None:
     report, _ = sample
     data = json.loads((report / "matrix.json").read_text())
-    assert data["version"] == 1 and re.match(r"\d{4}-\d\d-\d\dT", data["generated"])
+    assert data["version"] == 2 and re.match(r"\d{4}-\d\d-\d\dT", data["generated"])
     assert {cid: CellResult.from_json(r) for cid, r in data["cells"].items()} == \
         {r.cell: r for r in sample_results()}
     assert data["not_run"] == [c for c, s in SAMPLE_STATUS.items() if s == "NOT RUN"]
-    assert data["problems"] == []
+    assert data["problems"] == [] and data["known_issues"] == []
 
 
 def test_cse_list_reads_matrix_json(sample: tuple[Path, dict[str, Path]]) -> None:
     """`cse list` shows the last result of each cell from this file."""
     report, _ = sample
-    assert cli._last_results(report / "matrix.json") == \
+    assert cmd_list.last_results(report / "matrix.json") == \
         {c: s for c, s in SAMPLE_STATUS.items() if s != "NOT RUN"}
 
 
@@ -213,31 +213,31 @@ def test_corrupt_result_is_reported_not_dropped(tmp_path: Path, content: bytes,
 def test_cli_renders_and_prints_paths(tmp_path: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     make_sample_report(tmp_path)
-    assert report_cli.main(["--report-dir", str(tmp_path)]) == 0
+    assert cli.main(["report", "--report-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert f"wrote {tmp_path / 'matrix.html'}" in out and len(out) == 4 + 7
     assert "ssh-debian12-arm64" in (tmp_path / "matrix.md").read_text()  # default matrix
-    assert report_cli.main(["--report-dir", str(tmp_path), "--no-matrix"]) == 0
+    assert cli.main(["report", "--report-dir", str(tmp_path), "--no-matrix"]) == 0
     assert "ssh-debian12-arm64" not in (tmp_path / "matrix.md").read_text()
 
 
 def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert report_cli.main(["--report-dir", str(tmp_path / "nope")]) == 2
+    assert cli.main(["report", "--report-dir", str(tmp_path / "nope")]) == 2
     assert "nope: no such report directory" in capsys.readouterr().err
 
     make_sample_report(tmp_path)
     bad = tmp_path / "cells" / "local-linux-i386" / "result.json"
     bad.write_text("{")
-    assert report_cli.main(["--report-dir", str(tmp_path)]) == 2
+    assert cli.main(["report", "--report-dir", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert f"cse report: error: {bad}: not valid JSON" in captured.err
     assert f"wrote {tmp_path / 'matrix.md'}" in captured.out
 
     matrix = tmp_path / "m.yaml"
     matrix.write_text("cells: []\n")
-    assert report_cli.main(["--report-dir", str(tmp_path), "--matrix", str(matrix)]) == 2
+    assert cli.main(["report", "--report-dir", str(tmp_path), "--matrix", str(matrix)]) == 2
     assert "m.yaml" in capsys.readouterr().err
-    assert report_cli.main(["--bogus"]) == 2
+    assert cli.main(["report", "--bogus"]) == 2
 
 
 def test_python_m_testbed_report(tmp_path: Path) -> None:
@@ -263,12 +263,12 @@ def test_support_table_and_readme_update(sample: tuple[Path, dict[str, Path]],
     assert "| FAIL |" in table and "NOT RUN" in table
     readme = tmp_path / "README.md"
     readme.write_text(f"# x\n\n{support.BEGIN}\nold\n{support.END}\n\nafter\n")
-    assert report_cli.main(["--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
+    assert cli.main(["report", "--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
                             "--update-readme", str(readme)]) == 0
     text = readme.read_text()
     assert "old" not in text and table in text and text.endswith(f"{support.END}\n\nafter\n")
     plain = tmp_path / "PLAIN.md"
     plain.write_text("# no markers\n")
-    assert report_cli.main(["--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
+    assert cli.main(["report", "--report-dir", str(report), "--matrix", str(SAMPLE_MATRIX),
                             "--update-readme", str(plain)]) == 2
     assert plain.read_text() == "# no markers\n"

@@ -166,7 +166,7 @@ def test_squares_have_status_classes(grid: Grid, cell: str, suite: str, cls: str
 def test_summary_and_legend(grid: Grid) -> None:
     assert " ".join(grid.summary.split()).startswith(
         "11 cells: 2 FAIL, 2 ERROR, 2 PASS, 1 SKIP, 4 NOT RUN")
-    assert grid.legend == 6
+    assert grid.legend == 8
 
 
 def test_links_lead_to_the_logs(rendered: Rendered, grid: Grid) -> None:

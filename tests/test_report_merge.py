@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 from junitparser import JUnitXml
-from test_report_data import save_results
+from test_report_data import SAMPLE_MATRIX, save_results
 
+from testbed import cli
 from testbed.builds import ROOT
+from testbed.matrix import load_matrix
 from testbed.report import ReportError
-from testbed.report import cli as report_cli
 from testbed.report.merge import merge
 from testbed.report.render import write_all
 from testbed.results import CellResult, SuiteResult
@@ -169,16 +170,18 @@ def test_cli_merge(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     one = _runner(tmp_path, "one", _result("local-linux-x86_64"))
     two = _runner(tmp_path, "two", _result("local-emulated-x86_64", "FAIL", reason="x"))
     out = tmp_path / "merged"
-    assert report_cli.main(["merge", str(one), str(two), "-o", str(out)]) == 0
+    assert cli.main(["report", "merge", str(one), str(two), "-o", str(out)]) == 0
     captured = capsys.readouterr()
     assert f"wrote {out / 'matrix.md'}" in captured.out and captured.err == ""
     md = (out / "matrix.md").read_text()
-    assert "NOT RUN" in md and "`ssh-debian12-arm64`" in md  # the default matrix's cells
+    # a cell of the default matrix that no runner reported is an error of the harness
+    assert "| `ssh-debian12-arm64` | 💥 ERROR | harness |" in md
+    assert "no runner reported this cell" in md
 
     (tmp_path / "empty").mkdir()
-    assert report_cli.main(["merge", str(tmp_path / "empty"), "-o", str(out)]) == 2
+    assert cli.main(["report", "merge", str(tmp_path / "empty"), "-o", str(out)]) == 2
     assert f"{tmp_path / 'empty'}: no results" in capsys.readouterr().err
-    assert report_cli.main(["merge"]) == 2  # at least one DIR
+    assert cli.main(["report", "merge"]) == 2  # at least one DIR
 
 
 def test_python_m_testbed_report_merge(tmp_path: Path) -> None:
@@ -201,3 +204,43 @@ def test_a_cell_dir_without_result_is_named(tmp_path: Path) -> None:
     merge([src], tmp_path / "out", None, warn=warnings.append)
     assert warnings == [f"{src / 'cells' / 'killed'}: no result.json for this cell; "
                         f"its files are not merged"]
+
+
+def test_matrix_cells_no_runner_reported_are_errors(tmp_path: Path) -> None:
+    """A CI job that died before uploading leaves its cells to the merge: ERROR,
+    culprit harness, never dropped; --no-matrix (None) records nothing."""
+    src = _runner(tmp_path, "one", _result("local-linux-x86_64"))
+    cells = load_matrix(SAMPLE_MATRIX)
+    merge([src], tmp_path / "out", cells)
+    merged = _cells(tmp_path / "out")
+    assert set(merged) == {c.id for c in cells}
+    gone = merged["docker-debian12-x86_64"]
+    assert (gone.status, gone.culprit) == ("ERROR", "harness") and gone.started
+    assert set(gone.suites) == {"uu"} and gone.suites["uu"].status == "ERROR"
+    assert gone.info["provisioner"] == "docker" and gone.info["image"] == "debian:bookworm"
+    merge([src], tmp_path / "bare", None)
+    assert set(_cells(tmp_path / "bare")) == {"local-linux-x86_64"}
+
+
+def test_history_joins_sources_and_keeps_the_last_runs(tmp_path: Path) -> None:
+    """Each merge adds every cell's run to OUT/history; --history folders and
+    each source's history join it; the last KEEP runs are kept, oldest first."""
+    from testbed.report import history
+
+    old = tmp_path / "old-history"
+    old.mkdir()
+    (old / "a.json").write_text(json.dumps(
+        [{"started": f"2024-01-{d:02d}T00:00:00+00:00", "status": "PASS", "duration_s": d,
+          "suites": {"uu": "PASS"}} for d in range(1, 25)]))
+    src = _runner(tmp_path, "one", _result("a", "FAIL", "2025-01-01T00:00:00+00:00", "x"))
+    merge([src], tmp_path / "out", None, history=[old])
+    runs, problems = history.read(tmp_path / "out" / "history")
+    assert problems == [] and len(runs["a"]) == history.KEEP
+    assert [r.status for r in runs["a"][-2:]] == ["PASS", "FAIL"]
+    assert runs["a"][0].started == "2024-01-06T00:00:00+00:00"  # the oldest went
+    # merging again records nothing twice
+    merge([src], tmp_path / "out", None, history=[old])
+    assert history.read(tmp_path / "out" / "history")[0]["a"] == runs["a"]
+    (old / "b.json").write_text("{not json")
+    with pytest.raises(ReportError, match="b.json: unreadable history"):
+        merge([src], tmp_path / "out", None, history=[old])

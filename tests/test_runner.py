@@ -20,7 +20,7 @@ from testbed.matrix import Cell, load_matrix
 from testbed.parallel import PYTEST_LOG, collect, run_cells
 from testbed.provision import ProvisionError
 from testbed.provision.base import CommandResult
-from testbed.provision.local import LocalProvisioner
+from testbed.provision.local.provisioner import LocalProvisioner
 from testbed.results import CellResult
 from testbed.runner import RESULT, RunOptions, cell_dir, run_cell
 from testbed.toolchains import Toolchain

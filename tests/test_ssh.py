@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from testbed import ktap
-from testbed.matrix import Cell, SshTarget, load_matrix
+from testbed.matrix import Cell, load_matrix
 from testbed.provision import ProvisionError, provisioner_for
-from testbed.provision.ssh import SshProvisioner
+from testbed.provision.ssh import SshTarget, settings, target_of
+from testbed.provision.ssh.provisioner import SshProvisioner
 
 SSHD = Path("/usr/sbin/sshd")
 #: sshd's privilege separation directory; it refuses to start without it
@@ -166,7 +167,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sshd]:
 
 def _cell(target: SshTarget | None) -> Cell:
     return Cell(id="ssh-loopback", provisioner="ssh", arch="x86_64", libc="glibc",
-                backend="linux", suites=("uu",), ssh=target)
+                backend="linux", suites=("uu",), settings=settings(target))
 
 
 @pytest.fixture
@@ -424,7 +425,7 @@ cells:
       known_hosts: kh
 """)
     (cell,) = load_matrix(matrix)
-    assert cell.ssh is not None and cell.ssh.key == tmp_path / "keys" / "id"
+    assert (t := target_of(cell)) is not None and t.key == tmp_path / "keys" / "id"
     p = provisioner_for(cell, tmp_path / "log")
     assert isinstance(p, SshProvisioner)
     with p:

@@ -18,7 +18,7 @@ from testbed.builds import ROOT
 from testbed.matrix import Cell, load_matrix
 from testbed.provision import provisioner_for
 from testbed.provision.base import ProvisionError
-from testbed.provision.vagrant import VAGRANT_DIR, vagrant_env, vagrantfile_dir
+from testbed.provision.vagrant.provisioner import VAGRANT_DIR, vagrant_env, vagrantfile_dir
 
 HOST_ARCH = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 BOXES = {"debian": "debian/bookworm64", "freebsd": "generic/freebsd14"}

@@ -1,4 +1,4 @@
-"""testbed.vm: the vng command builder, kernel discovery, and one real boot."""
+"""testbed.provision.qemu.vm: the vng command builder, kernel discovery, and one real boot."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.vm import (
+from testbed.provision.qemu.vm import (
     Kernel,
     VmError,
     boot_failure,

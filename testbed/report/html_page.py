@@ -2,6 +2,7 @@
 no external asset), readable from a downloaded CI artifact with no network.
 
 The grid is <table id="matrix-grid">: one row per cell (data-cell, data-status),
+with its last runs (a pass/fail strip and the duration trend, html_extras.py),
 one square per suite coloured by its status class (status-pass, status-fail,
 status-error, status-skip, status-not-run, status-none), each linking to that
 suite's log; the cell name links to the cell's directory and the logs column
@@ -16,7 +17,11 @@ from html import escape
 from pathlib import Path
 from urllib.parse import quote
 
+from testbed.known_issues import IssueState
+from testbed.report import html_extras
+from testbed.report.history import Run
 from testbed.report.model import (
+    EXCUSED,
     NOT_RUN,
     Row,
     failing_counts,
@@ -31,6 +36,8 @@ LEGEND = (
     ("PASS", "every test passed"),
     ("FAIL", "the code under test failed"),
     ("ERROR", "the cell could not run to the end (a tool or the testbed)"),
+    ("KNOWN", "failed, and a known issue says why (ci/known-issues.yaml)"),
+    ("FLAKY", "failed, then passed when retried in the same cell"),
     ("SKIP", "cannot run here; the reason says why"),
     (NOT_RUN, "in the matrix, no result yet"),
     (None, "the cell has no such suite"),
@@ -56,10 +63,14 @@ table.matrix-grid { border-collapse: collapse; }
 .status-pass { background: #2da44e; color: #fff; }
 .status-fail { background: #cf222e; color: #fff; }
 .status-error { background: #9a3412; color: #fff; }
+.status-known { background: #8250df; color: #fff; }
+.status-flaky { background: #1b7c83; color: #fff; }
 .status-skip { background: #d4a72c; color: #1f2328; }
 .status-not-run { background: #afb8c1; color: #1f2328; }
 .status-none { background: #ffffff; color: #8c959f; }
-td.status-pass a, td.status-fail a, td.status-error a { color: #fff; }
+td.status-pass a, td.status-fail a, td.status-error a, td.status-known a,
+td.status-flaky a { color: #fff; }
+.issue-stale, .issue-expired { color: #9a6700; font-weight: 600; }
 small.count { display: block; font-weight: 400; font-size: 11px; }
 .missing-log { color: #cf222e; text-decoration: line-through; }
 .note { color: #57606a; font-size: 12px; }
@@ -105,7 +116,7 @@ def _suite_square(row: Row, suite: str, links: _Links) -> str:
     return f'<td class="suite {status_class(status)}" data-suite="{escape(suite)}">{body}</td>'
 
 
-def _row(row: Row, suites: list[str], links: _Links) -> str:
+def _row(row: Row, suites: list[str], links: _Links, runs: list[Run]) -> str:
     r = row.result
     cid = escape(row.cell)
     celldir = f"cells/{row.cell}/"
@@ -124,20 +135,22 @@ def _row(row: Row, suites: list[str], links: _Links) -> str:
         f'<td class="culprit">{escape(r.culprit or "") if r else ""}</td>',
         *(_suite_square(row, s, links) for s in suites),
         f'<td class="duration">{fmt_duration(r.duration_s) if r else ""}</td>',
+        html_extras.history_cell(runs),
         f'<td class="logs">{logs}</td>',
         f'<td class="reason">{escape(one_line(reason, 400))}</td>',
         "</tr>",
     ])
 
 
-def _failures(rows: list[Row], links: _Links) -> list[str]:
+def _failures(rows: list[Row], links: _Links, statuses: tuple[str, ...] = ("FAIL", "ERROR"),
+              section: str = "failures", title: str = "Failures") -> list[str]:
     out: list[str] = []
     for row in rows:
-        failures = row.failures()
+        failures = row.failures(statuses)
         if not failures:
             continue
         culprit = f" (culprit: {row.result.culprit})" if row.result and row.result.culprit else ""
-        out.append(f'<div class="cell-failures" id="failures-{escape(row.cell)}">'
+        out.append(f'<div class="cell-failures" id="{section}-{escape(row.cell)}">'
                    f"<h3>{escape(row.cell)} — {escape(row.status)}{escape(culprit)}</h3><ul>")
         for f in failures:
             where = escape(f.where or "cell")
@@ -148,16 +161,43 @@ def _failures(rows: list[Row], links: _Links) -> list[str]:
                        f"</span> {where}: {escape(f.reason)}{log}{diag}</li>")
         out.append("</ul></div>")
     if out:
-        out.insert(0, '<section id="failures"><h2>Failures</h2>')
+        out.insert(0, f'<section id="{section}"><h2>{escape(title)}</h2>')
         out.append("</section>")
     return out
 
 
-def render_html(rows: list[Row], generated: str, report_dir: Path) -> str:
-    """The whole page; @report_dir is where it will be written (links start there)."""
+_ISSUE_STATE = {"active": "active", "stale": "stale: its tests passed; remove the entry?",
+                "expired": "expired: masks nothing", "idle": "not seen in this run"}
+
+
+def _issues(issues: list[IssueState]) -> list[str]:
+    """The known issues and what each did (stale and expired ones stand out)."""
+    if not issues:
+        return []
+    out = ['<section id="known-issues"><h2>Known issues</h2>',
+           '<table class="matrix-grid"><thead><tr><th>issue</th><th>state</th>'
+           "<th>masked</th><th>reason</th></tr></thead><tbody>"]
+    for st in issues:
+        i = st.issue
+        name = f'<a href="{escape(i.link)}">{escape(i.id)}</a>' if i.link else escape(i.id)
+        note = " (intermittent)" if i.intermittent else ""
+        out.append(f'<tr class="known-issue" data-issue="{escape(i.id)}" '
+                   f'data-state="{escape(st.state)}"><th>{name}{note}</th>'
+                   f'<td class="issue-{escape(st.state)}">{escape(_ISSUE_STATE[st.state])}</td>'
+                   f"<td>{len(st.masked)}</td><td>{escape(i.reason)}</td></tr>")
+    out.append("</tbody></table></section>")
+    return out
+
+
+def render_html(rows: list[Row], generated: str, report_dir: Path,
+                issues: list[IssueState] | None = None,
+                runs: dict[str, list[Run]] | None = None) -> str:
+    """The whole page; @report_dir is where it will be written (links start
+    there); @runs: each cell's last runs (report/history/)."""
     links = _Links(report_dir)
     suites = suite_columns(rows)
-    head = ["cell", "status", "culprit", *suites, "duration", "logs", "reason"]
+    runs = runs or {}
+    head = ["cell", "status", "culprit", *suites, "duration", "last runs", "logs", "reason"]
     legend = "".join(
         f'<li><span class="swatch {status_class(s)}"></span><b>{escape(s or "—")}</b> '
         f"{escape(what)}</li>" for s, what in LEGEND)
@@ -166,7 +206,7 @@ def render_html(rows: list[Row], generated: str, report_dir: Path) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>CSE test matrix — {escape(summary_line(rows))}</title>",
-        f"<style>{_CSS}</style></head><body>",
+        f"<style>{_CSS}{html_extras.CSS}</style></head><body>",
         "<h1>CSE test matrix</h1>",
         f'<p id="summary" class="summary">{escape(summary_line(rows))} '
         f'<span class="note">generated {escape(generated)}</span></p>',
@@ -174,9 +214,12 @@ def render_html(rows: list[Row], generated: str, report_dir: Path) -> str:
         '<table id="matrix-grid" class="matrix-grid">',
         "<thead><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr></thead>",
         "<tbody>",
-        *(_row(row, suites, links) for row in rows),
+        *(_row(row, suites, links, runs.get(row.cell, [])) for row in rows),
         "</tbody></table>",
+        *html_extras.pivots(rows),
         *_failures(rows, links),
+        *_failures(rows, links, EXCUSED, "excused", "Excused: known issues and flaky tests"),
+        *_issues(issues or []),
         "</body></html>",
         "",
     ])

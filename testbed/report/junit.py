@@ -3,9 +3,11 @@
 Each suite of the cell is a <testsuite> named "<cell>.<suite>" (unique when
 the files of many cells are read together), each test a <testcase>: FAIL ->
 <failure>, ERROR -> <error>, SKIP -> <skipped>, with the reason as message and
-the diagnostics as text.  A suite or cell that did not pass without any test
-saying so (a VM that never booted, a cell that ERRORed before any suite ran,
-a skipped cell) gets one testcase of its own, so no CI tool counts it green.
+the diagnostics as text; a KNOWN failure is <skipped> with "KNOWN: <issue>"
+and a FLAKY test passes with what happened in its system-out.  A suite or
+cell that did not pass without any test saying so (a VM that never booted, a
+cell that ERRORed before any suite ran, a skipped cell) gets one testcase of
+its own, so no CI tool counts it green.
 Cells that were never run have no file: there is no result to report.
 """
 
@@ -18,7 +20,7 @@ from junitparser import Error, Failure, JUnitXml, Skipped, TestCase, TestSuite
 
 from testbed.report.files import atomic_write
 from testbed.report.model import Row
-from testbed.results import CellResult, Status
+from testbed.results import CellResult, Status, TestResult
 
 #: characters XML 1.0 cannot carry (console logs hold ANSI escapes and NULs)
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -35,16 +37,29 @@ def _case(name: str, classname: str, status: Status, reason: str, diagnostics: s
           culprit: str | None) -> TestCase:
     case = TestCase(_xml_text(name), _xml_text(classname))
     message = _xml_text(reason) or status
-    if status == "PASS":
-        if diagnostics:
-            case.system_out = _xml_text(diagnostics)
+    if status in ("PASS", "FLAKY"):
+        # FLAKY passed in the end: a pass to JUnit readers, with what happened
+        note = f"FLAKY: {reason}\n" if status == "FLAKY" else ""
+        if note or diagnostics:
+            case.system_out = _xml_text(note + diagnostics)
         return case
-    outcome = {"FAIL": Failure, "ERROR": Error, "SKIP": Skipped}[status](
-        message, culprit if status != "SKIP" else None)
+    if status == "KNOWN":  # excused: not a failure to CI tools, and not hidden
+        outcome: Failure | Error | Skipped = Skipped(f"KNOWN: {message}")
+    else:
+        outcome = {"FAIL": Failure, "ERROR": Error, "SKIP": Skipped}[status](
+            message, culprit if status != "SKIP" else None)
     if diagnostics:
         outcome.text = _xml_text(diagnostics)
     case.result = [outcome]
     return case
+
+
+def _reason(t: TestResult) -> str:
+    if t.status == "KNOWN":
+        return f"{t.known_issue}: {t.reason}"
+    if t.status == "FLAKY":
+        return f"passed on attempt {t.attempts}; before: {t.reason}"
+    return t.reason
 
 
 def _properties(suite: TestSuite, props: dict[str, str]) -> None:
@@ -63,7 +78,7 @@ def cell_junit(r: CellResult) -> JUnitXml:
         if r.started:
             suite.timestamp = r.started
         classname = f"{r.cell}.{name}"
-        cases = [_case(t.name, classname, t.status, t.reason, t.diagnostics, r.culprit)
+        cases = [_case(t.name, classname, t.status, _reason(t), t.diagnostics, r.culprit)
                  for t in s.tests]
         if s.status != "PASS" and not any(t.status == s.status for t in s.tests):
             cases.append(_case(f"{name} (suite)", classname, s.status,

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_args
 
-from testbed.provision.base import Culprit
-from testbed.results import FORMAT_VERSION, STATUSES, CellResult
+from testbed.results import READABLE_VERSIONS, STATUSES, CellResult, Culprit
 from testbed.safepath import cell_id_problem
 
 CULPRITS: tuple[str, ...] = get_args(Culprit)
@@ -161,9 +160,10 @@ def read_matrix_cells(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path}: not valid JSON: {e}") from e
     if not isinstance(data, dict) or not isinstance(data.get("cells"), dict):
         raise ReportError(f"{path}: not a matrix report: expected an object with 'cells'")
-    if data.get("version") != FORMAT_VERSION:
+    if data.get("version") not in READABLE_VERSIONS:
         raise ReportError(f"{path}: matrix report version {data.get('version')!r}; "
-                          f"this testbed reads version {FORMAT_VERSION}")
+                          f"this testbed reads versions "
+                          f"{', '.join(map(str, READABLE_VERSIONS))}")
     for cid in data["cells"]:
         check_cell_id(cid, f"{path}: cell {cid!r}")
     return data["cells"]

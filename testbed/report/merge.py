@@ -23,8 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from testbed.known_issues import KnownIssue
 from testbed.matrix import Cell
 from testbed.report.files import atomic_copy_file, atomic_write, replace_dir, staging_dir
+from testbed.report.history import HISTORY_DIR
 from testbed.report.load import (
     RESULT_NAME,
     Loaded,
@@ -36,7 +38,7 @@ from testbed.report.load import (
     result_files,
 )
 from testbed.report.render import render
-from testbed.results import CellResult
+from testbed.results import CellResult, SuiteResult
 from testbed.safepath import UnsafePath, check_cell_id, inside
 
 _OLDEST = datetime.min.replace(tzinfo=timezone.utc)
@@ -164,9 +166,31 @@ def _install(f: Found, out: Path, warn: Callable[[str], None]) -> None:
         raise
 
 
+def _unreported(cell: Cell, out: Path, sources: list[Path]) -> None:
+    """Record @cell, which no source reported, as an ERROR of the harness."""
+    why = (f"no runner reported this cell (none of the {len(sources)} merged report dirs "
+           f"has it: its CI job died before uploading its report, or never ran)")
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    result = CellResult(cell.id, "ERROR", "harness", why, started=now,
+                        info={"provisioner": cell.provisioner, "arch": cell.arch,
+                              "kernel": cell.kernel, "libc": cell.libc,
+                              "backend": cell.backend, "compiler": cell.compiler,
+                              "os": cell.os, "image": cell.image or "",
+                              **({"allow_failure": "true"} if cell.allow_failure else {})},
+                        suites={s: SuiteResult(s, "ERROR", error=why) for s in cell.suites})
+    result.save(inside(out / "cells", check_cell_id(cell.id)) / RESULT_NAME)
+
+
 def merge(sources: list[Path], out: Path, matrix_cells: list[Cell] | None = None,
-          warn: Callable[[str], None] = lambda msg: None) -> dict[str, Path]:
+          warn: Callable[[str], None] = lambda msg: None,
+          issues: list[KnownIssue] | None = None,
+          history: list[Path] | None = None) -> dict[str, Path]:
     """Merge the report dirs @sources into @out and render its reports.
+
+    Every cell of @matrix_cells that no source reported (its CI job died
+    before uploading, or never ran) gets an ERROR result blamed on the
+    harness, so it shows as what it is, never just missing.  Each source's
+    history/ and the history folders @history (an earlier run's) join OUT's.
 
     A source that does not exist is a typo: ReportError before anything is
     touched.  Sources without results and unreadable results are reported
@@ -208,9 +232,16 @@ def merge(sources: list[Path], out: Path, matrix_cells: list[Cell] | None = None
             reported.add(cid)
         _install(keep, out, warn)
 
+    for cell in matrix_cells or []:
+        if cell.id not in copies and not (out / "cells" / cell.id / RESULT_NAME).is_file():
+            _unreported(cell, out, sources)
+
     loaded: Loaded = load_results(out)
-    written = render(out, loaded, matrix_cells)
+    history_from = [src / HISTORY_DIR for src in sources if src.resolve() != out.resolve()]
+    written, history_problems = render(out, loaded, matrix_cells, issues,
+                                       history_from + list(history or []))
     problems += [msg for cid, msg in loaded.problems.items() if cid not in reported]
+    problems += history_problems
     if problems:
         raise ReportError("\n".join(problems), written)
     return written

@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from testbed.matrix import SUITES, Cell
-from testbed.results import STATUSES, CellResult, notes
+from testbed.results import STATUSES, CellResult, SuiteResult, TestResult, notes
 
 #: shown for a matrix cell (or one of its suites) with no result yet
 NOT_RUN = "NOT RUN"
@@ -67,22 +67,39 @@ class Row:
             return "SKIP" if self.status == "SKIP" else NOT_RUN
         return None
 
-    def failures(self) -> list[Failure]:
-        """The tests, suites or the cell itself that FAILed or ERRORed, each
-        once: a suite or cell is listed only when no test below says why."""
+    def failures(self, statuses: tuple[str, ...] = ("FAIL", "ERROR")) -> list[Failure]:
+        """The tests, suites or the cell itself whose status is one of
+        @statuses (by default: FAILed or ERRORed; EXCUSED: KNOWN or FLAKY),
+        each once: a suite or cell is listed only when no test below says
+        why."""
         r = self.result
         if r is None:
             return []
         out: list[Failure] = []
         for name, s in r.suites.items():
-            tests = [Failure(f"{name}/{t.name}", t.status, t.reason, t.diagnostics, s.log)
-                     for t in s.tests if t.status in ("FAIL", "ERROR")]
-            if s.status in ("FAIL", "ERROR") and not any(t.status == s.status for t in tests):
-                out.append(Failure(name, s.status, s.error or f"suite {s.status}", "", s.log))
+            tests = [Failure(f"{name}/{t.name}", t.status, _why(t.status, t.reason, t),
+                             t.diagnostics, s.log)
+                     for t in s.tests if t.status in statuses]
+            if s.status in statuses and not any(t.status == s.status for t in tests):
+                out.append(Failure(name, s.status,
+                                   _why(s.status, s.error or f"suite {s.status}", s), "", s.log))
             out.extend(tests)
-        if r.status in ("FAIL", "ERROR") and not any(f.status == r.status for f in out):
+        if r.status in statuses and not any(f.status == r.status for f in out):
             out.insert(0, Failure("", r.status, r.reason or f"cell {r.status}"))
         return out
+
+
+#: the statuses of failures that were excused (testbed/excuses.py)
+EXCUSED = ("KNOWN", "FLAKY")
+
+
+def _why(status: str, reason: str, what: TestResult | SuiteResult) -> str:
+    """@reason, with the excuse in front: the known issue, or the attempts."""
+    if status == "KNOWN" and what.known_issue:
+        return f"known issue {what.known_issue}: {reason}"
+    if status == "FLAKY":
+        return f"passed on attempt {what.attempts}" + (f" (before: {reason})" if reason else "")
+    return reason
 
 
 def build_rows(results: dict[str, CellResult], matrix_cells: list[Cell] | None) -> list[Row]:

@@ -23,7 +23,7 @@ def _kernel(row: Row) -> str:
     release = r.info.get("kernel_release", "") if r else ""
     if release:
         return release
-    if c is not None and c.provisioner == "qemu":
+    if c is not None and c.kernel != "host":  # a cell that boots a kernel of its own
         return f"{c.image} {c.kernel}"
     return "host" if c is None or c.os == "linux" else "—"
 

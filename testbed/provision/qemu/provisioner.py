@@ -1,15 +1,15 @@
 """The `qemu` provisioner: a Debian kernel booted in the QEMU machine of the
-cell's arch (testbed/devices.py).
+cell's arch (testbed/provision/qemu/devices.py).
 
-The cell names its kernel by release, series and flavour (testbed.kernels);
+The cell names its kernel by release, series and flavour (testbed.provision.qemu.kernels);
 prepare() fetches it when it is not here (a chroot of its release, or
 another arch's Debian packages, cached) and the runner builds the modules
 the way the kernel says make runs for it.
 
-x86_64 boots with virtme-ng (testbed/vm.py): the guest shares this host's
+x86_64 boots with virtme-ng (testbed/provision/qemu/vm.py): the guest shares this host's
 filesystem, so the runner builds on the host and the guest runs the binaries
 and modules in place.  Another arch (arm64) boots with its own Debian user
-space in an initramfs (testbed/vm_direct.py), with the cell's build dir and
+space in an initramfs (testbed/provision/qemu/vm_direct.py), with the cell's build dir and
 module dir copied in at their host paths: the same script runs in both.  The
 guest runs the script as root and is gone when the script ends: every run()
 is one boot (TCG; KVM where the host has a usable /dev/kvm of the same arch).
@@ -26,13 +26,14 @@ import shutil
 from pathlib import Path
 from typing import ClassVar
 
-from testbed import devices, guest_root, kernels, vm_direct
 from testbed.hostbuild import host_flavour
 from testbed.kbuild import module_dir
+from testbed.kmake import Kernel
 from testbed.matrix import Cell
 from testbed.provision.base import CommandResult, Provisioner, ProvisionError, copy_on_host
-from testbed.vm import INSTALL_HINT, Kernel, boot_failure, kvm_usable, run_in_vm, vng_command
-from testbed.vm import vng_path as _vng_path
+from testbed.provision.qemu import PLUGIN, devices, guest_root, kernels, vm_direct
+from testbed.provision.qemu.vm import INSTALL_HINT, boot_failure, kvm_usable, run_in_vm, vng_command
+from testbed.provision.qemu.vm import vng_path as _vng_path
 
 #: printed first by every script this provisioner runs: the VM reached it
 STARTED = "CSE-QEMU-SCRIPT-STARTED"
@@ -41,9 +42,10 @@ _BOOTS_ON = {"x86_64": ("x86_64", "amd64")}
 
 
 class QemuProvisioner(Provisioner):
-    """One VM boot per run() of the cell's kernel (testbed.kernels)."""
+    """One VM boot per run() of the cell's kernel (testbed.provision.qemu.kernels)."""
 
     name: ClassVar[str] = "qemu"
+    capabilities = PLUGIN.capabilities
     shares_host_fs: ClassVar[bool] = True
     memory: ClassVar[str] = "1G"
     cpus: ClassVar[int] = 2
@@ -72,7 +74,7 @@ class QemuProvisioner(Provisioner):
         if platform.system() != "Linux":
             return f"virtme-ng boots Linux kernels on a Linux host; this is {platform.system()}"
         if self.device is None:
-            return f"no QEMU machine for {self.cell.arch} in testbed/devices.py"
+            return f"no QEMU machine for {self.cell.arch} in testbed/provision/qemu/devices.py"
         if self.device.userspace == "host" and machine not in _BOOTS_ON.get(self.cell.arch, ()):
             return f"this host is {machine}: its Debian kernels are not {self.cell.arch}"
         return None
@@ -84,7 +86,8 @@ class QemuProvisioner(Provisioner):
         spec = self.spec
         if spec is None:  # the matrix checks this when it loads
             raise ProvisionError(f"no kernel {self.cell.kernel!r} of {self.cell.image} for "
-                                 f"{self.cell.arch} in testbed/kernels.py", culprit="harness")
+                                 f"{self.cell.arch} in testbed/provision/qemu/kernels.py",
+                                 culprit="harness")
         log = self.logdir / "kernel.log"
 
         def say(line: str) -> None:  # what fetching the kernel did, for the cell's logs
@@ -123,6 +126,12 @@ class QemuProvisioner(Provisioner):
         tops = [host_flavour(self.cell).builddir, module_dir(self.kernel.release)]
         return [f for top in tops if top.is_dir() for f in guest_root.guest_files(top)]
 
+    def module_kernel(self) -> Kernel:
+        return self.kernel
+
+    def facts(self) -> dict[str, str]:
+        return {"kernel_release": self.kernel.release, "accel": self.accel()}
+
     def start(self) -> None:
         """Nothing to start: each run() boots the VM."""
         self.kernel  # noqa: B018 - raises if prepare() was skipped
@@ -138,12 +147,13 @@ class QemuProvisioner(Provisioner):
                 res = vm_direct.run_in_vm(self.device, self.spec, self.kernel, script,
                                           files=self.guest_files(), timeout_s=int(timeout_s),
                                           log_dir=self.logdir, memory=self.memory,
-                                          cpus=self.cpus)
+                                          cpus=self.cpus, silence_s=self.max_silence_s)
             except guest_root.GuestRootError as e:
                 raise ProvisionError(str(e), culprit="tool") from e
         else:
             res = run_in_vm(self.kernel, script, timeout_s=int(timeout_s),
-                            log_dir=self.logdir, memory=self.memory, cpus=self.cpus)
+                            log_dir=self.logdir, memory=self.memory, cpus=self.cpus,
+                            silence_s=self.max_silence_s)
         self.logs["console"] = res.console_log
         start = res.output.find(f"{STARTED}\n")
         if start < 0:
@@ -153,7 +163,8 @@ class QemuProvisioner(Provisioner):
                 f"{self.accel()}): see {res.console_log}", culprit="tool",
                 log=res.console_log)
         output = res.output[start + len(STARTED) + 1:]
-        return CommandResult(res.returncode, output, res.duration_s, res.timed_out, res.error)
+        return CommandResult(res.returncode, output, res.duration_s, res.timed_out, res.error,
+                             stalled=res.stalled)
 
     def put(self, src: Path, dest: str) -> None:
         # The guest sees the host's files: copying on the host is copying into the cell.

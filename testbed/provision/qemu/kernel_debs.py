@@ -1,4 +1,4 @@
-"""Kernels of another architecture from Debian packages (testbed.kernels
+"""Kernels of another architecture from Debian packages (testbed.provision.qemu.kernels
 source "debs"): image and headers downloaded, never installed, unpacked into
 the per-user cache, with the cross gcc to build modules for them.
 
@@ -7,7 +7,7 @@ the per-user cache, with the cross gcc to build modules for them.
 
 What one entry (kernels/<release>-<digest>/) holds:
   boot/vmlinuz-<release>, config, System.map     from linux-image-<release> (the
-                                                 image named by testbed.devices)
+                                                 image named by testbed.provision.qemu.devices)
   usr/src/linux-headers-<release>                from linux-headers-<release>
   usr/src/linux-headers-<...>-common             its -common package
   usr/lib/linux-kbuild-<version>                 linux-kbuild-<version> of the HOST
@@ -33,10 +33,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed import cache, crossgcc, debpkg, devices
-from testbed.kernels import KernelSpec
-from testbed.kmake import HostMake
-from testbed.vm import Kernel
+from testbed import cache, debpkg
+from testbed.kmake import HostMake, Kernel
+from testbed.provision.qemu import crossgcc, devices
+from testbed.provision.qemu.kernels import KernelSpec
 
 #: a Debian kernel's version in its release: "6.1.0-57", "6.12.117+deb12"
 _VERSION = re.compile(r"^\d+(\.\d+)+(-\d+|\+[a-z]+\d+)?$")

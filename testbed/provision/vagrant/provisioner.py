@@ -31,8 +31,17 @@ from typing import IO
 
 from testbed.builds import BUILD_ROOT, ROOT
 from testbed.matrix import Cell
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
-from testbed.provision.docker import LIVE_LOG, pack, unpack
+from testbed.provision.base import (
+    LIVE_LOG,
+    CommandResult,
+    Provisioner,
+    ProvisionError,
+    kill_at,
+    pack,
+    script_result,
+    unpack,
+)
+from testbed.provision.vagrant import PLUGIN
 from testbed.safepath import check_cell_id, inside
 
 log = logging.getLogger(__name__)
@@ -126,6 +135,7 @@ class VagrantProvisioner(Provisioner):
     """A VM from vagrant/<os>/Vagrantfile; see the module docstring."""
 
     name = "vagrant"
+    capabilities = PLUGIN.capabilities
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
@@ -238,9 +248,8 @@ class VagrantProvisioner(Provisioner):
         # The script travels on stdin into a file first, so that commands in it
         # that read stdin cannot eat the rest of it; the exit status comes back
         # as a last line, which tells a script's 255 from ssh's own.
-        limit = f"{max(timeout_s, 0.001):.3f}"  # 0 would mean "no timeout"
         remote = "sudo sh -c " + shlex.quote(
-            f't=$(mktemp) && cat >"$t" && timeout -s KILL {limit} sh "$t" </dev/null 2>&1; '
+            f't=$(mktemp) && cat >"$t" && {kill_at(timeout_s)} sh "$t" </dev/null 2>&1; '
             f'rc=$?; rm -f "$t"; echo "{_EXIT_MARK}$rc"')
         t0 = time.monotonic()
         live = self.logdir / LIVE_LOG
@@ -252,11 +261,7 @@ class VagrantProvisioner(Provisioner):
         if not status.strip().isdigit():
             raise ProvisionError(f"ssh to {self.cell.id} failed ({returncode}): "
                                  f"{text.strip()[-1000:]}")
-        code = int(status)
-        if code in (124, 137) and duration >= timeout_s:
-            return CommandResult(None, body, duration, timed_out=True,
-                                 error=f"killed at its {timeout_s:g} s timeout")
-        return CommandResult(code, body, duration)
+        return script_result(int(status), body, duration, timeout_s)
 
     def _ssh_streamed(self, remote: str, script: str, live: IO[bytes],
                       timeout_s: float) -> tuple[int, str]:

@@ -6,11 +6,11 @@ in the runner.
     argv = devices.qemu_command(dev, vmlinuz, initrd, memory="1G", cpus=2)
 
 How the guest gets its user space (`userspace`):
-  host       virtme-ng boots the host's own root over 9p (testbed/vm.py): only
+  host       virtme-ng boots the host's own root over 9p (vm.py): only
              for kernels of the host's architecture; vng builds the command
              line, and machine/cpu/console here say what it picks
   initramfs  the guest's own Debian user space in an initramfs
-             (testbed/guest_root.py), QEMU started directly (testbed/vm_direct.py)
+             (guest_root.py), QEMU started directly (vm_direct.py)
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def for_arch(arch: str) -> Device:
     try:
         return DEVICES[arch]
     except KeyError:
-        raise UnknownDevice(f"no QEMU device for arch {arch} in testbed/devices.py "
+        raise UnknownDevice(f"no QEMU device for arch {arch} in testbed/provision/qemu/devices.py "
                             f"(known: {', '.join(DEVICES)})") from None
 
 

@@ -42,8 +42,8 @@ import yaml
 
 from testbed.builds import BUILD_ROOT, ROOT
 from testbed.debpkg import debian_mirror
-from testbed.dockerd import machine_lock
 from testbed.provision.base import ProvisionError
+from testbed.provision.docker.dockerd import machine_lock
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,8 @@
 """The docker provisioner: one long-lived container per cell, made from an
-image that testbed.images builds with debootstrap (nothing is pulled), and
+image that testbed.provision.docker.images builds with debootstrap (nothing is pulled), and
 always without a network (--network none: only `lo` inside).
 
-The daemon is found or started by testbed.dockerd.  Containers are named
+The daemon is found or started by testbed.provision.docker.dockerd.  Containers are named
 cse-<cell id>-<random> and labelled, so leftovers of a killed run or of
 stop(keep=True) are easy to find and remove:
 
@@ -27,7 +27,6 @@ import secrets
 import shutil
 import signal
 import sys
-import tarfile
 import tempfile
 import threading
 import time
@@ -38,67 +37,37 @@ import docker
 import docker.errors
 from docker.models.containers import Container
 
-from testbed import dockerd, images
 from testbed.matrix import Cell
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.provision.base import (
+    LIVE_LOG,
+    CommandResult,
+    Provisioner,
+    ProvisionError,
+    kill_at,
+    pack,
+    script_result,
+    unpack,
+)
+from testbed.provision.docker import PLUGIN, dockerd, images
 
 log = logging.getLogger(__name__)
 
 LABEL_CELL = "cse.testbed.cell"
-LIVE_LOG = "cell.log"   # run()'s output as it comes, as the local provisioner does
 LABEL_IMAGE = "cse.testbed.image"       # the image's tag (its recipe hash)
 LABEL_CREATOR = "cse.testbed.creator"   # host:pid of the process that made it
 #: how long past its timeout a script may take to come back before the
 #: host-side watchdog steps in (the inner `timeout` should have ended it)
 WATCHDOG_GRACE_S = 30.0
-#: `timeout -s KILL` ends this way (128 + SIGKILL), or 124 with another signal
-_TIMEOUT_CODES = (124, 137)
 _ARCHES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64",
            "i386": "i386", "i686": "i386"}
 _DOCKER_ERRORS = (docker.errors.DockerException, OSError)
-
-
-def _root_owned(info: tarfile.TarInfo) -> tarfile.TarInfo:
-    """Files put into a cell belong to root there, whoever owns them here."""
-    info.uid = info.gid = 0
-    info.uname = info.gname = "root"
-    return info
-
-
-def pack(src: Path, name: str) -> IO[bytes]:
-    """A tar of @src as the single top member @name, owned by root, in a
-    temporary file (it has a file descriptor, so it can be a child's stdin)."""
-    buf = tempfile.TemporaryFile()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(src, arcname=name, filter=_root_owned)
-    buf.seek(0)
-    return buf
-
-
-def unpack(buf: IO[bytes], name: str, dest: Path) -> None:
-    """Extract the member @name of the tar in @buf (and what is under it) to
-    exactly @dest; a directory merges into an existing one.  The "tar"
-    filter (Python >= 3.11.4, 3.10.12) refuses members that would land
-    outside the target, and keeps symlinks as they are (a build tree may
-    hold absolute ones)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".get-") as tmp:
-        with tarfile.open(fileobj=buf) as tar:
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, filter="tar")
-            else:  # an older Python without extraction filters
-                tar.extractall(tmp)
-        got = Path(tmp) / name
-        if got.is_dir() and not got.is_symlink():
-            shutil.copytree(got, dest, symlinks=True, dirs_exist_ok=True)
-        else:
-            os.replace(got, dest)
 
 
 class DockerProvisioner(Provisioner):
     """A container of the cell's image; see the module docstring."""
 
     name = "docker"
+    capabilities = PLUGIN.capabilities
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
@@ -231,11 +200,9 @@ class DockerProvisioner(Provisioner):
         container = self._need()
         assert self._client is not None and self._stream_client is not None
         t0 = time.monotonic()
-        # a plain decimal (never "1e+06"); 0 would mean "no timeout" to timeout(1)
-        limit = f"{max(timeout_s, 0.001):.3f}"
         # stderr joins stdout in the container, so their order is the order
         # the script printed them in (two docker streams would lose it).
-        argv = ["sh", "-c", 'exec timeout -s KILL "$0" sh -c "$1" 2>&1', limit, script]
+        argv = ["sh", "-c", f'exec {kill_at(timeout_s)} sh -c "$1" 2>&1', "sh", script]
         try:
             exec_id = self._client.api.exec_create(container.id, argv)["Id"]
         except _DOCKER_ERRORS as e:
@@ -277,11 +244,7 @@ class DockerProvisioner(Provisioner):
                 f"docker exec in {self.container_name} did not end {WATCHDOG_GRACE_S:.0f} s "
                 f"after its {timeout_s:g} s timeout and the daemon does not answer; killed "
                 f"it from the host. Output so far:\n{output[-2000:]}", log=dockerd.SYSTEM.log)
-        code = int(info["ExitCode"])
-        if code in _TIMEOUT_CODES and duration >= timeout_s:
-            return CommandResult(None, output, duration, timed_out=True,
-                                 error=error or f"killed at its {timeout_s:g} s timeout")
-        return CommandResult(code, output, duration, error=error)
+        return script_result(int(info["ExitCode"]), output, duration, timeout_s, error)
 
     def _exec_info(self, exec_id: str) -> dict[str, Any] | None:
         """exec_inspect, waiting a little for Running to clear after the

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed import cache, debpkg
-from testbed.kernels import NEWEST, FetchError, KernelSpec, Say, version_key
-from testbed.kmake import ChrootMake
-from testbed.vm import INSTALL_HINT, Kernel
+from testbed.kmake import ChrootMake, Kernel
+from testbed.provision.qemu.kernels import NEWEST, FetchError, KernelSpec, Say, version_key
+from testbed.provision.qemu.vm import INSTALL_HINT
 
 KIND = "kernels"
 #: besides the kernel and its headers (which bring their gcc)

@@ -1,7 +1,7 @@
 """The `ssh` provisioner: any machine reachable over SSH (a FreeBSD box, an
 arm64 board), driven with paramiko.
 
-Where to connect comes from the cell's `ssh` mapping (testbed.matrix.SshTarget)
+Where to connect comes from the cell's `ssh` mapping (SshTarget, in __init__.py)
 or, for provisioners that find the address themselves (vagrant reads
 `vagrant ssh-config`), from an explicit target:
 
@@ -15,7 +15,6 @@ failing test.  The script's own exit status, whatever it is, is its result.
 
 from __future__ import annotations
 
-import math
 import os
 import posixpath
 import shlex
@@ -25,8 +24,9 @@ from pathlib import Path
 
 import paramiko
 
-from testbed.matrix import Cell, SshTarget
-from testbed.provision.base import CommandResult, Provisioner, ProvisionError
+from testbed.matrix import Cell
+from testbed.provision.base import CommandResult, Provisioner, ProvisionError, kill_at
+from testbed.provision.ssh import PLUGIN, SshTarget, target_of
 
 #: seconds the remote timeout(1) waits after the host's deadline before it
 #: kills the script's process group.  The host alone decides "timed out"; the
@@ -57,10 +57,11 @@ def _remote_command(timeout_s: float) -> str:
     The outer `sh -c '...'` is single-quoted on one line, so a login shell
     that is not POSIX (csh, the root shell of older FreeBSD) passes it on.
     """
-    limit = math.ceil(timeout_s) + REMOTE_KILL_GRACE_S  # whole seconds: every timeout(1)
+    # whole seconds: every timeout(1) takes them
+    kill = kill_at(timeout_s, whole_seconds=True, grace_s=REMOTE_KILL_GRACE_S)
     inner = ('f=$(mktemp) || exit 125; cat >"$f"; '
              'if command -v timeout >/dev/null 2>&1; '
-             f'then timeout -s KILL {limit} sh "$f" 2>&1; '
+             f'then {kill} sh "$f" 2>&1; '
              'else sh "$f" 2>&1; fi; rc=$?; rm -f "$f"; exit $rc')
     return "sh -c " + shlex.quote(inner)
 
@@ -100,6 +101,7 @@ class SshProvisioner(Provisioner):
     default: the suites load kernel modules and the runner expects root)."""
 
     name = "ssh"
+    capabilities = PLUGIN.capabilities
     #: seconds for TCP connect, the SSH banner, authentication and channel opens
     connect_timeout_s: float = 10.0
     #: seconds without progress before an SFTP transfer counts as a lost connection
@@ -109,7 +111,7 @@ class SshProvisioner(Provisioner):
         """@target overrides the cell's `ssh` mapping (for provisioners that
         learn the address at run time); it may also be set before start()."""
         super().__init__(cell, logdir)
-        self.target: SshTarget | None = target if target is not None else cell.ssh
+        self.target: SshTarget | None = target if target is not None else target_of(cell)
         self._client: paramiko.SSHClient | None = None
         self._sftp: paramiko.SFTPClient | None = None
 

@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import Literal
 
 from testbed.debpkg import DEB_ARCH
-from testbed.vm import INSTALL_HINT, Kernel, debian_kernels
+from testbed.kmake import Kernel
+from testbed.provision.qemu.vm import INSTALL_HINT, debian_kernels
 
 Source = Literal["host", "chroot", "debs"]
 NEWEST = "newest"
@@ -104,7 +105,7 @@ KERNELS: tuple[KernelSpec, ...] = (
     # bookworm's own two, installed by scripts/install-vm-deps.sh
     KernelSpec("debian:bookworm", "6.1", "", "x86_64", "host", in_make_test=True),
     KernelSpec("debian:bookworm", "6.12", "", "x86_64", "host", in_make_test=True),
-    # The others come in chroots of their release (testbed.kchroot), built
+    # The others come in chroots of their release (testbed.provision.qemu.kchroot), built
     # with the release's own gcc.  bookworm's rt kernel too, though the
     # host's gcc would do: installing it here would put an rt kernel, its
     # initramfs and a boot menu entry on the user's machine; a chroot in the
@@ -115,8 +116,8 @@ KERNELS: tuple[KernelSpec, ...] = (
     KernelSpec("debian:trixie", "6.12", "rt", "x86_64", "chroot"),
     # the canary: whatever sid ships today
     KernelSpec("debian:sid", NEWEST, "", "x86_64", "chroot"),
-    # arm64: Debian's arm64 kernels and headers (testbed/kernel_debs.py) and
-    # the cross gcc they were built with (testbed/crossgcc.py), booted under TCG
+    # arm64: Debian's arm64 kernels and headers (testbed/provision/qemu/kernel_debs.py) and
+    # the cross gcc they were built with (testbed/provision/qemu/crossgcc.py), booted under TCG
     KernelSpec("debian:bookworm", "6.1", "", "arm64", "debs"),
     KernelSpec("debian:bookworm", "6.12", "", "arm64", "debs"),
 )
@@ -146,7 +147,7 @@ def host_kernel(spec: KernelSpec, root: Path = Path("/")) -> Kernel | None:
 
 def prepare(spec: KernelSpec, say: Say | None = None, root: Path = Path("/")) -> Kernel:
     """The Kernel of @spec, fetched first when it is not here (cached: see
-    testbed.kchroot).  @root: where host kernels are looked for.  Raises
+    testbed.provision.qemu.kchroot).  @root: where host kernels are looked for.  Raises
     FetchError, whose message says why and what to do."""
     if spec.source == "host":
         kernel = host_kernel(spec, root)
@@ -156,9 +157,9 @@ def prepare(spec: KernelSpec, say: Say | None = None, root: Path = Path("/")) ->
         return kernel
     # imported here: the matrix loads this table, and needs none of these
     if spec.source == "chroot":
-        from testbed import kchroot
+        from testbed.provision.qemu import kchroot
         return kchroot.prepare(spec, say)
-    from testbed import crossgcc, kernel_debs
+    from testbed.provision.qemu import crossgcc, kernel_debs
     try:
         return kernel_debs.ensure(spec)
     except (kernel_debs.KernelDebError, crossgcc.ToolchainError) as e:

@@ -13,15 +13,13 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from testbed.kmake import HostMake, Make
+from testbed.kmake import Kernel
+from testbed.provision.base import ProvisionError, run_streamed
 
 INSTALL_HINT = "run scripts/install-vm-deps.sh"
 KVM = "/dev/kvm"
@@ -32,30 +30,6 @@ _EXIT_RE = re.compile(re.escape(EXIT_MARKER) + r"(\d+)")
 
 class VmError(RuntimeError):
     """The VM tooling is missing (no kernel, no vng): a harness error."""
-
-
-@dataclass(frozen=True)
-class Kernel:
-    """A kernel to boot and to build modules for (testbed.kernels prepares one
-    from its table): its release, image, headers, own modules and the way
-    `make` runs for it.  Paths are this host's; `make.path()` says how make
-    sees them."""
-
-    release: str
-    vmlinuz: Path
-    #: the headers' folder (KDIR)
-    headers: Path
-    #: matrix arch (x86_64, arm64)
-    arch: str = "x86_64"
-    #: the kernel's own modules (lib/modules/<release>: 9p, virtio, ...); the
-    #: guest gets them from beside the image (vng_modules_dir())
-    modules: Path | None = None
-    #: how make runs for it: on this host, or in its release's chroot
-    make: Make = HostMake()
-
-    @property
-    def modules_dir(self) -> Path:
-        return self.modules or Path("/lib/modules") / self.release
 
 
 @dataclass
@@ -70,6 +44,8 @@ class VmResult:
     duration_s: float
     timed_out: bool
     error: str = ""
+    #: its console went quiet for longer than allowed: killed, stopped answering
+    stalled: bool = False
 
 
 def _version_key(release: str) -> tuple[int, ...]:
@@ -168,24 +144,16 @@ def _guest_command(script_file: Path) -> str:
     return f"/bin/sh {shlex.quote(str(script_file))}; echo {EXIT_MARKER}$?"
 
 
-def _copy_output(pipe: int, log: Path, chunks: list[bytes]) -> None:
-    """Stream the VM's output into @log as it comes, so a hung run keeps it."""
-    with log.open("ab") as f:
-        while chunk := os.read(pipe, 65536):
-            chunks.append(chunk)
-            f.write(chunk)
-            f.flush()
-
-
 def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
-              memory: str = "1G", cpus: int = 2) -> VmResult:
+              memory: str = "1G", cpus: int = 2, silence_s: float | None = None) -> VmResult:
     """Boot @kernel, run @script (POSIX sh, as root) and return its exit status.
 
     Everything vng prints (boot console, then the script's stdout and stderr)
     goes to log_dir/console.log.  The script is written to log_dir/guest.sh, so
     it may be long; log_dir is writable from the guest (for results).  Never
     raises for a VM that does not come up: that is a result with returncode
-    None and an error.
+    None and an error.  A VM that prints nothing for @silence_s has stopped
+    answering: killed (stalled).
     """
     log_dir = log_dir.resolve()
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -197,48 +165,47 @@ def run_in_vm(kernel: Kernel, script: str, *, timeout_s: int, log_dir: Path,
     log.write_text(f"$ {shlex.join(cmd)}\n")
     # vng runs its helpers (virtme-run) from PATH: put its own bin dir first.
     env = dict(os.environ, PATH=f"{vng_path().parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    res = run_booted(cmd, log, timeout_s=timeout_s, cwd=log_dir, env=env, silence_s=silence_s)
+    if res.error and (why := boot_failure(res.output)):
+        res.error = f"{res.error}; the console says: {why}"
+    if res.error and not (mods := vng_modules_dir(kernel)).is_dir():
+        res.error = (f"{res.error}; no modules for {kernel.release} at {mods}, where "
+                     f"virtme-ng looks (beside the image), so the guest has no 9p to mount "
+                     f"its root")
+    if res.error:
+        with log.open("a") as f:
+            f.write(f"\ncse: {res.error}\n")
+    return res
 
-    chunks: list[bytes] = []
-    t0 = time.monotonic()
-    timed_out, vng_rc, error = False, None, ""
+
+def run_booted(cmd: list[str], log: Path, *, timeout_s: int, cwd: Path,
+               env: dict[str, str] | None = None,
+               silence_s: float | None = None) -> VmResult:
+    """Run the VM's @cmd (no shell), its console appended to @log as it
+    comes, and read the guest's exit marker (testbed.provision.base's
+    run_streamed does the running, the timeout and the silence watchdog).
+    The serial console of a direct boot is a terminal: \r\n becomes \n."""
     try:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, cwd=log_dir,
-                                start_new_session=True)
-    except OSError as e:
-        error = f"cannot start vng ({e}): {INSTALL_HINT}"
+        res = run_streamed(cmd, log, timeout_s, cwd=cwd, env=env, append=True,
+                           silence_s=silence_s)
+    except ProvisionError as e:
+        error = f"{e}: {INSTALL_HINT}"
         with log.open("a") as f:
             f.write(error + "\n")
-        return VmResult(None, "", log, time.monotonic() - t0, False, error)
-    reader = threading.Thread(target=_copy_output, args=(proc.stdout.fileno(), log, chunks),
-                              daemon=True)
-    reader.start()
-    try:
-        vng_rc = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        os.killpg(proc.pid, signal.SIGKILL)  # vng, QEMU and anything else they started
-        proc.wait()
-    reader.join(timeout=10)
-    proc.stdout.close()
-    duration = time.monotonic() - t0
-
-    output = b"".join(chunks).decode(errors="replace")
+        return VmResult(None, "", log, 0.0, False, error)
+    output = res.output.replace("\r\n", "\n")
     marks = _EXIT_RE.findall(output)
     returncode = int(marks[-1]) if marks else None
-    if timed_out:
+    error = ""
+    if res.timed_out:
         error = f"timed out after {timeout_s} s"
+    elif res.stalled:
+        error = f"the VM stopped answering: its console {res.error}"
     elif returncode is None:
-        error = f"the guest script never finished (vng exit {vng_rc}): see {log}"
-    if error and (why := boot_failure(output)):
-        error = f"{error}; the console says: {why}"
-    if error and not (mods := vng_modules_dir(kernel)).is_dir():
-        error = (f"{error}; no modules for {kernel.release} at {mods}, where virtme-ng "
-                 f"looks (beside the image), so the guest has no 9p to mount its root")
-    if error:
-        with log.open("a") as f:
-            f.write(f"\ncse: {error}\n")
-    return VmResult(returncode, output, log, duration, timed_out, error)
+        error = f"the guest script never finished ({Path(cmd[0]).name} exit " \
+                f"{res.returncode}): see {log}"
+    return VmResult(returncode, output, log, res.duration_s, res.timed_out, error,
+                    stalled=res.stalled)
 
 
 #: Console lines that say why a guest never ran its script, most telling
@@ -265,15 +232,3 @@ def boot_failure(output: str) -> str:
             if m := pattern.search(line):
                 return m.group(0)[:300]
     return ""
-
-
-def section(name: str, command: str) -> str:
-    """Guest script lines that run @command with its output between markers."""
-    return f"echo CSE-BEGIN-{name}\n{command}\necho CSE-END-{name}\n"
-
-
-def between(output: str, name: str) -> str:
-    """What a section() printed, from a VM's output ("" if it never ended)."""
-    begin, end = f"CSE-BEGIN-{name}\n", f"\nCSE-END-{name}\n"
-    b, e = output.rfind(begin), output.rfind(end)
-    return output[b + len(begin):e] if 0 <= b < e else ""
