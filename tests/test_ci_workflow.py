@@ -260,10 +260,17 @@ def test_report_job_gates_on_the_baseline(workflow: dict[str, Any], cse_on_path:
                      duration_s=90.0, started="2024-05-01T10:01:00+00:00",
                      suites={"uk": SuiteResult("uk", "FAIL", 80.0,
                                                [Case("echo", "FAIL", "wrong output")], log=uk)})
-    baseline = tmp_path / "last-main"
-    _artifact(baseline, was)
+    # the baseline is what the default branch's report job uploaded: its
+    # cells' artifacts merged (every matrix cell no job reported is in it,
+    # as ERROR, as it will be in this run's: still failing, never new)
+    _artifact(tmp_path / "last-main", was)
+    baseline = tmp_path / "matrix-report"
+    merged = subprocess.run([str(cse_on_path / "cse"), "report", "merge",
+                             str(tmp_path / "last-main" / f"cell-{was.cell}"), "-o", str(baseline)],
+                            capture_output=True, text=True, timeout=120)
+    assert merged.returncode == 0, merged.stdout + merged.stderr
     _artifact(work / "artifacts", now)
-    bindir = _gh(tmp_path / "gh", baseline / f"cell-{was.cell}")
+    bindir = _gh(tmp_path / "gh", baseline)
     path = f"{bindir}:{cse_on_path}"
     env = {"GH_TOKEN": "t", "BASE_BRANCH": "main", "GITHUB_REPOSITORY": "o/r",
            "WORKFLOW_FILE": "o/r/.github/workflows/matrix.yml@refs/heads/main"}

@@ -44,7 +44,7 @@ from testbed.runner import RunOptions, run_cell
 ROOT = Path(__file__).resolve().parent.parent
 CELL = {c.id: c for c in load_matrix(ROOT / "ci/matrix.yaml")}["qemu-debian12-6.1-arm64"]
 FLAVOUR = FLAVOURS["arm64"]
-VM_TIMEOUT_S = 1200
+VM_TIMEOUT_S = 1800  # the kv suite alone took 10 minutes and more under TCG on a loaded host
 SUITE_TIMEOUT_S = 600
 #: the U-K runs of tests/test_kernel.py that have an arm64 build (not uk32)
 UK_NAMES = tuple(n for n, (fl, _, _) in UK_RUNS.items() if fl == "linux")
