@@ -38,6 +38,7 @@ from typing import IO
 
 import docker
 import docker.errors
+import requests.exceptions
 import yaml
 
 from testbed.builds import BUILD_ROOT, ROOT
@@ -272,18 +273,25 @@ def _build(client: docker.DockerClient, recipe: Recipe, mirror: str, out: IO[str
 
 def _drop_older(client: docker.DockerClient, recipe: Recipe, keep: str) -> None:
     """Remove this recipe's images of earlier hashes (best effort: one still
-    used by a container, or by a checkout at an older commit, may stay)."""
-    for image in client.images.list(filters={"label": f"{LABEL_RECIPE}={recipe.name}"}):
-        if image.id != keep:
-            try:
-                client.images.remove(image.id)
-                log.info("removed %s (older recipe hash)", ", ".join(image.tags) or image.id)
-            except docker.errors.APIError as e:
-                log.info("kept older image %s: %s", image.id, e)
-                continue
-            old = image.labels.get(LABEL_HASH)
-            if old and old != recipe.digest:
-                (LOG_DIR / f"{recipe.name}-{old}.log").unlink(missing_ok=True)
+    used by a container, or by a checkout at an older commit, may stay, and
+    a daemon too busy to answer in time keeps them all: the image just built
+    is what the cell needs, and the next build tries again)."""
+    try:
+        older = [i for i in client.images.list(filters={"label": f"{LABEL_RECIPE}={recipe.name}"})
+                 if i.id != keep]
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+        log.info("kept older images of %s: %s", recipe.name, e)
+        return
+    for image in older:
+        try:
+            client.images.remove(image.id)
+            log.info("removed %s (older recipe hash)", ", ".join(image.tags) or image.id)
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as e:
+            log.info("kept older image %s: %s", image.id, e)
+            continue
+        old = image.labels.get(LABEL_HASH)
+        if old and old != recipe.digest:
+            (LOG_DIR / f"{recipe.name}-{old}.log").unlink(missing_ok=True)
 
 
 def ensure_image(client: docker.DockerClient, recipe: Recipe, *,
