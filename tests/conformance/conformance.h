@@ -116,4 +116,15 @@ int env_clock_sleep(struct conf_env *env);
 int env_format(struct conf_env *env);
 extern const unsigned int conf_nscenarios;
 
+/* In a scenario: log where and why @cond failed, then fail the scenario. */
+#define CONF_CHECK(cond, ...)						\
+	do {								\
+		if (!(cond)) {						\
+			conf_log("%s:%d: check failed: %s", __FILE__,	\
+				 __LINE__, #cond);			\
+			conf_log(__VA_ARGS__);				\
+			return CONF_FAIL;				\
+		}							\
+	} while (0)
+
 #endif /* CSE_CONFORMANCE_H */

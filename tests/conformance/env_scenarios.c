@@ -7,16 +7,6 @@
  */
 #include "conformance.h"
 
-#define ENV_CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			conf_log("%s:%d: check failed: %s", __FILE__,	\
-				 __LINE__, #cond);			\
-			conf_log(__VA_ARGS__);				\
-			return CONF_FAIL;				\
-		}							\
-	} while (0)
-
 /* Slack for upper bounds: a TCG guest can stall for seconds. */
 #define SLOW_MS 5000U
 
@@ -28,16 +18,16 @@ int env_memory(struct conf_env *env)
 
 	(void)env;
 	p = cse_alloc(0);
-	ENV_CHECK(p, "cse_alloc(0) returned NULL");
+	CONF_CHECK(p, "cse_alloc(0) returned NULL");
 	cse_free(p);
 	p = cse_alloc(big);
 	z = cse_zalloc(big);
-	ENV_CHECK(p && z, "1 MiB allocations failed");
+	CONF_CHECK(p && z, "1 MiB allocations failed");
 	for (i = 0; i < big; i++)
-		ENV_CHECK(!z[i], "cse_zalloc memory not zero at %zu", i);
+		CONF_CHECK(!z[i], "cse_zalloc memory not zero at %zu", i);
 	memset(p, 0x5a, big);
 	memmove(p + 1, p, big - 1);
-	ENV_CHECK(p[0] == 0x5a && p[big - 1] == 0x5a, "memset/memmove");
+	CONF_CHECK(p[0] == 0x5a && p[big - 1] == 0x5a, "memset/memmove");
 	cse_free(p);
 	cse_free(z);
 	cse_free(NULL);
@@ -76,7 +66,7 @@ int env_mutex(struct conf_env *env)
 	(void)env;
 	memset(&mx, 0, sizeof(mx));
 	ret = cse_mutex_create(&mx.m);
-	ENV_CHECK(!ret, "mutex: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "mutex: %s", cse_strerror(ret));
 	for (started = 0; started < MUTEX_THREADS; started++) {
 		ret = cse_thread_start(&t[started], "env-mutex", mutex_thread, NULL);
 		if (ret)
@@ -86,9 +76,9 @@ int env_mutex(struct conf_env *env)
 		cse_thread_join(t[i]);
 	cse_mutex_destroy(mx.m);
 	cse_mutex_destroy(NULL);
-	ENV_CHECK(!ret, "thread: %s", cse_strerror(ret));
-	ENV_CHECK(!mx.overlap, "%u times two threads held the mutex", mx.overlap);
-	ENV_CHECK(mx.counter == (unsigned long)MUTEX_THREADS * MUTEX_ITERS,
+	CONF_CHECK(!ret, "thread: %s", cse_strerror(ret));
+	CONF_CHECK(!mx.overlap, "%u times two threads held the mutex", mx.overlap);
+	CONF_CHECK(mx.counter == (unsigned long)MUTEX_THREADS * MUTEX_ITERS,
 		  "counter %lu, want %d", mx.counter, MUTEX_THREADS * MUTEX_ITERS);
 	return CONF_PASS;
 }
@@ -110,34 +100,34 @@ int env_event(struct conf_env *env)
 
 	(void)env;
 	ret = cse_event_create(&e);
-	ENV_CHECK(!ret, "create: %s", cse_strerror(ret));
-	ENV_CHECK(!cse_event_is_set(e), "a new event is set");
+	CONF_CHECK(!ret, "create: %s", cse_strerror(ret));
+	CONF_CHECK(!cse_event_is_set(e), "a new event is set");
 	t0 = cse_now_ms();
 	ret = cse_event_wait(e, 50);
 	dt = cse_now_ms() - t0;
-	ENV_CHECK(ret == -ETIMEDOUT, "wait on a clear event: %s", cse_strerror(ret));
-	ENV_CHECK(dt >= 50 && dt < SLOW_MS, "a 50 ms timeout took %llu ms",
+	CONF_CHECK(ret == -ETIMEDOUT, "wait on a clear event: %s", cse_strerror(ret));
+	CONF_CHECK(dt >= 50 && dt < SLOW_MS, "a 50 ms timeout took %llu ms",
 		  (unsigned long long)dt);
 
 	/* Set by another thread while we wait. */
 	/* The clock starts before the setter: its 30 ms sleep may begin at once. */
 	t0 = cse_now_ms();
 	ret = cse_thread_start(&t, "env-event", event_setter, e);
-	ENV_CHECK(!ret, "thread: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "thread: %s", cse_strerror(ret));
 	ret = cse_event_wait(e, 0);
 	dt = cse_now_ms() - t0;
 	cse_thread_join(t);
-	ENV_CHECK(!ret, "wait: %s", cse_strerror(ret));
-	ENV_CHECK(dt + 1 >= EVENT_SET_AFTER_MS && dt < SLOW_MS,
+	CONF_CHECK(!ret, "wait: %s", cse_strerror(ret));
+	CONF_CHECK(dt + 1 >= EVENT_SET_AFTER_MS && dt < SLOW_MS,
 		  "woke after %llu ms, set after %u", (unsigned long long)dt,
 		  EVENT_SET_AFTER_MS);
 
 	/* It stays set until cleared. */
-	ENV_CHECK(cse_event_is_set(e), "the event reset itself");
-	ENV_CHECK(!cse_event_wait(e, 10), "a set event made its waiter wait");
+	CONF_CHECK(cse_event_is_set(e), "the event reset itself");
+	CONF_CHECK(!cse_event_wait(e, 10), "a set event made its waiter wait");
 	cse_event_clear(e);
-	ENV_CHECK(!cse_event_is_set(e), "clear did not clear");
-	ENV_CHECK(cse_event_wait(e, 10) == -ETIMEDOUT, "a cleared event woke");
+	CONF_CHECK(!cse_event_is_set(e), "clear did not clear");
+	CONF_CHECK(cse_event_wait(e, 10) == -ETIMEDOUT, "a cleared event woke");
 	cse_event_destroy(e);
 	cse_event_destroy(NULL);
 	return CONF_PASS;
@@ -169,10 +159,10 @@ int env_threads(struct conf_env *env)
 
 	(void)env;
 	memset(&th, 0, sizeof(th));
-	ENV_CHECK(cse_thread_start(&t[0], "env", NULL, NULL) == -EINVAL,
+	CONF_CHECK(cse_thread_start(&t[0], "env", NULL, NULL) == -EINVAL,
 		  "a thread without a function started");
 	ret = cse_event_create(&th.go);
-	ENV_CHECK(!ret, "event: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "event: %s", cse_strerror(ret));
 	for (started = 0; started < ENV_THREADS; started++) {
 		ret = cse_thread_start(&t[started], "env-thread", id_thread,
 				       &th.id[started]);
@@ -183,14 +173,14 @@ int env_threads(struct conf_env *env)
 	for (i = 0; i < started; i++)
 		cse_thread_join(t[i]);
 	cse_event_destroy(th.go);
-	ENV_CHECK(started == ENV_THREADS, "thread %d: %s", started, cse_strerror(ret));
+	CONF_CHECK(started == ENV_THREADS, "thread %d: %s", started, cse_strerror(ret));
 	/* Joined means returned: every function ran to its end. */
-	ENV_CHECK(th.ran == ENV_THREADS, "%u of %d threads ran", th.ran, ENV_THREADS);
+	CONF_CHECK(th.ran == ENV_THREADS, "%u of %d threads ran", th.ran, ENV_THREADS);
 	for (i = 0; i < ENV_THREADS; i++) {
-		ENV_CHECK(th.id[i] && th.id[i] != self, "thread %d has id %llx", i,
+		CONF_CHECK(th.id[i] && th.id[i] != self, "thread %d has id %llx", i,
 			  (unsigned long long)th.id[i]);
 		for (j = 0; j < i; j++)
-			ENV_CHECK(th.id[i] != th.id[j], "threads %d and %d share an id",
+			CONF_CHECK(th.id[i] != th.id[j], "threads %d and %d share an id",
 				  j, i);
 	}
 	return CONF_PASS;
@@ -223,10 +213,10 @@ int env_pool(struct conf_env *env)
 
 	(void)env;
 	memset(&pl, 0, sizeof(pl));
-	ENV_CHECK(cse_pool_create(&p, 0, "env") == -EINVAL, "a pool of 0 threads");
-	ENV_CHECK(cse_pool_create(&p, 513, "env") == -EINVAL, "a pool of 513 threads");
+	CONF_CHECK(cse_pool_create(&p, 0, "env") == -EINVAL, "a pool of 0 threads");
+	CONF_CHECK(cse_pool_create(&p, 513, "env") == -EINVAL, "a pool of 513 threads");
 	ret = cse_pool_create(&p, POOL_THREADS, "env-pool");
-	ENV_CHECK(!ret, "create: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "create: %s", cse_strerror(ret));
 	for (i = 0; i < POOL_ITEMS; i++) {
 		ret = cse_pool_submit(p, pool_item, NULL);
 		if (ret)
@@ -235,9 +225,9 @@ int env_pool(struct conf_env *env)
 	/* Destroy runs what is queued first. */
 	cse_pool_destroy(p);
 	cse_pool_destroy(NULL);
-	ENV_CHECK(!ret, "submit %d: %s", i, cse_strerror(ret));
-	ENV_CHECK(pl.done == POOL_ITEMS, "%u of %d items ran", pl.done, POOL_ITEMS);
-	ENV_CHECK(pl.most >= 1 && pl.most <= POOL_THREADS,
+	CONF_CHECK(!ret, "submit %d: %s", i, cse_strerror(ret));
+	CONF_CHECK(pl.done == POOL_ITEMS, "%u of %d items ran", pl.done, POOL_ITEMS);
+	CONF_CHECK(pl.most >= 1 && pl.most <= POOL_THREADS,
 		  "%u items ran at once on a pool of %d", pl.most, POOL_THREADS);
 	return CONF_PASS;
 }
@@ -251,7 +241,7 @@ int env_clock_sleep(struct conf_env *env)
 	ns0 = cse_now_ns();
 	for (i = 0; i < 1000; i++) {
 		ns1 = cse_now_ns();
-		ENV_CHECK(ns1 >= ns0, "the clock went back by %llu ns",
+		CONF_CHECK(ns1 >= ns0, "the clock went back by %llu ns",
 			  (unsigned long long)(ns0 - ns1));
 		ns0 = ns1;
 	}
@@ -260,9 +250,9 @@ int env_clock_sleep(struct conf_env *env)
 	cse_sleep_ms(20);
 	ns1 = cse_now_ns();
 	ms1 = cse_now_ms();
-	ENV_CHECK(ns1 - ns0 >= 20ULL * 1000000, "sleep_ms(20) slept %llu ns",
+	CONF_CHECK(ns1 - ns0 >= 20ULL * 1000000, "sleep_ms(20) slept %llu ns",
 		  (unsigned long long)(ns1 - ns0));
-	ENV_CHECK(ms1 - ms0 >= 19 && ms1 - ms0 < SLOW_MS, "ms clock moved %llu ms",
+	CONF_CHECK(ms1 - ms0 >= 19 && ms1 - ms0 < SLOW_MS, "ms clock moved %llu ms",
 		  (unsigned long long)(ms1 - ms0));
 	cse_sleep_ms(0);
 	return CONF_PASS;
@@ -277,13 +267,13 @@ int env_format(struct conf_env *env)
 	(void)env;
 	n = cse_snprintf(buf, sizeof(buf), "%d %u %x %#X %s %llu %zu %c %%", -7, 42U,
 			 255U, 31U, "s", ~0ULL, (size_t)12, 'c');
-	ENV_CHECK(n == (int)strlen(want) && !strcmp(buf, want), "got \"%s\" (%d)", buf, n);
+	CONF_CHECK(n == (int)strlen(want) && !strcmp(buf, want), "got \"%s\" (%d)", buf, n);
 	n = cse_snprintf(small, sizeof(small), "%s", "0123456789");
-	ENV_CHECK(n == 10 && !memcmp(small, "0123456\0", 8),
+	CONF_CHECK(n == 10 && !memcmp(small, "0123456\0", 8),
 		  "cut to %zu: \"%s\", returned %d", sizeof(small), small, n);
-	ENV_CHECK(cse_snprintf(NULL, 0, "%05d", 42) == 5, "the length of a format");
-	ENV_CHECK(strnlen("abcdef", 3) == 3 && strnlen("ab", 8) == 2, "strnlen");
-	ENV_CHECK(memcmp("abc", "abd", 3) < 0, "memcmp");
+	CONF_CHECK(cse_snprintf(NULL, 0, "%05d", 42) == 5, "the length of a format");
+	CONF_CHECK(strnlen("abcdef", 3) == 3 && strnlen("ab", 8) == 2, "strnlen");
+	CONF_CHECK(memcmp("abc", "abd", 3) < 0, "memcmp");
 	cse_log(CSE_LOG_DEBUG, "# env_format: a debug line (hidden unless enabled)");
 	return CONF_PASS;
 }

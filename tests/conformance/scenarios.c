@@ -8,16 +8,6 @@
  */
 #include "conformance.h"
 
-#define CHECK(cond, ...)						\
-	do {								\
-		if (!(cond)) {						\
-			conf_log("%s:%d: check failed: %s", __FILE__,	\
-				 __LINE__, #cond);			\
-			conf_log(__VA_ARGS__);				\
-			return CONF_FAIL;				\
-		}							\
-	} while (0)
-
 struct conf_thread_arg {
 	void (*fn)(void *arg, int i);
 	void *arg;
@@ -113,22 +103,22 @@ static int scen_echo(struct conf_env *env)
 	int ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		for (j = 0; j < sizes[i]; j++)
 			echo_in[j] = conf_pattern(i, j);
 		memset(echo_out, 0, sizeof(echo_out));
 		ret = sync_exec(c, CONF_ECHO, echo_in, sizes[i], echo_out, 4096,
 				0, &x);
-		CHECK(ret == 0 && x.result == 0, "echo %zu: %s", sizes[i],
+		CONF_CHECK(ret == 0 && x.result == 0, "echo %zu: %s", sizes[i],
 		      cse_strerror(ret));
-		CHECK(x.output_status_code == CONF_STATUS_OK, "status %d",
+		CONF_CHECK(x.output_status_code == CONF_STATUS_OK, "status %d",
 		      x.output_status_code);
-		CHECK(x.output_buffer_len_actual == sizes[i], "len %zu",
+		CONF_CHECK(x.output_buffer_len_actual == sizes[i], "len %zu",
 		      x.output_buffer_len_actual);
-		CHECK(!memcmp(echo_in, echo_out, sizes[i]), "data differs at size %zu",
+		CONF_CHECK(!memcmp(echo_in, echo_out, sizes[i]), "data differs at size %zu",
 		      sizes[i]);
-		CHECK(x.backup == 0, "a fitting command took the backup path");
+		CONF_CHECK(x.backup == 0, "a fitting command took the backup path");
 	}
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -205,15 +195,15 @@ static int order_check(struct cse_exec *x, struct order_log *l, bool async)
 				    EV_OUT_POST, EV_COMPLETION };
 	__u32 i, n = async ? 5 : 4;
 
-	CHECK(x->result == 0, "result %s", cse_strerror(x->result));
-	CHECK(x->output_status_code == CONF_STATUS_OK,
+	CONF_CHECK(x->result == 0, "result %s", cse_strerror(x->result));
+	CONF_CHECK(x->output_status_code == CONF_STATUS_OK,
 	      "server saw prepare callbacks out of order: status %d",
 	      x->output_status_code);
-	CHECK(l->n == n, "%u callbacks, want %u", l->n, n);
+	CONF_CHECK(l->n == n, "%u callbacks, want %u", l->n, n);
 	for (i = 0; i < n; i++)
-		CHECK(l->ev[i] == want[i], "callback %u is %d, want %d", i,
+		CONF_CHECK(l->ev[i] == want[i], "callback %u is %d, want %d", i,
 		      l->ev[i], want[i]);
-	CHECK(l->exec_seen, "output_post ran before the server's exec");
+	CONF_CHECK(l->exec_seen, "output_post ran before the server's exec");
 	return CONF_PASS;
 }
 
@@ -241,17 +231,17 @@ static int order_run(struct conf_env *env, struct cse_client *c, __u32 flags)
 		x.completion = async ? order_completion : NULL;
 		x.completion_context = l;
 		ret = cse_execute(c, &x);
-		CHECK(ret == 0, "execute: %s", cse_strerror(ret));
+		CONF_CHECK(ret == 0, "execute: %s", cse_strerror(ret));
 		if (async) {
 			deadline = cse_now_ms() + 5000;
 			while (!cse_load_acquire(&l->done) && cse_now_ms() < deadline)
 				cse_sleep_ms(1);
-			CHECK(l->done, "no completion within 5 s");
+			CONF_CHECK(l->done, "no completion within 5 s");
 		}
 		if (order_check(&x, l, async))
 			return CONF_FAIL;
 		if (flags & CSE_EXEC_FORCE_BACKUP)
-			CHECK(x.backup == (async ? CSE_BACKUP_MSG : env->sync_backup),
+			CONF_CHECK(x.backup == (async ? CSE_BACKUP_MSG : env->sync_backup),
 			      "%s backup %d", async ? "async" : "sync", x.backup);
 	}
 	return CONF_PASS;
@@ -264,13 +254,13 @@ static int scen_callback_order(struct conf_env *env)
 	int ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
-	CHECK(!get_stats(c, &before), "stats");
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!get_stats(c, &before), "stats");
 	if (order_run(env, c, 0) || order_run(env, c, CSE_EXEC_WORKER) ||
 	    order_run(env, c, CSE_EXEC_FORCE_BACKUP))
 		return CONF_FAIL;
-	CHECK(!get_stats(c, &after), "stats");
-	CHECK(after.exec_after_close == before.exec_after_close &&
+	CONF_CHECK(!get_stats(c, &after), "stats");
+	CONF_CHECK(after.exec_after_close == before.exec_after_close &&
 	      after.close_while_running == before.close_while_running &&
 	      after.double_close == before.double_close,
 	      "server saw exec after close or close during exec");
@@ -289,23 +279,23 @@ static int scen_default_copies(struct conf_env *env)
 	int ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		for (i = 0; i < sizeof(in); i++)
 			in[i] = in_copy[i] = conf_pattern(7, i);
 		memset(out, 0xEE, sizeof(out));
 		ret = sync_exec(c, CONF_ECHO, in, sizeof(in), out, sizeof(out),
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(!ret, "execute: %s", cse_strerror(ret));
-		CHECK(x.backup == (backup ? env->sync_backup : 0),
+		CONF_CHECK(!ret, "execute: %s", cse_strerror(ret));
+		CONF_CHECK(x.backup == (backup ? env->sync_backup : 0),
 		      "backup %d, want %d", x.backup, backup ? env->sync_backup : 0);
-		CHECK(x.output_buffer_len_actual == sizeof(in), "len %zu",
+		CONF_CHECK(x.output_buffer_len_actual == sizeof(in), "len %zu",
 		      x.output_buffer_len_actual);
-		CHECK(!memcmp(out, in, sizeof(in)), "output not copied");
+		CONF_CHECK(!memcmp(out, in, sizeof(in)), "output not copied");
 		for (i = sizeof(in); i < sizeof(out); i++)
-			CHECK(out[i] == 0xEE,
+			CONF_CHECK(out[i] == 0xEE,
 			      "default copy wrote past output_buffer_len_actual at %u", i);
-		CHECK(!memcmp(in, in_copy, sizeof(in)), "input buffer modified");
+		CONF_CHECK(!memcmp(in, in_copy, sizeof(in)), "input buffer modified");
 	}
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -356,12 +346,12 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 	memset(&as, 0, sizeof(as));
 	as.free_mask = 0xffffffffU;
 	ret = conf_connect(env->server_id, opts, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	deadline = cse_now_ms() + 60000;
 	for (seq = 0; seq < ASYNC_TOTAL;) {
 		mask = cse_load_acquire(&as.free_mask);
 		if (!mask) {
-			CHECK(cse_now_ms() < deadline, "stalled at %u", seq);
+			CONF_CHECK(cse_now_ms() < deadline, "stalled at %u", seq);
 			cse_sleep_ms(1);
 			continue;
 		}
@@ -378,15 +368,15 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 		as.x[i].completion = async_completion;
 		as.x[i].completion_context = (void *)(unsigned long)seq;
 		ret = cse_execute(c, &as.x[i]);
-		CHECK(!ret, "execute %u: %s", seq, cse_strerror(ret));
+		CONF_CHECK(!ret, "execute %u: %s", seq, cse_strerror(ret));
 		seq++;
 	}
 	while (cse_load_acquire(&as.done) < ASYNC_TOTAL && cse_now_ms() < deadline)
 		cse_sleep_ms(1);
-	CHECK(as.done == ASYNC_TOTAL, "%u of %u completed", as.done, ASYNC_TOTAL);
-	CHECK(!as.bad, "%u completions with bad results", as.bad);
+	CONF_CHECK(as.done == ASYNC_TOTAL, "%u of %u completed", as.done, ASYNC_TOTAL);
+	CONF_CHECK(!as.bad, "%u completions with bad results", as.bad);
 	for (seq = 0; seq < ASYNC_TOTAL; seq++)
-		CHECK(as.completions[seq] == 1, "command %u completed %u times",
+		CONF_CHECK(as.completions[seq] == 1, "command %u completed %u times",
 		      seq, as.completions[seq]);
 	conf_log("%u commands, %u in flight at most, %u via backup", ASYNC_TOTAL,
 		 ASYNC_WINDOW, as.backups);
@@ -430,26 +420,26 @@ static int scen_submit_ctl(struct conf_env *env)
 	 */
 	for (i = 0; i < 4; i++) {
 		ret = conf_connect(env->server_id, i < 2 ? NULL : &o, &cl[i]);
-		CHECK(!ret, "client %u: %s", i, cse_strerror(ret));
+		CONF_CHECK(!ret, "client %u: %s", i, cse_strerror(ret));
 	}
 	for (i = 0; i < 4; i++)
 		tid[i] = inline_thread(cl[i]);
 	for (i = 0; i < 4; i++)
 		cse_client_deinit(cl[i]);
-	CHECK(tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
-	CHECK(tid[0] != tid[1], "two FIFO clients ran inline on one thread");
-	CHECK(tid[2] == tid[3], "two CTL clients ran inline on different threads");
+	CONF_CHECK(tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
+	CONF_CHECK(tid[0] != tid[1], "two FIFO clients ran inline on one thread");
+	CONF_CHECK(tid[2] == tid[3], "two CTL clients ran inline on different threads");
 
 	ret = conf_connect(env->server_id, &o, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < 300; i++) {
 		in = i * 2654435761U;
 		out = 0;
 		ret = sync_exec(c, CONF_ECHO, &in, 4, &out, 4,
 				i % 2 ? CSE_EXEC_WORKER : CSE_EXEC_INLINE, &x);
-		CHECK(!ret && x.output_status_code == CONF_STATUS_OK && out == in,
+		CONF_CHECK(!ret && x.output_status_code == CONF_STATUS_OK && out == in,
 		      "echo %u: %s status %d", i, cse_strerror(ret), x.output_status_code);
-		CHECK(!x.backup, "echo %u went via backup", i);
+		CONF_CHECK(!x.backup, "echo %u went via backup", i);
 	}
 	cse_client_deinit(c);
 	/* Many in flight at once, completed by the SC FIFO as usual. */
@@ -494,11 +484,11 @@ static int scen_multi_client_threads(struct conf_env *env)
 	for (i = 0; i < MT_CLIENTS; i++) {
 		ret = conf_connect(i ? env->worker_server_id : env->server_id,
 				   NULL, &mt.c[i]);
-		CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
+		CONF_CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
 	}
 	ret = conf_run_threads(MT_CLIENTS * MT_THREADS, mt_thread, NULL);
-	CHECK(!ret, "threads: %s", cse_strerror(ret));
-	CHECK(!mt.failures, "%u of %u commands failed", mt.failures,
+	CONF_CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CONF_CHECK(!mt.failures, "%u of %u commands failed", mt.failures,
 	      MT_CLIENTS * MT_THREADS * MT_ITERS);
 	for (i = 0; i < MT_CLIENTS; i++)
 		cse_client_deinit(mt.c[i]);
@@ -524,15 +514,15 @@ static int scen_inline_vs_worker(struct conf_env *env)
 
 	for (s = 0; s < 2; s++) {
 		ret = conf_connect(ids[s], NULL, &c);
-		CHECK(!ret, "connect: %s", cse_strerror(ret));
-		CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
+		CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
+		CONF_CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
 		for (i = 0; i < 5; i++) {
-			CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
-			CHECK(tid == reader, "INLINE ran on two threads");
-			CHECK(!exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
-			CHECK(tid != reader, "WORKER ran on the reader thread");
-			CHECK(!exec_thread_id(c, 0, &tid), "default");
-			CHECK((tid == reader) == (s == 0),
+			CONF_CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
+			CONF_CHECK(tid == reader, "INLINE ran on two threads");
+			CONF_CHECK(!exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
+			CONF_CHECK(tid != reader, "WORKER ran on the reader thread");
+			CONF_CHECK(!exec_thread_id(c, 0, &tid), "default");
+			CONF_CHECK((tid == reader) == (s == 0),
 			      "server default (%s) not honoured", s ? "worker" : "inline");
 		}
 		cse_client_deinit(c);
@@ -562,27 +552,27 @@ static int scen_large_payload_backup(struct conf_env *env)
 	int ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < LARGE; i++)
 		large_in[i] = conf_pattern(3, i);
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_ECHO, large_in, LARGE, large_out, LARGE, 0, &x);
-	CHECK(!ret, "execute: %s", cse_strerror(ret));
-	CHECK(x.backup == env->sync_backup, "1 MiB: backup %d, want %d",
+	CONF_CHECK(!ret, "execute: %s", cse_strerror(ret));
+	CONF_CHECK(x.backup == env->sync_backup, "1 MiB: backup %d, want %d",
 	      x.backup, env->sync_backup);
-	CHECK(x.output_buffer_len_actual == LARGE, "len %zu",
+	CONF_CHECK(x.output_buffer_len_actual == LARGE, "len %zu",
 	      x.output_buffer_len_actual);
-	CHECK(!memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
+	CONF_CHECK(!memcmp(large_in, large_out, LARGE), "1 MiB echo differs");
 
 	/* Large output only, produced by the server. */
 	memset(large_out, 0, LARGE);
 	ret = sync_exec(c, CONF_FILL, NULL, 0, large_out, LARGE,
 			CSE_EXEC_WORKER, &x);
-	CHECK(!ret && x.backup == env->sync_backup &&
+	CONF_CHECK(!ret && x.backup == env->sync_backup &&
 	      x.output_buffer_len_actual == LARGE, "fill: %s backup %d",
 	      cse_strerror(ret), x.backup);
 	for (i = 0; i < LARGE; i++)
-		CHECK(large_out[i] == conf_pattern(CONF_FILL, i),
+		CONF_CHECK(large_out[i] == conf_pattern(CONF_FILL, i),
 		      "fill differs at %u", i);
 
 	/* Asynchronous: always as messages, in fragments, completed later. */
@@ -597,15 +587,15 @@ static int scen_large_payload_backup(struct conf_env *env)
 	x.completion_context = &large_done;
 	large_done = 0;
 	ret = cse_execute(c, &x);
-	CHECK(!ret, "async execute: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "async execute: %s", cse_strerror(ret));
 	deadline = cse_now_ms() + 30000;
 	while (!cse_load_acquire(&large_done) && cse_now_ms() < deadline)
 		cse_sleep_ms(1);
-	CHECK(large_done, "async 1 MiB: no completion within 30 s");
-	CHECK(!x.result && x.backup == CSE_BACKUP_MSG &&
+	CONF_CHECK(large_done, "async 1 MiB: no completion within 30 s");
+	CONF_CHECK(!x.result && x.backup == CSE_BACKUP_MSG &&
 	      x.output_buffer_len_actual == LARGE, "async 1 MiB: %s backup %d len %zu",
 	      cse_strerror(x.result), x.backup, x.output_buffer_len_actual);
-	CHECK(!memcmp(large_in, large_out, LARGE), "async 1 MiB echo differs");
+	CONF_CHECK(!memcmp(large_in, large_out, LARGE), "async 1 MiB echo differs");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -650,7 +640,7 @@ static int exh_run(struct conf_env *env, __u32 policy)
 
 	memset(&exh, 0, sizeof(exh));
 	ret = conf_connect(env->server_id, &o, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	t0 = cse_now_ms();
 	for (i = 0; i < EXH_CMDS; i++) {
 		exh.ms[i] = i < 2 ? EXH_HOLD_MS : EXH_MS;
@@ -661,20 +651,20 @@ static int exh_run(struct conf_env *env, __u32 policy)
 		exh.x[i].output_buffer_len = 4;
 		exh.x[i].completion = exh_completion;
 		ret = cse_execute(c, &exh.x[i]);
-		CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
+		CONF_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
 	issued_ms = cse_now_ms() - t0;
 	deadline = cse_now_ms() + 10000;
 	while (cse_load_acquire(&exh.done) < EXH_CMDS && cse_now_ms() < deadline)
 		cse_sleep_ms(1);
-	CHECK(exh.done == EXH_CMDS, "%u of %d completed", exh.done, EXH_CMDS);
-	CHECK(!exh.bad, "%u bad completions", exh.bad);
+	CONF_CHECK(exh.done == EXH_CMDS, "%u of %d completed", exh.done, EXH_CMDS);
+	CONF_CHECK(!exh.bad, "%u bad completions", exh.bad);
 	if (policy == CSE_SLOTS_BACKUP)
-		CHECK(exh.backups >= EXH_CMDS - 2,
+		CONF_CHECK(exh.backups >= EXH_CMDS - 2,
 		      "only %u of %d commands overflowed to backup (issued in %llu ms)",
 		      exh.backups, EXH_CMDS, (unsigned long long)issued_ms);
 	else
-		CHECK(exh.backups == 0, "%u commands took backup under WAIT",
+		CONF_CHECK(exh.backups == 0, "%u commands took backup under WAIT",
 		      exh.backups);
 	cse_client_deinit(c);
 	return CONF_PASS;
@@ -696,12 +686,12 @@ static int scen_zero_length(struct conf_env *env)
 	int backup, ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		ret = sync_exec(c, CONF_ECHO, NULL, 0, NULL, 0,
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
-		CHECK(x.output_status_code == CONF_STATUS_OK &&
+		CONF_CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
+		CONF_CHECK(x.output_status_code == CONF_STATUS_OK &&
 		      x.output_buffer_len_actual == 0, "status %d len %zu",
 		      x.output_status_code, x.output_buffer_len_actual);
 	}
@@ -719,23 +709,23 @@ static int scen_unknown_code(struct conf_env *env)
 	int backup, ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (backup = 0; backup < 2; backup++) {
 		ret = sync_exec(c, 0xdead, NULL, 0, out, sizeof(out),
 				backup ? CSE_EXEC_FORCE_BACKUP : 0, &x);
-		CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
-		CHECK(x.output_status_code == CONF_STATUS_UNKNOWN,
+		CONF_CHECK(!ret && !x.result, "execute: %s", cse_strerror(ret));
+		CONF_CHECK(x.output_status_code == CONF_STATUS_UNKNOWN,
 		      "status %d, want %d", x.output_status_code, CONF_STATUS_UNKNOWN);
 	}
 	/* Bad arguments are refused before anything is sent. */
 	memset(&x, 0, sizeof(x));
 	x.flags = CSE_EXEC_INLINE | CSE_EXEC_WORKER;
-	CHECK(cse_execute(c, &x) == -EINVAL, "INLINE|WORKER accepted");
+	CONF_CHECK(cse_execute(c, &x) == -EINVAL, "INLINE|WORKER accepted");
 	x.flags = CSE_EXEC_LAST;
-	CHECK(cse_execute(c, &x) == -EINVAL, "unknown flag accepted");
+	CONF_CHECK(cse_execute(c, &x) == -EINVAL, "unknown flag accepted");
 	x.flags = 0;
 	x.input_buffer_len = 4;
-	CHECK(cse_execute(c, &x) == -EINVAL, "NULL input buffer accepted");
+	CONF_CHECK(cse_execute(c, &x) == -EINVAL, "NULL input buffer accepted");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -812,7 +802,7 @@ static int ep_prepare_fails(struct cse_client *c)
 				x.output_prepare = out_side ? ep_fail_prepare : NULL;
 				x.completion = async ? ep_completion : NULL;
 				ret = cse_execute(c, &x);
-				CHECK(ret == -EBADMSG && x.result == -EBADMSG,
+				CONF_CHECK(ret == -EBADMSG && x.result == -EBADMSG,
 				      "%s %s, failing %s_prepare: returned %s, x.result %d",
 				      async ? "async" : "sync", flags ? "backup" : "slot",
 				      out_side ? "output" : "input", cse_strerror(ret), x.result);
@@ -820,10 +810,10 @@ static int ep_prepare_fails(struct cse_client *c)
 		}
 	}
 	cse_sleep_ms(50);
-	CHECK(!cse_load_acquire(&ep.completions),
+	CONF_CHECK(!cse_load_acquire(&ep.completions),
 	      "%u completions for commands never issued", ep.completions);
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
-	CHECK(!ret && x.backup == 0, "then a slot command: %s backup %d",
+	CONF_CHECK(!ret && x.backup == 0, "then a slot command: %s backup %d",
 	      cse_strerror(ret), x.backup);
 	return CONF_PASS;
 }
@@ -842,7 +832,7 @@ static int ep_too_big(struct cse_client *c)
 		x.output_buffer_base = ep.scratch;
 		x.output_buffer_len = side ? (size_t)CSE_MAX_BACKUP + 1 : 4;
 		ret = cse_execute(c, &x);
-		CHECK(ret == -EMSGSIZE && x.result == -EMSGSIZE,
+		CONF_CHECK(ret == -EMSGSIZE && x.result == -EMSGSIZE,
 		      "%s over CSE_MAX_BACKUP: %s", side ? "output" : "input",
 		      cse_strerror(ret));
 	}
@@ -874,12 +864,12 @@ static int ep_post_areas(struct cse_client *c)
 		x.input_post = ep_in_post;
 		x.output_post = ep_out_post;
 		ret = cse_execute(c, &x);
-		CHECK(!ret && x.output_buffer_len_actual == EP_LEN, "%s: %s len %zu",
+		CONF_CHECK(!ret && x.output_buffer_len_actual == EP_LEN, "%s: %s len %zu",
 		      backup ? "backup" : "slot", cse_strerror(ret), x.output_buffer_len_actual);
-		CHECK(!memcmp(ep.in_seen, want, EP_LEN),
+		CONF_CHECK(!memcmp(ep.in_seen, want, EP_LEN),
 		      "%s: input_post did not see what input_prepare wrote",
 		      backup ? "backup" : "slot");
-		CHECK(!memcmp(ep.out_seen, want, EP_LEN),
+		CONF_CHECK(!memcmp(ep.out_seen, want, EP_LEN),
 		      "%s: output_post did not see the server's output",
 		      backup ? "backup" : "slot");
 	}
@@ -910,16 +900,16 @@ static int ep_limits(struct conf_env *env)
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		c = NULL;
 		ret = cse_client_init(&c, env->server_id, &bad[i]);
-		CHECK(ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
+		CONF_CHECK(ret == -EINVAL && !c, "geometry %u: %s", i, cse_strerror(ret));
 	}
 	ret = conf_connect(env->server_id, &most, &c);
-	CHECK(!ret, "%u slots: %s", most.nslots, cse_strerror(ret));
+	CONF_CHECK(!ret, "%u slots: %s", most.nslots, cse_strerror(ret));
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 4, 0, &x);
-	CHECK(!ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
+	CONF_CHECK(!ret && !x.backup, "with %u slots: %s backup %d", most.nslots,
 	      cse_strerror(ret), x.backup);
 	/* 4 bytes of input, but room for 24 of output: more than the 16 there. */
 	ret = sync_exec(c, CONF_ECHO, ep.scratch, 4, ep.scratch, 24, 0, &x);
-	CHECK(!ret && x.backup == env->sync_backup,
+	CONF_CHECK(!ret && x.backup == env->sync_backup,
 	      "an output buffer over the slot's area: %s backup %d, want %d",
 	      cse_strerror(ret), x.backup, env->sync_backup);
 	cse_client_deinit(c);
@@ -934,11 +924,11 @@ static int scen_error_paths(struct conf_env *env)
 
 	memset(&ep, 0, sizeof(ep));
 	ret = conf_connect(env->server_id, &o, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	if (ep_prepare_fails(c) || ep_too_big(c) || ep_post_areas(c) ||
 	    ep_limits(env))
 		return CONF_FAIL;
-	CHECK(cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
+	CONF_CHECK(cse_execute(c, NULL) == -EINVAL, "a NULL command accepted");
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -1011,9 +1001,9 @@ static int scen_server_death(struct conf_env *env)
 		conf_skip(env, "this world cannot start a server that dies");
 		return CONF_SKIP;
 	}
-	CHECK(!ret, "spawn: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "spawn: %s", cse_strerror(ret));
 	ret = conf_connect(id, NULL, &sd.c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < DEATH_ASYNC; i++) {
 		sd.x[i].input_code = CONF_SLEEP;
 		sd.x[i].input_buffer_base = &sd.ms;
@@ -1024,38 +1014,38 @@ static int scen_server_death(struct conf_env *env)
 				(i == 2 ? CSE_EXEC_FORCE_BACKUP : 0);
 		sd.x[i].completion = sd_completion;
 		ret = cse_execute(sd.c, &sd.x[i]);
-		CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
+		CONF_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
 	ret = conf_run_threads(2, sd_thread, NULL);
-	CHECK(!ret, "threads: %s", cse_strerror(ret));
-	CHECK(sd.sync_ret == -ECONNRESET, "sync caller got %s",
+	CONF_CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CONF_CHECK(sd.sync_ret == -ECONNRESET, "sync caller got %s",
 	      cse_strerror(sd.sync_ret));
-	CHECK(sd.sync_ms < 10000, "sync caller woke after %llu ms",
+	CONF_CHECK(sd.sync_ms < 10000, "sync caller woke after %llu ms",
 	      (unsigned long long)sd.sync_ms);
 
 	deadline = cse_now_ms() + 5000;
 	while (cse_load_acquire(&sd.reset) < DEATH_ASYNC && cse_now_ms() < deadline)
 		cse_sleep_ms(1);
 	for (i = 0; i < DEATH_ASYNC; i++)
-		CHECK(sd.completions[i] == 1, "command %d completed %u times",
+		CONF_CHECK(sd.completions[i] == 1, "command %d completed %u times",
 		      i, sd.completions[i]);
-	CHECK(sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
+	CONF_CHECK(sd.reset == DEATH_ASYNC, "%u of %d completed with -ECONNRESET",
 	      sd.reset, DEATH_ASYNC);
 
 	/* Later commands fail fast, with no completion when asynchronous. */
 	t0 = cse_now_ms();
 	ret = sync_exec(sd.c, CONF_ECHO, &sd.ms, 4, &out, 4, 0, &x);
-	CHECK(ret == -ECONNRESET && x.result == ret, "execute after death: %s",
+	CONF_CHECK(ret == -ECONNRESET && x.result == ret, "execute after death: %s",
 	      cse_strerror(ret));
 	x.completion = sd_late_completion;
 	ret = cse_execute(sd.c, &x);
-	CHECK(ret == -ECONNRESET && x.result == ret, "async execute after death: %s",
+	CONF_CHECK(ret == -ECONNRESET && x.result == ret, "async execute after death: %s",
 	      cse_strerror(ret));
-	CHECK(cse_now_ms() - t0 < 1000, "failing took too long");
+	CONF_CHECK(cse_now_ms() - t0 < 1000, "failing took too long");
 	cse_sleep_ms(50);
 	for (i = 0; i < DEATH_ASYNC; i++)
-		CHECK(sd.completions[i] == 1, "command %d completed again", i);
-	CHECK(!cse_load_acquire(&sd.late), "a refused command completed");
+		CONF_CHECK(sd.completions[i] == 1, "command %d completed again", i);
+	CONF_CHECK(!cse_load_acquire(&sd.late), "a refused command completed");
 	cse_client_deinit(sd.c);
 	return CONF_PASS;
 }
@@ -1095,11 +1085,11 @@ static int pd_kill_and_wait(struct conf_env *env, const char *id, __u32 want)
 {
 	__u64 t0 = cse_now_ms(), deadline = t0 + 10000;
 
-	CHECK(!env->kill_server(env, id), "kill");
+	CONF_CHECK(!env->kill_server(env, id), "kill");
 	while (cse_load_acquire(&pd.notices) < want && cse_now_ms() < deadline)
 		cse_sleep_ms(1);
-	CHECK(pd.notices == want, "%u death notices, want %u", pd.notices, want);
-	CHECK(pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
+	CONF_CHECK(pd.notices == want, "%u death notices, want %u", pd.notices, want);
+	CONF_CHECK(pd.notice_ms - t0 <= NOTICE_MS, "the notice took %llu ms",
 	      (unsigned long long)(pd.notice_ms - t0));
 	return CONF_PASS;
 }
@@ -1111,16 +1101,16 @@ static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c
 	int ret;
 
 	cse_sleep_ms(200);	/* let the dead one's name go */
-	CHECK(!env->spawn_server(env, id), "respawn");
+	CONF_CHECK(!env->spawn_server(env, id), "respawn");
 	deadline = cse_now_ms() + 10000;
 	while ((ret = cse_client_reconnect(c)) && cse_now_ms() < deadline)
 		cse_sleep_ms(20);
-	CHECK(!ret, "reconnect: %s", cse_strerror(ret));
-	CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	CONF_CHECK(!ret, "reconnect: %s", cse_strerror(ret));
+	CONF_CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
 	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, 0, &pd.x);
-	CHECK(!ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret && pd.out == pd.ms, "after reconnect: %s", cse_strerror(ret));
 	ret = sync_exec(c, CONF_ECHO, &pd.ms, 4, &pd.out, 4, CSE_EXEC_FORCE_BACKUP, &pd.x);
-	CHECK(!ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret && pd.out == pd.ms, "backup after reconnect: %s", cse_strerror(ret));
 	return CONF_PASS;
 }
 
@@ -1147,15 +1137,15 @@ static int scen_peer_death_notice(struct conf_env *env)
 		conf_skip(env, "this world cannot start a server that dies");
 		return CONF_SKIP;
 	}
-	CHECK(!ret, "spawn: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "spawn: %s", cse_strerror(ret));
 	ret = conf_connect(id, &o, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
-	CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(cse_client_reconnect(c) == -EISCONN, "reconnect while connected");
 
 	/* Idle: nothing in flight. */
 	if (pd_kill_and_wait(env, id, 1))
 		return CONF_FAIL;
-	CHECK(pd.notified == c, "the notice named another client");
+	CONF_CHECK(pd.notified == c, "the notice named another client");
 	if (pd_restart(env, id, c))
 		return CONF_FAIL;
 
@@ -1168,11 +1158,11 @@ static int scen_peer_death_notice(struct conf_env *env)
 	pd.x.output_buffer_len = 4;
 	pd.x.completion = pd_completion;
 	ret = cse_execute(c, &pd.x);
-	CHECK(!ret, "execute: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "execute: %s", cse_strerror(ret));
 	cse_sleep_ms(100);
 	if (pd_kill_and_wait(env, id, 2))
 		return CONF_FAIL;
-	CHECK(pd.completions_at_notice == 1,
+	CONF_CHECK(pd.completions_at_notice == 1,
 	      "%u commands had completed when the notice came, want 1",
 	      pd.completions_at_notice);
 	if (pd_restart(env, id, c))
@@ -1181,7 +1171,7 @@ static int scen_peer_death_notice(struct conf_env *env)
 	/* Leaving is not a death. */
 	cse_client_deinit(c);
 	cse_sleep_ms(50);
-	CHECK(pd.notices == 2, "deinit gave a death notice");
+	CONF_CHECK(pd.notices == 2, "deinit gave a death notice");
 	env->kill_server(env, id);
 	return CONF_PASS;
 }
@@ -1263,15 +1253,15 @@ static int scen_server_destroy(struct conf_env *env)
 			break;
 		cse_sleep_ms(5);
 	}
-	CHECK(before.opens == before.closes, "%u connections still open",
+	CONF_CHECK(before.opens == before.closes, "%u connections still open",
 	      before.opens - before.closes);
-	CHECK(!cse_server_init(), "server init");
+	CONF_CHECK(!cse_server_init(), "server init");
 	ret = cse_server_create(&td.s, td.id, &conf_server_ops, &so);
-	CHECK(!ret, "create: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "create: %s", cse_strerror(ret));
 	/* All connected first: a backup handler holds the control thread. */
 	for (i = 0; i < TD_CLIENTS; i++) {
 		ret = conf_connect(td.id, NULL, &td.c[i]);
-		CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
+		CONF_CHECK(!ret, "connect %d: %s", i, cse_strerror(ret));
 	}
 	for (i = 0; i < TD_CLIENTS; i++) {
 		for (j = 0; j < TD_ASYNC; j++) {
@@ -1286,12 +1276,12 @@ static int scen_server_destroy(struct conf_env *env)
 			x->completion = td_completion;
 			x->completion_context = &td.completions[i][j];
 			ret = cse_execute(td.c[i], x);
-			CHECK(!ret, "execute %d/%d: %s", i, j, cse_strerror(ret));
+			CONF_CHECK(!ret, "execute %d/%d: %s", i, j, cse_strerror(ret));
 		}
 	}
 	ret = conf_run_threads(2, td_thread, NULL);
-	CHECK(!ret, "threads: %s", cse_strerror(ret));
-	CHECK(td.sync_ret == -ECONNRESET, "the sync caller got %s",
+	CONF_CHECK(!ret, "threads: %s", cse_strerror(ret));
+	CONF_CHECK(td.sync_ret == -ECONNRESET, "the sync caller got %s",
 	      cse_strerror(td.sync_ret));
 
 	deadline = cse_now_ms() + 5000;
@@ -1300,34 +1290,34 @@ static int scen_server_destroy(struct conf_env *env)
 		cse_sleep_ms(1);
 	for (i = 0; i < TD_CLIENTS; i++)
 		for (j = 0; j < TD_ASYNC; j++)
-			CHECK(td.completions[i][j] == 1,
+			CONF_CHECK(td.completions[i][j] == 1,
 			      "command %d/%d completed %u times", i, j, td.completions[i][j]);
-	CHECK(td.reset == TD_CLIENTS * TD_ASYNC,
+	CONF_CHECK(td.reset == TD_CLIENTS * TD_ASYNC,
 	      "%u of %d completed with -ECONNRESET", td.reset, TD_CLIENTS * TD_ASYNC);
 
 	/* Destroyed means done: no handler left running, each closed once. */
 	conf_server_stats(&after);
-	CHECK(after.opens - before.opens == TD_CLIENTS &&
+	CONF_CHECK(after.opens - before.opens == TD_CLIENTS &&
 	      after.closes - before.closes == TD_CLIENTS,
 	      "%u opens, %u closes", after.opens - before.opens,
 	      after.closes - before.closes);
-	CHECK(after.execs_started - before.execs_started ==
+	CONF_CHECK(after.execs_started - before.execs_started ==
 	      after.execs_finished - before.execs_finished,
 	      "handlers still running after destroy");
-	CHECK(after.close_while_running == before.close_while_running &&
+	CONF_CHECK(after.close_while_running == before.close_while_running &&
 	      after.double_close == before.double_close &&
 	      after.exec_after_close == before.exec_after_close,
 	      "close during exec, twice, or exec after close");
 
 	for (i = 0; i < TD_CLIENTS; i++) {
 		ret = sync_exec(td.c[i], CONF_ECHO, &td.ms, 4, &td.out[i][0], 4, 0, &td.x[i][0]);
-		CHECK(ret == -ECONNRESET, "execute after destroy: %s", cse_strerror(ret));
+		CONF_CHECK(ret == -ECONNRESET, "execute after destroy: %s", cse_strerror(ret));
 		cse_client_deinit(td.c[i]);
 	}
 	ret = cse_client_init(&c, td.id, NULL);
-	CHECK(ret == -ENOENT, "connect after destroy: %s", cse_strerror(ret));
+	CONF_CHECK(ret == -ENOENT, "connect after destroy: %s", cse_strerror(ret));
 	ret = cse_server_create(&td.s, td.id, &conf_server_ops, NULL);
-	CHECK(!ret, "the id again: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "the id again: %s", cse_strerror(ret));
 	cse_server_destroy(td.s);
 	cse_server_deinit();
 	return CONF_PASS;
@@ -1358,26 +1348,26 @@ static int scen_client_death(struct conf_env *env)
 	int ret;
 
 	ret = conf_connect(env->server_id, NULL, &c);
-	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	/* Wait until earlier scenarios' connections are gone: only ours is live. */
-	CHECK(!wait_live(c, 1, 0, &before), "server still has old clients");
+	CONF_CHECK(!wait_live(c, 1, 0, &before), "server still has old clients");
 	ret = env->spawn_doomed_client(env, env->server_id, 400, 150);
 	if (ret == -EOPNOTSUPP) {
 		conf_skip(env, "this world cannot kill a client");
 		return CONF_SKIP;
 	}
-	CHECK(!ret, "doomed client: %s", cse_strerror(ret));
+	CONF_CHECK(!ret, "doomed client: %s", cse_strerror(ret));
 	ret = wait_live(c, 1, before.closes + 1, &after);
-	CHECK(!ret, "close_handler did not run for the killed client (%u opens, %u closes)",
+	CONF_CHECK(!ret, "close_handler did not run for the killed client (%u opens, %u closes)",
 	      after.opens, after.closes);
-	CHECK(after.opens == before.opens + 1, "opens %u -> %u", before.opens,
+	CONF_CHECK(after.opens == before.opens + 1, "opens %u -> %u", before.opens,
 	      after.opens);
-	CHECK(after.execs_started > before.execs_started,
+	CONF_CHECK(after.execs_started > before.execs_started,
 	      "the doomed client's command never reached the server");
-	CHECK(after.close_while_running == before.close_while_running,
+	CONF_CHECK(after.close_while_running == before.close_while_running,
 	      "close_handler ran while an exec was still running");
-	CHECK(after.double_close == before.double_close, "close_handler ran twice");
-	CHECK(after.exec_after_close == before.exec_after_close,
+	CONF_CHECK(after.double_close == before.double_close, "close_handler ran twice");
+	CONF_CHECK(after.exec_after_close == before.exec_after_close,
 	      "exec ran after close_handler");
 	cse_client_deinit(c);
 	return CONF_PASS;
