@@ -98,6 +98,7 @@ static void conn_run(struct conn_job *j)
 		      &status);
 	cse_store(&h->output_len_actual, actual);
 	cse_store((__u32 *)&h->output_status, (__u32)status);
+	cse_peer_release(h);		/* the slot goes back to the client */
 	if (j->flags & CSE_SLOT_F_SYNC) {
 		/* Straight back to the waiting caller: no client thread hop. */
 		cse_store_release(&h->state, CSE_SLOT_DONE);
@@ -132,6 +133,8 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 		return -EPROTO;
 	}
 	h = (struct cse_slot_hdr *)(conn->base + off);
+	/* Back from the client: after whatever last ran in this slot. */
+	cse_peer_acquire(h);
 	/*
 	 * The header, input and output lines all sit in the client's cache:
 	 * start fetching them together instead of one miss after another.

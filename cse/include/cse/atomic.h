@@ -29,6 +29,8 @@ static inline __u32 cse_xchg(__u32 *p, __u32 v) { return xchg(p, v); }
 /* Returns the old value; the swap happened iff it equals @old. */
 static inline __u32 cse_cmpxchg(__u32 *p, __u32 old, __u32 v) { return cmpxchg(p, old, v); }
 static inline void cse_mb(void) { smp_mb(); }
+static inline void cse_peer_release(const void *p) { (void)p; }
+static inline void cse_peer_acquire(const void *p) { (void)p; }
 #else
 static inline __u32 cse_load(const __u32 *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
 static inline __u32 cse_load_acquire(const __u32 *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
@@ -44,6 +46,32 @@ static inline __u32 cse_cmpxchg(__u32 *p, __u32 old, __u32 v)
 	return old;
 }
 static inline void cse_mb(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+
+/*
+ * Order that a peer process carries.  A server thread that completes a
+ * command in a slot and the one that runs the next command in that slot
+ * are ordered by the client (it saw the completion before it reused the
+ * slot), through atomics ThreadSanitizer cannot see, since they happen in
+ * another process.  cse_peer_release() before a slot goes back to the
+ * peer and cse_peer_acquire() when it comes back tell ThreadSanitizer
+ * that order; without ThreadSanitizer they are nothing at all.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define CSE_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define CSE_TSAN 1
+#endif
+#endif
+#ifdef CSE_TSAN
+void __tsan_acquire(void *addr);
+void __tsan_release(void *addr);
+static inline void cse_peer_release(const void *p) { __tsan_release((void *)p); }
+static inline void cse_peer_acquire(const void *p) { __tsan_acquire((void *)p); }
+#else
+static inline void cse_peer_release(const void *p) { (void)p; }
+static inline void cse_peer_acquire(const void *p) { (void)p; }
+#endif
 #endif
 
 #endif /* CSE_ATOMIC_H */
