@@ -6,6 +6,8 @@
  *   io_uring_nop  an io_uring NOP submitted and reaped (liburing)
  *   cse_uk_spin   a synchronous 64 B CSE command to the kernel server
  *   cse_uk_nospin the same, never spinning (sleep/wake through ioctls)
+ *   cse_uk_call   the same in one ioctl that runs the handler on the
+ *                 caller's thread (CSE_SUBMIT_CALL, INLINE): no FIFO, no wake
  * and the backup path, 4 KiB each way, forced past the slots:
  *   cse_uk_backup_call  synchronous: the whole command in one CALL ioctl
  *   cse_uk_backup_msg   asynchronous, its completion awaited: SEND and RECV
@@ -31,6 +33,7 @@
 #include "bench_util.h"
 
 #define CODE_ECHO 1	/* the conformance server's echo */
+#define CODE_THREAD 5	/* the conformance server's: the thread running exec */
 #define BACKUP_PAYLOAD 4096
 
 static void emit_sized(const char *cas, const char *mech, unsigned int payload,
@@ -166,6 +169,45 @@ static int bench_echo(const char *id, const struct cse_client_opts *o, __u32 fla
 	return 0;
 }
 
+/* The thread an inline command ran on, as the kernel names it (its pid). */
+static uint64_t inline_thread(struct cse_client *c)
+{
+	uint64_t tid = 0;
+	struct cse_exec x = {
+		.input_code = CODE_THREAD,
+		.flags = CSE_EXEC_INLINE,
+		.output_buffer_base = &tid,
+		.output_buffer_len = sizeof(tid),
+	};
+
+	return cse_execute(c, &x) ? 0 : tid;
+}
+
+/*
+ * CSE_SUBMIT_CALL: checked first to run on this very thread (else the
+ * client fell back to the FIFO, and the figure would be the wrong one).
+ */
+static int bench_call(const char *id, uint64_t *lat, unsigned long n)
+{
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
+	struct cse_client *c;
+	uint64_t tid;
+
+	if (cse_client_init(&c, id, &o))
+		return -1;
+	tid = inline_thread(c);
+	cse_client_deinit(c);
+	if (tid != (uint64_t)gettid()) {
+		fprintf(stderr, "bench-uk: CSE_SUBMIT_CALL ran on thread %llu, not the caller's\n",
+			(unsigned long long)tid);
+		return -1;
+	}
+	if (bench_echo(id, &o, CSE_EXEC_INLINE, 0, 64, 0, lat, n))
+		return -1;
+	emit("uk_sync_rtt", "cse_uk_call", lat, n);
+	return 0;
+}
+
 static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
 {
 	struct cse_client_opts o = { .spin_ns = spin ? 0 : -1 };
@@ -200,7 +242,7 @@ int main(int argc, char **argv)
 	lat = calloc(n ? n : 1, sizeof(*lat));
 	if (!lat || !n)
 		return 2;
-	if (bench_ioctl(argv[1], lat, n) || bench_uring(lat, n) ||
+	if (bench_ioctl(argv[1], lat, n) || bench_call(argv[1], lat, n) || bench_uring(lat, n) ||
 	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n) ||
 	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n))
 		return 1;
