@@ -185,21 +185,26 @@ static uint64_t inline_thread(struct cse_client *c)
 
 /*
  * CSE_SUBMIT_CALL: checked first to run on this very thread (else the
- * client fell back to the FIFO, and the figure would be the wrong one).
+ * client fell back to the FIFO, and the figure would be the wrong one):
+ * two connections' inline commands run on one thread, the caller's, where
+ * through the FIFO each would run on its own connection's reader.
  */
 static int bench_call(const char *id, uint64_t *lat, unsigned long n)
 {
 	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
-	struct cse_client *c;
-	uint64_t tid;
+	struct cse_client *c[2];
+	uint64_t tid[2] = { 0, 1 };
 
-	if (cse_client_init(&c, id, &o))
+	if (cse_client_init(&c[0], id, &o))
 		return -1;
-	tid = inline_thread(c);
-	cse_client_deinit(c);
-	if (tid != (uint64_t)gettid()) {
-		fprintf(stderr, "bench-uk: CSE_SUBMIT_CALL ran on thread %llu, not the caller's\n",
-			(unsigned long long)tid);
+	if (!cse_client_init(&c[1], id, &o)) {
+		tid[0] = inline_thread(c[0]);
+		tid[1] = inline_thread(c[1]);
+		cse_client_deinit(c[1]);
+	}
+	cse_client_deinit(c[0]);
+	if (!tid[0] || tid[0] != tid[1]) {
+		fprintf(stderr, "bench-uk: CSE_SUBMIT_CALL did not run on the caller's thread\n");
 		return -1;
 	}
 	if (bench_echo(id, &o, CSE_EXEC_INLINE, 0, 64, 0, lat, n))

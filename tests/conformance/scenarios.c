@@ -458,6 +458,24 @@ static int scen_submit_ctl(struct conf_env *env)
 
 /* ---- the slot's offset in a call that runs the command (CSE_SUBMIT_CALL) ---- */
 
+static struct {
+	struct cse_client *c;
+	__u64 tid[2];
+	__u32 arrived;
+} ct;
+
+/* An inline CONF_THREAD, then stay alive until the other caller has one too. */
+static void ct_thread(void *arg, int i)
+{
+	__u64 deadline = cse_now_ms() + 10000;
+
+	(void)arg;
+	ct.tid[i] = inline_thread(ct.c);
+	cse_fetch_add(&ct.arrived, 1);
+	while (cse_load_acquire(&ct.arrived) < 2 && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+}
+
 static int scen_submit_call(struct conf_env *env)
 {
 	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
@@ -473,17 +491,24 @@ static int scen_submit_call(struct conf_env *env)
 	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	/*
 	 * Proof the command ran in the call: an inline command to a kernel
-	 * server runs on the caller's own thread (an ioctl's, or the kernel
-	 * client's); a user server takes no calls, so the FIFO carries it to
-	 * the connection's reader, another thread.  A worker's is never ours.
+	 * server runs on its caller's own thread (in the ioctl, or the kernel
+	 * client's), so two callers' run on two threads; a user server takes
+	 * no calls, so the FIFO carries both to the connection's one reader.
+	 * (Thread ids are not comparable across the user/kernel line: the
+	 * two callers are alive at once, so neither id can be reused.)
 	 */
+	ct.c = c;
+	ct.arrived = 0;
+	ret = conf_run_threads(2, ct_thread, NULL);
+	CHECK(!ret && ct.tid[0] && ct.tid[1], "CONF_THREAD from two threads: %s",
+	      cse_strerror(ret));
+	CHECK(kernel ? ct.tid[0] != ct.tid[1] : ct.tid[0] == ct.tid[1],
+	      "two callers' inline commands ran on threads %llu and %llu (kernel server: %d)",
+	      (unsigned long long)ct.tid[0], (unsigned long long)ct.tid[1], kernel);
 	tid = inline_thread(c);
-	CHECK(tid, "CONF_THREAD failed");
-	CHECK(kernel ? tid == cse_thread_id() : tid != cse_thread_id(),
-	      "inline ran on thread %llu, the caller is %llu (kernel server: %d)",
-	      (unsigned long long)tid, (unsigned long long)cse_thread_id(), kernel);
+	CHECK(tid && tid == inline_thread(c), "one caller's inline commands moved threads");
 	ret = sync_exec(c, CONF_THREAD, NULL, 0, &wtid, sizeof(wtid), CSE_EXEC_WORKER, &x);
-	CHECK(!ret && wtid && wtid != cse_thread_id(), "a worker ran on the caller's thread");
+	CHECK(!ret && wtid && wtid != tid, "a worker command ran where inline ones do");
 	for (i = 0; i < 300; i++) {
 		in = i * 2654435761U;
 		out = 0;
