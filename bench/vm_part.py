@@ -23,8 +23,8 @@ from testbed.cellscript import between, section
 from testbed.kbuild import build_modules, module_dir
 from testbed.provision.qemu.vm import default_kernel, run_in_vm
 
-UK_MECHS = ("ioctl", "cse_uk_call", "io_uring_nop", "cse_uk_spin", "cse_uk_nospin",
-            "cse_ku_spin")
+UK_MECHS = ("ioctl", "cse_uk_call", "cse_uk_call_raw", "io_uring_nop", "cse_uk_spin",
+            "cse_uk_nospin", "cse_ku_spin")
 #: cse_uk_call's p50 over a bare ioctl's, at most (issue 15, item 1)
 TARGET_UK_CALL_X = 1.1
 #: the user server the kernel client times (started in the guest)

@@ -54,7 +54,7 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     uk = [r for r in json.loads(out.read_text()) if r["case"] == "uk_sync_rtt"]
     assert {r["mechanism"] for r in uk} == {"ioctl", "io_uring_nop", "cse_uk_spin",
-                                           "cse_uk_nospin", "cse_uk_call"}
+                                           "cse_uk_nospin", "cse_uk_call", "cse_uk_call_raw"}
     assert all(r["p50_ns"] > 0 for r in uk)
     assert "p50 / bare ioctl" in proc.stdout
     # The slot's offset in one ioctl that runs the handler, with its target.
