@@ -9,7 +9,8 @@ shared machine hits all mechanisms alike.  Prints a table with ratios and the
 issue's targets (met / MISSED), and writes report/bench.json: a list of
 records {case, mechanism, payload, inflight, p50_ns, p99_ns, ops_per_s};
 sync_rtt records also carry mean_ns, the mean round trip of an untimed loop
-(N round trips / wall time, no clock inside), and clock_ns, what one
+(N round trips / wall time, no clock inside; the median of 16 stretches),
+and clock_ns, what one
 clock_gettime costs (about one is inside every per-sample figure).  The
 floor ratios are computed from the untimed means: the per-sample clock
 adds the same ~clock_ns to both sides and would flatter them.
