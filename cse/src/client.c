@@ -25,7 +25,7 @@ static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
 		c->opts = *o;
 	if (c->opts.resv[0] || c->opts.resv[1] ||
 	    c->opts.slot_policy > CSE_SLOTS_WAIT ||
-	    c->opts.submit > CSE_SUBMIT_CTL)
+	    c->opts.submit > CSE_SUBMIT_CALL)
 		return -EINVAL;
 	if (!c->opts.nslots)
 		c->opts.nslots = CSE_DEFAULT_SLOTS;
@@ -203,6 +203,7 @@ static int client_connect(struct cse_client *c)
 	cse_os_mutex_unlock(c->lock);
 	cse_store(&c->scm_stop, 0);
 	cse_store(&c->scm_done, 0);
+	cse_store(&c->no_call, 0);	/* a new server may take calls */
 	cse_store_release(&c->dead, 0);
 	ret = cse_os_thread_start(&c->scm_thread, "cse-scm", cse_client_scm_main, c);
 	if (ret)

@@ -61,6 +61,9 @@ void cse_conn_exec(struct cse_conn *conn, __u32 code, const void *in,
 int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len);
 /* One whole command in a call from the client (cse_os_ctl_serve_calls()). */
 int cse_conn_call(void *arg, struct cse_os_call *call);
+/* The slot command a CSE_DEV_CALL_F_SLOT call names, as a call on its areas. */
+int cse_conn_slot_call(struct cse_conn *conn, __u32 off, struct cse_os_call *call,
+		       struct cse_slot_hdr **hdr);
 /* A CSE_WIRE_SUBMIT on the control channel; nonzero: drop the client. */
 int cse_conn_submit(struct cse_conn *conn, const void *msg, long len);
 

@@ -150,13 +150,24 @@ static void call_worker(void *arg)
 int cse_conn_call(void *arg, struct cse_os_call *call)
 {
 	struct cse_conn *conn = arg;
-	struct call_job j = { .conn = conn, .call = call };
+	struct cse_slot_hdr *h = NULL;
+	struct cse_os_call slot;
+	struct call_job j = { .conn = conn };
 	int ret = 0;
 
-	if (call->flags & ~CSE_WIRE_BACKUP_FLAGS ||
-	    (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
-	    call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP)
+	if (call->flags == CSE_DEV_CALL_F_SLOT) {
+		/* The command is in its slot already: no copy either way. */
+		memset(&slot, 0, sizeof(slot));
+		ret = cse_conn_slot_call(conn, call->slot_off, &slot, &h);
+		if (ret)
+			return ret;
+		call = &slot;
+	} else if (call->flags & ~CSE_WIRE_BACKUP_FLAGS ||
+		   (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
+		   call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP) {
 		return -EINVAL;
+	}
+	j.call = call;
 	call->output_len_actual = 0;
 	call->output_status = 0;
 	/* In flight before dead is checked: see cse_conn_submit(). */
@@ -170,6 +181,10 @@ int cse_conn_call(void *arg, struct cse_os_call *call)
 	} else {
 		/* The job lives on this stack: wait for it whatever happens. */
 		cse_os_wait_until_changed(&j.done, 0);
+	}
+	if (h && !ret) {
+		cse_store(&h->output_len_actual, call->output_len_actual);
+		cse_store((__u32 *)&h->output_status, (__u32)call->output_status);
 	}
 	cse_conn_inflight_put(conn);
 	return ret;

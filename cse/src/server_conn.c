@@ -120,17 +120,19 @@ static void conn_worker(void *arg)
 	cse_conn_inflight_put(conn);
 }
 
-/* Validate one command taken from the CS FIFO and run or queue it. */
-static int conn_command(struct cse_conn *conn, __u32 off)
+/*
+ * Read the header of the slot at @off once into @job and check it.
+ * Return NULL, or what is wrong with it and the bad value in *@bad.
+ */
+static const char *slot_read(struct cse_conn *conn, __u32 off,
+			     struct conn_job *job, __u32 *bad)
 {
 	struct cse_slot_hdr *h;
-	struct conn_job job, *wj;
 	int idx = cse_geom_slot_index(&conn->g, off);
 
-	if (idx < 0) {
-		conn_violation(conn, "slot offset", off);
-		return -EPROTO;
-	}
+	*bad = off;
+	if (idx < 0)
+		return "slot offset";
 	h = (struct cse_slot_hdr *)(conn->base + off);
 	/*
 	 * The header, input and output lines all sit in the client's cache:
@@ -139,21 +141,33 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 	__builtin_prefetch(h);
 	__builtin_prefetch(h + 1);
 	__builtin_prefetch((char *)(h + 1) + conn->g.slot_input_size, 1);
-	job.conn = conn;
-	job.off = off;
-	job.code = cse_load(&h->input_code);
-	job.flags = cse_load(&h->flags);
-	job.in_len = cse_load(&h->input_len);
-	job.out_len = cse_load(&h->output_len);
-	if (job.flags & ~(CSE_SLOT_F_LAST - 1) ||
-	    (job.flags & CSE_SLOT_F_INLINE && job.flags & CSE_SLOT_F_WORKER)) {
-		conn_violation(conn, "slot flags", job.flags);
-		return -EPROTO;
-	}
-	if (job.in_len > conn->g.slot_input_size ||
-	    job.out_len > conn->g.slot_output_size) {
-		conn_violation(conn, "slot length", job.in_len > conn->g.slot_input_size ?
-			       job.in_len : job.out_len);
+	job->conn = conn;
+	job->off = off;
+	job->code = cse_load(&h->input_code);
+	job->flags = cse_load(&h->flags);
+	job->in_len = cse_load(&h->input_len);
+	job->out_len = cse_load(&h->output_len);
+	*bad = job->flags;
+	if (job->flags & ~(CSE_SLOT_F_LAST - 1) ||
+	    (job->flags & CSE_SLOT_F_INLINE && job->flags & CSE_SLOT_F_WORKER))
+		return "slot flags";
+	*bad = job->in_len > conn->g.slot_input_size ? job->in_len : job->out_len;
+	if (job->in_len > conn->g.slot_input_size ||
+	    job->out_len > conn->g.slot_output_size)
+		return "slot length";
+	return NULL;
+}
+
+/* Validate one command taken from the CS FIFO and run or queue it. */
+static int conn_command(struct cse_conn *conn, __u32 off)
+{
+	struct conn_job job, *wj;
+	const char *bad;
+	__u32 v;
+
+	bad = slot_read(conn, off, &job, &v);
+	if (bad) {
+		conn_violation(conn, bad, v);
 		return -EPROTO;
 	}
 
@@ -170,6 +184,34 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 		/* No memory for a job: run it here rather than fail it. */
 	}
 	conn_run(&job);
+	return 0;
+}
+
+/*
+ * CSE_DEV_CALL_F_SLOT: the command in the slot at @off, its header read
+ * once and checked as from the FIFO, becomes @call on the slot's own
+ * areas; *@hdr is where its results go.  A bad offset or header fails
+ * this call alone (-EINVAL, nothing runs): it is the caller's own ioctl
+ * argument, and the connection stays as it was.
+ */
+int cse_conn_slot_call(struct cse_conn *conn, __u32 off, struct cse_os_call *call,
+		       struct cse_slot_hdr **hdr)
+{
+	struct conn_job job;
+	char *in;
+	__u32 v;
+
+	if (slot_read(conn, off, &job, &v))
+		return -EINVAL;
+	*hdr = (struct cse_slot_hdr *)(conn->base + off);
+	in = (char *)(*hdr + 1);
+	call->input_code = job.code;
+	call->flags = job.flags & (CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER);
+	call->input_len = job.in_len;
+	call->output_len = job.out_len;
+	call->input = in;
+	call->output = in + conn->g.slot_input_size;
+	call->slot_off = off;
 	return 0;
 }
 

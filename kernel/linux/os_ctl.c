@@ -502,7 +502,8 @@ int cse_os_ctl_call(struct cse_os_ctl *c, struct cse_os_call *call)
 		return ret;
 	ret = fn(arg, call);
 	spin_lock(&ctl_lock);
-	if (!--p->calls)
+	/* Only a close waits for the last call, and it has set shut first. */
+	if (!--p->calls && p->shut)
 		wake_up_all(&p->wq);
 	spin_unlock(&ctl_lock);
 	return ret;

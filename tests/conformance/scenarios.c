@@ -456,6 +456,87 @@ static int scen_submit_ctl(struct conf_env *env)
 	return async_many(env, &o);
 }
 
+/* ---- the slot's offset in a call that runs the command (CSE_SUBMIT_CALL) ---- */
+
+static struct {
+	struct cse_client *c;
+	__u64 tid[2];
+	__u32 arrived;
+} ct;
+
+/* An inline CONF_THREAD, then stay alive until the other caller has one too. */
+static void ct_thread(void *arg, int i)
+{
+	__u64 deadline = cse_now_ms() + 10000;
+
+	(void)arg;
+	ct.tid[i] = inline_thread(ct.c);
+	cse_fetch_add(&ct.arrived, 1);
+	while (cse_load_acquire(&ct.arrived) < 2 && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+}
+
+static int scen_submit_call(struct conf_env *env)
+{
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
+	bool kernel = env->sync_backup == CSE_BACKUP_CALL;
+	struct cse_client *c;
+	struct cse_exec x;
+	__u64 tid, wtid;
+	__u32 in, out, i;
+	__u8 big[512], back[512];
+	int ret;
+
+	ret = conf_connect(env->server_id, &o, &c);
+	CHECK(!ret, "connect: %s", cse_strerror(ret));
+	/*
+	 * Proof the command ran in the call: an inline command to a kernel
+	 * server runs on its caller's own thread (in the ioctl, or the kernel
+	 * client's), so two callers' run on two threads; a user server takes
+	 * no calls, so the FIFO carries both to the connection's one reader.
+	 * (Thread ids are not comparable across the user/kernel line: the
+	 * two callers are alive at once, so neither id can be reused.)
+	 */
+	ct.c = c;
+	ct.arrived = 0;
+	ret = conf_run_threads(2, ct_thread, NULL);
+	CHECK(!ret && ct.tid[0] && ct.tid[1], "CONF_THREAD from two threads: %s",
+	      cse_strerror(ret));
+	CHECK(kernel ? ct.tid[0] != ct.tid[1] : ct.tid[0] == ct.tid[1],
+	      "two callers' inline commands ran on threads %llu and %llu (kernel server: %d)",
+	      (unsigned long long)ct.tid[0], (unsigned long long)ct.tid[1], kernel);
+	tid = inline_thread(c);
+	CHECK(tid && tid == inline_thread(c), "one caller's inline commands moved threads");
+	ret = sync_exec(c, CONF_THREAD, NULL, 0, &wtid, sizeof(wtid), CSE_EXEC_WORKER, &x);
+	CHECK(!ret && wtid && wtid != tid, "a worker command ran where inline ones do");
+	for (i = 0; i < 300; i++) {
+		in = i * 2654435761U;
+		out = 0;
+		ret = sync_exec(c, CONF_ECHO, &in, 4, &out, 4,
+				i % 3 == 0 ? CSE_EXEC_WORKER : i % 3 == 1 ? CSE_EXEC_INLINE : 0,
+				&x);
+		CHECK(!ret && x.output_status_code == CONF_STATUS_OK && out == in &&
+		      x.output_buffer_len_actual == 4,
+		      "echo %u: %s status %d", i, cse_strerror(ret), x.output_status_code);
+		CHECK(!x.backup, "echo %u went via backup", i);
+	}
+	/* A larger one, and an output the handler fills less than the caller allowed. */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (__u8)(i * 7);
+	ret = sync_exec(c, CONF_ECHO, big, 300, back, sizeof(back), CSE_EXEC_INLINE, &x);
+	CHECK(!ret && x.output_buffer_len_actual == 300 && !memcmp(big, back, 300),
+	      "echo 300: %s len %zu", cse_strerror(ret), x.output_buffer_len_actual);
+	ret = sync_exec(c, 0xdead, NULL, 0, NULL, 0, 0, &x);
+	CHECK(!ret && x.output_status_code == CONF_STATUS_UNKNOWN, "unknown code: %s status %d",
+	      cse_strerror(ret), x.output_status_code);
+	/* The same callbacks in the same order, inline and on a worker. */
+	if (order_run(env, c, CSE_EXEC_INLINE) || order_run(env, c, CSE_EXEC_WORKER))
+		return CONF_FAIL;
+	cse_client_deinit(c);
+	/* Asynchronous commands take the FIFO and complete on the SC FIFO as usual. */
+	return async_many(env, &o);
+}
+
 /* ---- several clients, several threads per client ---- */
 
 #define MT_CLIENTS	3
@@ -1351,7 +1432,28 @@ static int wait_live(struct cse_client *c, __u32 live, __u32 min_closes,
 	}
 }
 
+static int client_death(struct conf_env *env, __u32 submit);
+
+/*
+ * A client killed while its synchronous command runs, submitted through
+ * the FIFO and then in a call (CSE_SUBMIT_CALL: to a kernel server the
+ * handler runs inside the dying process's ioctl).
+ */
 static int scen_client_death(struct conf_env *env)
+{
+	static const __u32 submits[] = { CSE_SUBMIT_FIFO, CSE_SUBMIT_CALL };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 2; i++) {
+		ret = client_death(env, submits[i]);
+		if (ret != CONF_PASS)
+			return ret;
+	}
+	return CONF_PASS;
+}
+
+static int client_death(struct conf_env *env, __u32 submit)
 {
 	struct conf_stats before, after;
 	struct cse_client *c;
@@ -1361,7 +1463,7 @@ static int scen_client_death(struct conf_env *env)
 	CHECK(!ret, "connect: %s", cse_strerror(ret));
 	/* Wait until earlier scenarios' connections are gone: only ours is live. */
 	CHECK(!wait_live(c, 1, 0, &before), "server still has old clients");
-	ret = env->spawn_doomed_client(env, env->server_id, 400, 150);
+	ret = env->spawn_doomed_client(env, env->server_id, submit, 400, 150);
 	if (ret == -EOPNOTSUPP) {
 		conf_skip(env, "this world cannot kill a client");
 		return CONF_SKIP;
@@ -1379,6 +1481,8 @@ static int scen_client_death(struct conf_env *env)
 	CHECK(after.double_close == before.double_close, "close_handler ran twice");
 	CHECK(after.exec_after_close == before.exec_after_close,
 	      "exec ran after close_handler");
+	conf_log("submit %u: the killed client's close_handler ran once, after its exec",
+		 submit);
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -1389,6 +1493,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "default_copies", scen_default_copies, 30 },
 	{ "async_many_inflight", scen_async_many_inflight, 90 },
 	{ "submit_ctl", scen_submit_ctl, 90 },
+	{ "submit_call", scen_submit_call, 90 },
 	{ "multi_client_threads", scen_multi_client_threads, 90 },
 	{ "inline_vs_worker", scen_inline_vs_worker, 30 },
 	{ "large_payload_backup", scen_large_payload_backup, 60 },

@@ -374,22 +374,37 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
  * caller's thread, or on a worker with CSE_SLOT_F_WORKER) and copies
  * output_len_actual bytes out to output before the ioctl returns.  Only on
  * a client's file whose HELLO the server accepted; EOPNOTSUPP before that.
+ *
+ * With CSE_DEV_CALL_F_SLOT (the seed's second U-K mode, CSE_SUBMIT_CALL)
+ * the command is already in the slot whose header is at slot_off in the
+ * connection's chunk: flags is CSE_DEV_CALL_F_SLOT alone and every other
+ * field zero.  The server reads the slot header once (input_code, flags,
+ * input_len, output_len, checked as from the CS FIFO), runs exec_handler
+ * on the slot's own areas (on the caller's thread for CSE_SLOT_F_INLINE,
+ * on a worker for CSE_SLOT_F_WORKER, else as the server's default) and
+ * writes output_len_actual and output_status into the slot header before
+ * the ioctl returns; nothing is copied and the struct is not written back.
+ * A bad offset or header fails the call with EINVAL and nothing runs.
  */
+#define CSE_DEV_CALL_F_SLOT	(1U << 9)
 struct cse_dev_call {
 	__u64 input;		/* user address of input_len bytes */
 	__u64 output;		/* user address of output_len bytes */
 	__u32 input_code;
-	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT */
+	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT;
+				 * or CSE_DEV_CALL_F_SLOT alone */
 	__u32 input_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len_actual;	/* zero in; out: bytes written to output */
 	__s32 output_status;	/* zero in; out: the exec_handler's status */
-	__u32 resv[2];		/* must be zero */
+	__u32 slot_off;		/* CSE_DEV_CALL_F_SLOT: the slot header's offset; else zero */
+	__u32 resv;		/* must be zero */
 };
 CSE_ABI_OFFSET(struct cse_dev_call, output, 8);
 CSE_ABI_OFFSET(struct cse_dev_call, input_code, 16);
 CSE_ABI_OFFSET(struct cse_dev_call, output_len_actual, 32);
-CSE_ABI_OFFSET(struct cse_dev_call, resv, 40);
+CSE_ABI_OFFSET(struct cse_dev_call, slot_off, 40);
+CSE_ABI_OFFSET(struct cse_dev_call, resv, 44);
 CSE_ABI_SIZE(struct cse_dev_call, 48);
 
 #if defined(__KERNEL__) || defined(__linux__)

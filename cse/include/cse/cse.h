@@ -154,6 +154,18 @@ enum cse_submit {
 	 * 64 slots never get there).
 	 */
 	CSE_SUBMIT_CTL = 1,
+	/*
+	 * A synchronous command to a kernel server: the slot's offset in one
+	 * call that runs the server's exec_handler and returns with the
+	 * result (the seed's second U-K mode): an ioctl from user space, a
+	 * direct call between kernel modules.  The handler runs on the
+	 * caller's own thread for CSE_EXEC_INLINE (a worker for
+	 * CSE_EXEC_WORKER; else the server's default): no FIFO, no wake-up,
+	 * no copy.  Asynchronous commands, and every command to a user server
+	 * (which takes no calls), go through the CS FIFO as with
+	 * CSE_SUBMIT_FIFO.
+	 */
+	CSE_SUBMIT_CALL = 2,
 };
 
 /*

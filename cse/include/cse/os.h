@@ -187,6 +187,12 @@ struct cse_os_call {
 	void *output;		/* output_len bytes, zeroed unless OUTPUT_INIT */
 	__u32 output_len_actual;	/* out */
 	__s32 output_status;		/* out */
+	/*
+	 * flags CSE_DEV_CALL_F_SLOT alone, every other field zero: the command
+	 * is in the slot at this offset of the connection's chunk, and its
+	 * results go into the slot header (abi.h, struct cse_dev_call).
+	 */
+	__u32 slot_off;
 };
 
 typedef int (*cse_os_call_fn)(void *arg, struct cse_os_call *call);
