@@ -68,6 +68,19 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 	struct cse_os_shm *shm = NULL;
 	long n;
 
+	int ret;
+
+	if (conn->rx) {
+		/* The next fragment of a backup command: one message, no more. */
+		ret = cse_conn_backup_more(conn);
+		if (ret) {
+			if (ret != -ECONNRESET)
+				cse_os_log(CSE_LOG_WARN, "server %s: bad backup command, disconnecting client",
+					   s->server_id);
+			conn_unpoll(conn);
+		}
+		return;
+	}
 	n = cse_os_ctl_recv(conn->ctl, msg, CSE_OS_CTL_MSG_MAX,
 			    conn->open ? NULL : &shm);
 	if (n <= 0) {

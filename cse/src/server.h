@@ -9,6 +9,8 @@
 #include "chunk.h"
 #include "fifo.h"
 
+struct cse_backup_job;
+
 struct cse_conn {
 	struct cse_conn *next;
 	struct cse_server *s;
@@ -21,6 +23,8 @@ struct cse_conn {
 	struct cse_fifo sc;
 	void *user_context;
 	struct cse_os_thread *reader;
+	/* A backup command still arriving, message by message (control thread) */
+	struct cse_backup_job *rx;
 
 	bool open;			/* handshake done, open_handler ran */
 	bool polled;			/* ctl is in the server's poller */
@@ -58,10 +62,22 @@ void cse_conn_exec(struct cse_conn *conn, __u32 code, const void *in,
 		   int *status);
 
 /* server_backup.c */
+/*
+ * A backup command's first message; when more of it is to come, conn->rx
+ * holds it and cse_conn_backup_more() takes each next message (one per
+ * call: the control thread calls it when the channel is readable, and
+ * never waits for the rest).  Nonzero: drop the client.
+ */
 int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len);
+int cse_conn_backup_more(struct cse_conn *conn);
+/* Free a command that never arrived whole. */
+void cse_conn_backup_drop(struct cse_conn *conn);
 /* One whole command in a call from the client (cse_os_ctl_serve_calls()). */
 int cse_conn_call(void *arg, struct cse_os_call *call);
-/* A CSE_WIRE_SUBMIT on the control channel; nonzero: drop the client. */
+/*
+ * A CSE_WIRE_SUBMIT on the control channel; nonzero: drop the client.
+ * It runs on a worker whatever its flags (never on the control thread).
+ */
 int cse_conn_submit(struct cse_conn *conn, const void *msg, long len);
 
 #endif /* CSE_SERVER_H */

@@ -120,8 +120,12 @@ static void conn_worker(void *arg)
 	cse_conn_inflight_put(conn);
 }
 
-/* Validate one command taken from the CS FIFO and run or queue it. */
-static int conn_command(struct cse_conn *conn, __u32 off)
+/*
+ * Validate one command taken from the CS FIFO (or named in a control
+ * message: @from_ctl, then always queued for a worker, since the control
+ * thread must never run a handler) and run or queue it.
+ */
+static int conn_command(struct cse_conn *conn, __u32 off, bool from_ctl)
 {
 	struct cse_slot_hdr *h;
 	struct conn_job job, *wj;
@@ -157,7 +161,7 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 		return -EPROTO;
 	}
 
-	if (cse_conn_use_worker(conn, job.flags)) {
+	if (from_ctl || cse_conn_use_worker(conn, job.flags)) {
 		wj = cse_os_zalloc(sizeof(*wj));
 		if (wj) {
 			*wj = job;
@@ -191,7 +195,7 @@ int cse_conn_submit(struct cse_conn *conn, const void *msg, long len)
 	cse_fetch_add(&conn->inflight, 1);
 	cse_mb();
 	if (!cse_load_acquire(&conn->dead))
-		ret = conn_command(conn, m.slot_off);
+		ret = conn_command(conn, m.slot_off, true);
 	cse_conn_inflight_put(conn);
 	return ret;
 }
@@ -205,7 +209,7 @@ static void conn_reader_main(void *arg)
 	while (!cse_load_acquire(&conn->dead)) {
 		off = cse_fifo_pop(&conn->cs);
 		if (off) {
-			if (conn_command(conn, off))
+			if (conn_command(conn, off, false))
 				break;
 			continue;
 		}
@@ -310,6 +314,7 @@ refuse:
 
 void cse_conn_free(struct cse_conn *conn)
 {
+	cse_conn_backup_drop(conn);
 	if (conn->reader)
 		cse_os_thread_join(conn->reader);
 	if (conn->ctl)

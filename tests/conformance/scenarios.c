@@ -422,11 +422,11 @@ static int scen_submit_ctl(struct conf_env *env)
 	int ret;
 
 	/*
-	 * Proof the offsets really took the control channel: inline commands
-	 * run on the thread that reads their submission, which is each
-	 * connection's own FIFO reader, but the server's one control thread
-	 * for every client that submits through the channel.  All four are
-	 * connected at once, so no thread id can be reused among them.
+	 * Inline commands from the FIFO run on the thread that reads it,
+	 * each connection's own; those submitted through the channel run on
+	 * a worker, never on the server's control thread (a slow handler
+	 * there would stall every client) nor on a FIFO reader.  All four
+	 * are connected at once, so no thread id can be reused among them.
 	 */
 	for (i = 0; i < 4; i++) {
 		ret = conf_connect(env->server_id, i < 2 ? NULL : &o, &cl[i]);
@@ -438,7 +438,8 @@ static int scen_submit_ctl(struct conf_env *env)
 		cse_client_deinit(cl[i]);
 	CHECK(tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
 	CHECK(tid[0] != tid[1], "two FIFO clients ran inline on one thread");
-	CHECK(tid[2] == tid[3], "two CTL clients ran inline on different threads");
+	CHECK(tid[2] != tid[0] && tid[2] != tid[1] && tid[3] != tid[0] && tid[3] != tid[1],
+	      "a CTL client's command ran on a FIFO reader");
 
 	ret = conf_connect(env->server_id, &o, &c);
 	CHECK(!ret, "connect: %s", cse_strerror(ret));

@@ -18,6 +18,7 @@
 
 #include "../ktap.h"
 #include "../test_spawn.h"
+#include "client.h"
 #include "peer.h"
 #include "posix.h"
 
@@ -589,16 +590,49 @@ static void slow_handler_done(struct cse_exec *x, void *ctx)
 	cse_store_release(&slow_handler_finished, 1);
 }
 
+/* How the first client occupies the server while the others are timed. */
+enum slow_mode {
+	SLOW_BACKUP,		/* a backup command whose handler sleeps 5 s */
+	SLOW_CTL,		/* a slot command submitted as a control message */
+	SLOW_STALLED,		/* a backup message cut off after its first fragment */
+};
+
 /*
- * One client's backup command sleeps 5 s in its handler (a server whose
- * default is inline).  Meanwhile another client connects and runs 1,000
- * commands well within 1 s, and a third client's death is seen
- * (close_handler) within 1 s: no handler runs on the server's control
- * thread, which accepts, hands shakes and sees clients die.
+ * The first fragment of a backup command of two, then silence: a server
+ * that reads the rest before it does anything else waits for ever.
  */
-static int test_slow_handler_isolation(const struct ktap_case *tc)
+static int send_stalled_backup(struct cse_client *c)
+{
+	static __u8 frag[CSE_WIRE_FRAG];
+	struct cse_wire_backup_req req = {
+		.hdr.type = CSE_WIRE_BACKUP_REQ,
+		.hdr.id = 1U << 30,	/* no id the client's own commands use */
+		.input_code = CONF_ECHO,
+		.input_len = 2 * CSE_WIRE_FRAG,
+		.output_len = 4,
+	};
+	int ret;
+
+	cse_os_mutex_lock(c->send_lock);
+	ret = cse_os_ctl_send(c->ctl, &req, sizeof(req), frag, sizeof(frag), NULL);
+	cse_os_mutex_unlock(c->send_lock);
+	return ret;
+}
+
+/*
+ * One client occupies the server: a backup command, or a command
+ * submitted on the control channel (CSE_SUBMIT_CTL), whose handler sleeps
+ * 5 s (a server whose default is inline), or a backup message stalled
+ * half-way.  Meanwhile another client connects and runs 1,000 commands
+ * well within 1 s, and a third client's death is seen (close_handler)
+ * within 1 s: no handler runs on the server's control thread, which
+ * accepts, shakes hands and sees clients die, and it never waits for one
+ * client's message.
+ */
+static int slow_handler_isolation(enum slow_mode mode)
 {
 	const char *doomed_args[] = { "doomed-client", NULL, "10", NULL };
+	struct cse_client_opts ctl_opts = { .submit = CSE_SUBMIT_CTL };
 	struct cse_client *a, *b;
 	struct cse_exec x = { .input_code = CONF_SLEEP };
 	struct conf_stats st, st0;
@@ -607,24 +641,28 @@ static int test_slow_handler_isolation(const struct ktap_case *tc)
 	char id[64];
 	int pid, doomed, i;
 
-	(void)tc;
-	snprintf(id, sizeof(id), "contract-iso-%d", (int)getpid());
+	snprintf(id, sizeof(id), "contract-iso%d-%d", (int)mode, (int)getpid());
 	doomed_args[1] = id;
+	cse_store_release(&slow_handler_finished, 0);
 	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
-	KTAP_CHECK(!peer_connect(id, NULL, &a), "connect a");
-	x.flags = CSE_EXEC_FORCE_BACKUP;
+	KTAP_CHECK(!peer_connect(id, mode == SLOW_CTL ? &ctl_opts : NULL, &a), "connect a");
+	x.flags = mode == SLOW_BACKUP ? CSE_EXEC_FORCE_BACKUP : 0;
 	x.input_buffer_base = &ms;
 	x.input_buffer_len = sizeof(ms);
 	x.output_buffer_base = &out;
 	x.output_buffer_len = sizeof(out);
 	x.completion = slow_handler_done;
-	KTAP_CHECK(!cse_execute(a, &x), "the slow command");
+	if (mode == SLOW_STALLED)
+		KTAP_CHECK(!send_stalled_backup(a), "the stalled message");
+	else
+		KTAP_CHECK(!cse_execute(a, &x), "the slow command");
 	cse_sleep_ms(200);	/* its handler is running */
 
 	t0 = cse_now_ms();
 	KTAP_CHECK(!peer_connect(id, NULL, &b), "connect b");
 	for (i = 0; i < 1000; i++)
-		KTAP_CHECK(!echo_once(b, 0, (__u32)i), "echo %d", i);
+		KTAP_CHECK(!echo_once(b, i % 3 == 2 ? CSE_EXEC_FORCE_BACKUP : 0, (__u32)i),
+			   "echo %d", i);
 	dt = cse_now_ms() - t0;
 	ktap_diag("connect and 1000 commands beside a slow handler: %llu ms",
 		  (unsigned long long)dt);
@@ -649,11 +687,30 @@ static int test_slow_handler_isolation(const struct ktap_case *tc)
 	ktap_diag("a dead client's close_handler after %llu ms", (unsigned long long)dt);
 	KTAP_CHECK(st.closes > st0.closes && dt < 1000,
 		   "close_handler for the dead client after %llu ms", (unsigned long long)dt);
-	KTAP_CHECK(!cse_load_acquire(&slow_handler_finished), "the slow command finished early");
+	KTAP_CHECK(mode == SLOW_STALLED || !cse_load_acquire(&slow_handler_finished),
+		   "the slow command finished early");
 	cse_client_deinit(b);
 	cse_client_deinit(a);
 	peer_kill(pid);
 	return 0;
+}
+
+static int test_slow_handler_isolation(const struct ktap_case *tc)
+{
+	(void)tc;
+	return slow_handler_isolation(SLOW_BACKUP);
+}
+
+static int test_slow_ctl_handler_isolation(const struct ktap_case *tc)
+{
+	(void)tc;
+	return slow_handler_isolation(SLOW_CTL);
+}
+
+static int test_stalled_backup_isolation(const struct ktap_case *tc)
+{
+	(void)tc;
+	return slow_handler_isolation(SLOW_STALLED);
 }
 
 static const struct ktap_case cases[] = {
@@ -666,6 +723,8 @@ static const struct ktap_case cases[] = {
 	{ "handler_overreports", test_handler_overreports, 30, NULL },
 	{ "event_fd", test_event_fd, 30, NULL },
 	{ "slow_handler_isolation", test_slow_handler_isolation, 60, NULL },
+	{ "slow_ctl_handler_isolation", test_slow_ctl_handler_isolation, 60, NULL },
+	{ "stalled_backup_isolation", test_stalled_backup_isolation, 60, NULL },
 };
 
 int main(int argc, char **argv)

@@ -45,8 +45,11 @@ struct cse_exec;
 /* struct cse_exec.flags */
 /*
  * Where the server runs a slot command's exec_handler.  A backup command
- * (sent as messages) always runs on a worker: the server's control
- * thread, which accepts clients and sees them die, runs no handler of it.
+ * (sent as messages), and a slot command submitted on the control channel
+ * (CSE_SUBMIT_CTL), always runs on a worker: the server's control thread,
+ * which accepts clients, shakes hands, reads backup messages and sees
+ * clients die, runs no handler and never waits for one client, so a slow
+ * handler delays only its own connection and the worker it holds.
  */
 #define CSE_EXEC_INLINE		(1U << 0)	/* server runs exec on its reader */
 #define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on a worker */
@@ -144,9 +147,9 @@ enum cse_submit {
 	/*
 	 * The offset in a message on the control channel: to a kernel server
 	 * it is passed in an ioctl (the seed's second U-K mode), to a user
-	 * server it is a socket message.  The server's control thread runs the
-	 * command (inline there, or on a worker; inline, a slow handler
-	 * delays the server's other clients meanwhile).  Costs a system call per
+	 * server it is a socket message.  The server's control thread hands
+	 * the command to a worker, whatever its CSE_EXEC_* flag (it runs no
+	 * handler itself).  Costs a system call per
 	 * command, but needs no reader polling the FIFO.  The issuer sends
 	 * the message itself, so an asynchronous execute to a user server
 	 * can wait here, only while that server leaves hundreds of
