@@ -5,9 +5,11 @@
  * clients die (EOF on their channel) and reaps finished connections.
  */
 #include "server.h"
+#include "wire.h"
 
 #define POLL_BATCH	32
 #define POLL_SLICE_MS	500
+#define STARVED_PAUSE_NS	10000000ULL
 
 static __u32 server_users;
 
@@ -22,12 +24,40 @@ void cse_server_deinit(void)
 	cse_fetch_add(&server_users, (__u32)-1);
 }
 
+/*
+ * Out of descriptors: refuse the waiting client with -EMFILE (or -ENFILE)
+ * rather than leave it waiting for an answer that never comes.  Said once
+ * per shortage, not once per client.  If even that fails, pause a moment:
+ * the listener stays readable, and the loop must not spin on it.
+ */
+static void server_starved(struct cse_server *s, int err)
+{
+	struct cse_wire_welcome w = {
+		.hdr.type = CSE_WIRE_WELCOME,
+		.status = err,
+	};
+	__u32 never = 0;
+	int ret;
+
+	if (!s->starved)
+		cse_os_log(CSE_LOG_WARN, "server %s: out of file descriptors: refusing clients (%s)",
+			   s->server_id, cse_strerror(err));
+	s->starved = true;
+	ret = cse_os_ctl_reject(s->listener, &w, sizeof(w));
+	if (ret && ret != -EAGAIN)
+		cse_os_wait(NULL, &never, 0, STARVED_PAUSE_NS);
+}
+
 static void server_accept(struct cse_server *s)
 {
 	struct cse_os_ctl *ctl;
 	struct cse_conn *conn;
+	int ret;
 
-	if (cse_os_ctl_accept(s->listener, &ctl))
+	ret = cse_os_ctl_accept(s->listener, &ctl);
+	if (ret == -EMFILE || ret == -ENFILE)
+		server_starved(s, ret);
+	if (ret)
 		return;
 	conn = cse_os_zalloc(sizeof(*conn));
 	if (!conn || cse_os_mutex_create(&conn->send_lock))
@@ -83,6 +113,14 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 	}
 	n = cse_os_ctl_recv(conn->ctl, msg, CSE_OS_CTL_MSG_MAX,
 			    conn->open ? NULL : &shm);
+	/* No descriptor left for the client's chunk: tell it why. */
+	if (!conn->open && (n == -EMFILE || n == -ENFILE)) {
+		cse_conn_refuse(conn, (int)n);
+		if (!s->starved)
+			cse_os_log(CSE_LOG_WARN, "server %s: out of file descriptors: refusing clients (%s)",
+				   s->server_id, cse_strerror((int)n));
+		s->starved = true;
+	}
 	if (n <= 0) {
 		conn_unpoll(conn);
 		return;
@@ -90,6 +128,8 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 	if (!conn->open) {
 		if (cse_conn_start(conn, msg, n, shm))
 			conn_unpoll(conn);
+		else
+			s->starved = false;	/* a client got in: say so again next time */
 		return;
 	}
 	if (n >= (long)sizeof(struct cse_wire_hdr) &&

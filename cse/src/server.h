@@ -46,6 +46,7 @@ struct cse_server {
 	struct cse_os_mutex *lock;	/* conns */
 	struct cse_conn *conns;
 	__u32 stop;
+	bool starved;			/* out of descriptors (control thread) */
 };
 
 /* server_conn.c */
@@ -55,6 +56,8 @@ void cse_conn_stop(struct cse_conn *conn);
 /* After cse_conn_stop(): wait for the reader to close the connection. */
 void cse_conn_wait_finished(struct cse_conn *conn);
 void cse_conn_free(struct cse_conn *conn);
+/* Answer the client's hello with @err (its cse_client_init() returns it). */
+void cse_conn_refuse(struct cse_conn *conn, int err);
 void cse_conn_inflight_put(struct cse_conn *conn);
 bool cse_conn_use_worker(struct cse_conn *conn, __u32 flags);
 void cse_conn_exec(struct cse_conn *conn, __u32 code, const void *in,

@@ -266,6 +266,11 @@ static void conn_welcome(struct cse_conn *conn, int status)
 	cse_os_mutex_unlock(conn->send_lock);
 }
 
+void cse_conn_refuse(struct cse_conn *conn, int err)
+{
+	conn_welcome(conn, err);
+}
+
 int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 		   struct cse_os_shm *shm)
 {

@@ -193,6 +193,12 @@ int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out)
 	return 0;
 }
 
+/* The kernel has no descriptors to run out of. */
+int cse_os_ctl_reject(struct cse_os_ctl *listener, const void *msg, size_t len)
+{
+	return -EOPNOTSUPP;
+}
+
 int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 {
 	struct cse_os_ctl *c;

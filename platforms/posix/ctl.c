@@ -11,6 +11,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -47,6 +48,12 @@ struct tcp_pending {
 struct cse_os_ctl {
 	int fd;
 	int dev_fd;		/* listener: its /dev/cse registration, or -1 */
+	/*
+	 * Listener: a descriptor held in reserve (/dev/null), given up for a
+	 * moment to accept and refuse a client when the process is out of
+	 * them (cse_os_ctl_reject()); else -1.
+	 */
+	int spare_fd;
 	/*
 	 * Listener: its loopback TCP socket for kernel clients' backup
 	 * connections; a kernel client's connection: that connection, once
@@ -196,6 +203,7 @@ static int ctl_new(int fd, struct cse_os_ctl **out)
 	c->fd = fd;
 	c->dev_fd = -1;
 	c->tcp_fd = -1;
+	c->spare_fd = -1;
 	*out = c;
 	return 0;
 }
@@ -425,6 +433,7 @@ int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out)
 		c->ino = st.st_ino;
 		memcpy(c->path, sa.sun_path, sizeof(sa.sun_path));
 	}
+	c->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ret = ctl_listen_kernel(c, server_id);
 	if (ret) {
 		cse_os_ctl_close(c);	/* removes the socket file */
@@ -470,6 +479,28 @@ int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out)
 		return ret;
 	tcp_accept(listener);		/* not a new connection: part of one */
 	return -EAGAIN;
+}
+
+int cse_os_ctl_reject(struct cse_os_ctl *listener, const void *msg, size_t len)
+{
+	int fd, ret = 0;
+
+	if (listener->spare_fd < 0)
+		listener->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (listener->spare_fd < 0)
+		return -errno;
+	close(listener->spare_fd);
+	fd = accept4(listener->fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		ret = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	} else {
+		/* Best effort, never blocking: the client may be gone already. */
+		if (send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+			ret = -errno;
+		close(fd);
+	}
+	listener->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	return ret;
 }
 
 /* Write all of @iov on the (blocking) TCP socket @fd. */
@@ -703,6 +734,12 @@ long cse_os_ctl_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	 */
 	if (bad || nfds > 1 || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		ctl_close_fds(fds, nfds);
+		/*
+		 * Control data cut with no descriptor in it, and room for
+		 * four: the kernel had no descriptor left to give us.
+		 */
+		if (!bad && !nfds && !(msg.msg_flags & MSG_TRUNC))
+			return -EMFILE;
 		return -EMSGSIZE;
 	}
 	if (!nfds)
@@ -766,6 +803,8 @@ void cse_os_ctl_close(struct cse_os_ctl *c)
 		close(c->tcp_fd);
 	if (c->dev_fd >= 0)
 		close(c->dev_fd);	/* kernel clients waiting see end-of-file */
+	if (c->spare_fd >= 0)
+		close(c->spare_fd);
 	close(c->fd);
 	cse_os_free(c);
 }

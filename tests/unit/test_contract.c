@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <cse/atomic.h>
@@ -713,6 +714,89 @@ static int test_stalled_backup_isolation(const struct ktap_case *tc)
 	return slow_handler_isolation(SLOW_STALLED);
 }
 
+/* ---- out of file descriptors ---- */
+
+#define LOWFD_LIMIT	20
+#define LOWFD_CLIENTS	40
+#define LOWFD_CONNECT_MS	5000
+
+static int serve_lowfd(const char *id)
+{
+	struct rlimit rl;
+
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = LOWFD_LIMIT;
+	if (setrlimit(RLIMIT_NOFILE, &rl))
+		return 1;
+	return serve_ops(id, &conf_server_ops);
+}
+
+/*
+ * A server out of descriptors refuses the next client with -EMFILE at
+ * once (never a hang, never a vague -ECONNREFUSED), keeps serving the
+ * clients it has, and takes new ones again once some have left.  A client
+ * process out of descriptors gets -EMFILE from cse_client_init() too.
+ */
+static int test_out_of_fds(const struct ktap_case *tc)
+{
+	struct cse_client *cl[LOWFD_CLIENTS] = { NULL };
+	struct rlimit rl, low;
+	__u64 t0, dt;
+	char id[64];
+	int pid, i, n, ret = 0;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-lowfd-%d", (int)getpid());
+	KTAP_CHECK(!spawn_self(id, "lowfd", NULL, &pid), "spawn");
+	for (n = 0; n < LOWFD_CLIENTS; n++) {
+		t0 = cse_now_ms();
+		ret = n ? cse_client_init(&cl[n], id, NULL) : peer_connect(id, NULL, &cl[n]);
+		dt = cse_now_ms() - t0;
+		KTAP_CHECK(dt < LOWFD_CONNECT_MS, "connect %d took %llu ms", n,
+			   (unsigned long long)dt);
+		if (ret)
+			break;
+	}
+	ktap_diag("%d clients in, then: %s", n, cse_strerror(ret));
+	KTAP_CHECK(n > 0 && n < LOWFD_CLIENTS, "%d clients connected", n);
+	KTAP_CHECK(ret == -EMFILE, "the client past the limit got %s (%d)", cse_strerror(ret), ret);
+	ret = cse_client_init(&cl[n], id, NULL);
+	KTAP_CHECK(ret == -EMFILE, "the next one got %s (%d)", cse_strerror(ret), ret);
+	for (i = 0; i < n; i++)
+		KTAP_CHECK(!echo_once(cl[i], i % 2 ? CSE_EXEC_FORCE_BACKUP : 0, (__u32)i),
+			   "client %d stopped working", i);
+	cse_client_deinit(cl[--n]);
+	cse_client_deinit(cl[--n]);
+	t0 = cse_now_ms();
+	while ((ret = cse_client_init(&cl[n], id, NULL)) && cse_now_ms() - t0 < 5000)
+		cse_sleep_ms(10);
+	KTAP_CHECK(!ret && !echo_once(cl[n], 0, 7), "after two left: %s", cse_strerror(ret));
+	n++;
+	while (n)
+		cse_client_deinit(cl[--n]);
+	peer_kill(pid);
+
+	/* This process out of descriptors: its own connect says so. */
+	KTAP_CHECK(!peer_server(argv0, id, &pid), "spawn");
+	KTAP_CHECK(!peer_connect(id, NULL, &cl[0]), "connect");
+	cse_client_deinit(cl[0]);
+	KTAP_CHECK(!getrlimit(RLIMIT_NOFILE, &rl), "getrlimit");
+	low = rl;
+	i = dup(0);		/* the lowest free number: the limit is below it */
+	KTAP_CHECK(i > 0, "dup");
+	close(i);
+	low.rlim_cur = (rlim_t)i;
+	KTAP_CHECK(!setrlimit(RLIMIT_NOFILE, &low), "setrlimit");
+	ret = cse_client_init(&cl[0], id, NULL);
+	setrlimit(RLIMIT_NOFILE, &rl);
+	if (!ret)
+		cse_client_deinit(cl[0]);
+	peer_kill(pid);
+	KTAP_CHECK(ret == -EMFILE, "a client out of descriptors got %s (%d)",
+		   cse_strerror(ret), ret);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
@@ -725,6 +809,7 @@ static const struct ktap_case cases[] = {
 	{ "slow_handler_isolation", test_slow_handler_isolation, 60, NULL },
 	{ "slow_ctl_handler_isolation", test_slow_ctl_handler_isolation, 60, NULL },
 	{ "stalled_backup_isolation", test_stalled_backup_isolation, 60, NULL },
+	{ "out_of_fds", test_out_of_fds, 60, NULL },
 };
 
 int main(int argc, char **argv)
@@ -736,5 +821,7 @@ int main(int argc, char **argv)
 		return serve_refuse(argv[2]);
 	if (argc == 4 && !strcmp(argv[1], "--serve") && !strcmp(argv[3], "overreport"))
 		return serve_overreport(argv[2]);
+	if (argc == 4 && !strcmp(argv[1], "--serve") && !strcmp(argv[3], "lowfd"))
+		return serve_lowfd(argv[2]);
 	return ktap_main(argc, argv, cases, KTAP_COUNT(cases));
 }

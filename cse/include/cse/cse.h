@@ -197,7 +197,9 @@ struct cse_client_opts {
  * Creates the connection's shared chunk, hands it to the server, and returns
  * once the server has accepted it (its open_handler has run).
  * Return: 0; -ENOENT no such server; -EINVAL bad options or server_id;
- * -ENOMEM; the negative errno the server's open_handler refused it with,
+ * -ENOMEM; -EMFILE/-ENFILE this process, or the server's, is out of file
+ * descriptors (the server refuses at once, it never leaves the client
+ * waiting); the negative errno the server's open_handler refused it with,
  * or -ECONNREFUSED when it refused with another nonzero value or hung up
  * without answering; -EPROTONOSUPPORT the server speaks another ABI
  * version; -EPROTO a malformed answer.
