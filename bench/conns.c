@@ -4,11 +4,13 @@
  * 64 B commands (issue 15 item 4), using only <cse/cse.h>.
  *
  *   bench-conns --conns N [--seconds S] [--idle S] [--server-nofile K]
+ *               [--client-spin-ns NS]
  *
  * A forked child is the server (an echo exec_handler, the default options:
  * two workers, inline); the parent runs N client threads, each with its own
  * connection, which connect first, then issue commands back to back for S
- * seconds (default 2) together.  Each command is timed on its own.
+ * seconds (default 2) together.  Each command is timed on its own.  The
+ * clients do not spin (--client-spin-ns, default -1): see copts.
  *
  * Before anything, the soft RLIMIT_NOFILE is raised to the hard limit (the
  * server inherits it): every connection costs descriptors on both sides.
@@ -154,6 +156,14 @@ struct client {
 	uint64_t *lat;
 };
 
+/*
+ * --client-spin-ns (default -1: never spin).  A thousand clients on a few
+ * cores must not spin: a client that spins burns the core its server (a
+ * few threads among thousands) needs to answer it, and every count runs
+ * the same way so that they compare.
+ */
+static struct cse_client_opts copts = { .spin_ns = -1 };
+
 static atomic_ulong connected, finished;
 static atomic_int go, stop, quit;
 
@@ -167,7 +177,7 @@ static void *client_main(void *arg)
 	int ret;
 
 	t0 = now_ns();
-	while ((cl->err = cse_client_init(&cl->c, server_id, NULL)) == -ENOENT &&
+	while ((cl->err = cse_client_init(&cl->c, server_id, &copts)) == -ENOENT &&
 	       now_ns() - t0 < CONNECT_WAIT_NS)
 		usleep(1000);
 	atomic_fetch_add(&connected, 1);
@@ -349,6 +359,7 @@ int main(int argc, char **argv)
 		{ "seconds", required_argument, NULL, 's' },
 		{ "idle", required_argument, NULL, 'i' },
 		{ "server-nofile", required_argument, NULL, 'n' },
+		{ "client-spin-ns", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int ch, status = 0, ret;
@@ -366,6 +377,9 @@ int main(int argc, char **argv)
 			break;
 		case 'n':
 			opt.server_nofile = parse_ul(argv[0], optarg, "--server-nofile");
+			break;
+		case 'p':
+			copts.spin_ns = (__s32)strtol(optarg, NULL, 0);
 			break;
 		default:
 			usage(argv[0]);

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 CONNS: tuple[int, ...] = (1, 10, 100, 1000)
+QUICK_CONNS: tuple[int, ...] = (1, 10, 100)  # --quick: a smoke run, not the figures
 SECONDS = (2, 1)  # per run: full, --quick
 TIMEOUT_S = 180
 TPUT_WITHIN = 0.20
@@ -62,8 +63,9 @@ def run(build: Path, quick: bool, rounds: int,
     if not (build / "bench" / "bench-conns").is_file():
         print(f"bench: missing {build / 'bench' / 'bench-conns'}", file=sys.stderr)
         return [], 1
+    counts = QUICK_CONNS if quick else CONNS
     for r in range(rounds):
-        order = list(CONNS[r % len(CONNS):]) + list(CONNS[:r % len(CONNS)])
+        order = list(counts[r % len(counts):]) + list(counts[:r % len(counts)])
         for n in order:
             progress(f"round {r + 1}/{rounds}: connections {n}")
             rec = run_one(build, n, SECONDS[1 if quick else 0])

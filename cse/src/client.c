@@ -46,6 +46,21 @@ static int client_arrays(struct cse_client *c)
 	return c->cmds && c->free_stack ? 0 : -ENOMEM;
 }
 
+/*
+ * The server parked our CS FIFO (it has workers for all its connections,
+ * none asleep on ours): ring its doorbell.  A failure means the server is
+ * gone, and its death completes the command.
+ */
+static void client_ring(void *arg)
+{
+	struct cse_client *c = arg;
+	struct cse_wire_hdr m = { .type = CSE_WIRE_DOORBELL };
+
+	cse_os_mutex_lock(c->send_lock);
+	cse_os_ctl_send(c->ctl, &m, sizeof(m), NULL, 0, NULL);
+	cse_os_mutex_unlock(c->send_lock);
+}
+
 static int client_chunk(struct cse_client *c)
 {
 	__u32 i;
@@ -60,6 +75,8 @@ static int client_chunk(struct cse_client *c)
 		return ret;
 	cse_fifo_attach(&c->cs, c->base, c->g.cs_fifo_off, &c->g);
 	cse_fifo_attach(&c->sc, c->base, c->g.sc_fifo_off, &c->g);
+	c->cs.ring = client_ring;
+	c->cs.ring_arg = c;
 	for (i = 0; i < c->g.nslots; i++) {
 		c->cmds[i].off = cse_geom_slot_off(&c->g, i);
 		c->cmds[i].busy = 0;

@@ -87,7 +87,7 @@ static void conn_unpoll(struct cse_conn *conn)
 	cse_os_poller_del(conn->s->poller, conn->ctl);
 	conn->polled = false;
 	if (!conn->open)
-		cse_store_release(&conn->finished, 1);	/* no reader to wait for */
+		cse_store_release(&conn->finished, 1);	/* nothing ever ran for it */
 	else
 		cse_conn_stop(conn);
 }
@@ -97,7 +97,6 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 {
 	struct cse_os_shm *shm = NULL;
 	long n;
-
 	int ret;
 
 	if (conn->rx) {
@@ -132,6 +131,17 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 			s->starved = false;	/* a client got in: say so again next time */
 		return;
 	}
+	if (n == (long)sizeof(struct cse_wire_hdr) &&
+	    ((const struct cse_wire_hdr *)msg)->type == CSE_WIRE_DOORBELL) {
+		struct cse_wire_hdr h;
+
+		memcpy(&h, msg, sizeof(h));	/* read once */
+		if (h.resv || h.id)
+			conn_unpoll(conn);
+		else
+			cse_conn_schedule(conn);
+		return;
+	}
 	if (n >= (long)sizeof(struct cse_wire_hdr) &&
 	    ((const struct cse_wire_hdr *)msg)->type == CSE_WIRE_SUBMIT) {
 		if (cse_conn_submit(conn, msg, n))
@@ -146,9 +156,8 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 }
 
 /*
- * Free connections whose reader is done and whose channel is unpolled.
- * Kick the readers of stopped connections again: the client can write
- * the FIFO word back and undo a kick that came before its reader slept.
+ * Free connections that are closed, idle and unpolled; give the pool
+ * again the turns it could not take.
  */
 static void server_reap(struct cse_server *s)
 {
@@ -156,14 +165,13 @@ static void server_reap(struct cse_server *s)
 
 	cse_os_mutex_lock(s->lock);
 	for (pp = &s->conns; (conn = *pp);) {
-		if (!conn->polled && cse_load_acquire(&conn->finished)) {
+		if (!conn->polled && cse_load_acquire(&conn->finished) &&
+		    cse_conn_idle(conn)) {
 			*pp = conn->next;
 			cse_conn_free(conn);
 			continue;
 		}
-		if (conn->open && cse_load_acquire(&conn->dead) &&
-		    !cse_load_acquire(&conn->finished))
-			cse_fifo_kick(&conn->cs);
+		cse_conn_retry(conn);
 		pp = &conn->next;
 	}
 	cse_os_mutex_unlock(s->lock);
@@ -217,7 +225,7 @@ static void server_free(struct cse_server *s)
 {
 	struct cse_conn *conn;
 
-	/* Stop every connection first so all readers drain in parallel. */
+	/* Stop every connection first so all drain in parallel. */
 	for (conn = s->conns; conn; conn = conn->next)
 		if (conn->open)
 			cse_conn_stop(conn);

@@ -22,15 +22,17 @@ struct cse_conn {
 	struct cse_fifo cs;
 	struct cse_fifo sc;
 	void *user_context;
-	struct cse_os_thread *reader;
 	/* A backup command still arriving, message by message (control thread) */
 	struct cse_backup_job *rx;
 
 	bool open;			/* handshake done, open_handler ran */
 	bool polled;			/* ctl is in the server's poller */
 	__u32 dead;			/* stop serving: EOF, destroy or bad peer */
-	__u32 inflight;			/* exec handlers queued or running off the reader */
-	__u32 finished;			/* reader ran close_handler and exited */
+	__u32 inflight;			/* exec handlers queued or running off its turn */
+	__u32 sched;			/* CONN_*: its turns on the workers (server_conn.c) */
+	__u32 resched;			/* the pool could not take a turn: retry */
+	__u32 closed;			/* close_handler claimed */
+	__u32 finished;			/* close_handler ran: the control thread frees it */
 };
 
 struct cse_server {
@@ -46,6 +48,8 @@ struct cse_server {
 	struct cse_os_mutex *lock;	/* conns */
 	struct cse_conn *conns;
 	__u32 stop;
+	__u32 queued;			/* connections waiting for a worker */
+	__u32 spinning;			/* a worker spins on an idle connection */
 	bool starved;			/* out of descriptors (control thread) */
 };
 
@@ -53,8 +57,13 @@ struct cse_server {
 int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 		   struct cse_os_shm *shm);
 void cse_conn_stop(struct cse_conn *conn);
-/* After cse_conn_stop(): wait for the reader to close the connection. */
+/* After cse_conn_stop(): wait for a worker to close the connection. */
 void cse_conn_wait_finished(struct cse_conn *conn);
+/* A worker serves the connection soon (a doorbell, a stop, a last put). */
+void cse_conn_schedule(struct cse_conn *conn);
+void cse_conn_retry(struct cse_conn *conn);
+/* No turn queued or running: with finished, the connection may be freed. */
+bool cse_conn_idle(struct cse_conn *conn);
 void cse_conn_free(struct cse_conn *conn);
 /* Answer the client's hello with @err (its cse_client_init() returns it). */
 void cse_conn_refuse(struct cse_conn *conn, int err);

@@ -51,8 +51,15 @@ struct cse_exec;
  * clients die, runs no handler and never waits for one client, so a slow
  * handler delays only its own connection and the worker it holds.
  */
+/*
+ * A server's threads are one control thread and its worker pool, however
+ * many clients it has.  INLINE: on the worker that took the command from
+ * the connection's FIFO, in order, one at a time (no thread hop).
+ * WORKER: handed to another worker, so the connection's next commands go
+ * on meanwhile.
+ */
 #define CSE_EXEC_INLINE		(1U << 0)	/* server runs exec on its reader */
-#define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on a worker */
+#define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on another worker */
 #define CSE_EXEC_FORCE_BACKUP	(1U << 2)	/* use the backup path */
 #define CSE_EXEC_LAST		(1U << 3)
 
@@ -297,7 +304,12 @@ struct cse_server_ops {
 };
 
 struct cse_server_opts {
-	__u32 nworkers;			/* worker pool size; 0: 2 */
+	/*
+	 * Worker pool size (1..256; 0: 2): the threads that serve every
+	 * connection's FIFO and run every handler.  Handlers that block hold
+	 * a worker each: give the pool as many as may block at once, plus one.
+	 */
+	__u32 nworkers;
 	__u32 default_exec;		/* CSE_EXEC_INLINE or CSE_EXEC_WORKER; 0: inline */
 	__s32 spin_ns;			/* as in struct cse_client_opts */
 	__u32 resv[5];			/* must be zero */
