@@ -11,12 +11,7 @@
 
 static int check_server_id(const char *id)
 {
-	size_t n;
-
-	if (!id)
-		return -EINVAL;
-	n = strnlen(id, CSE_SERVER_ID_MAX);
-	return (n == 0 || n == CSE_SERVER_ID_MAX) ? -EINVAL : 0;
+	return cse_server_id_valid(id) ? 0 : -EINVAL;
 }
 
 static int client_opts(struct cse_client *c, const struct cse_client_opts *o)

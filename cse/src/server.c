@@ -258,9 +258,9 @@ int cse_server_create(struct cse_server **out, const char *server_id,
 	if (!out || !server_id)
 		return -EINVAL;
 	*out = NULL;
-	len = strnlen(server_id, CSE_SERVER_ID_MAX);
-	if (!len || len == CSE_SERVER_ID_MAX)
+	if (!cse_server_id_valid(server_id))
 		return -EINVAL;
+	len = strnlen(server_id, CSE_SERVER_ID_MAX);
 	s = cse_os_zalloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;

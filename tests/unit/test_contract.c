@@ -445,6 +445,53 @@ static int test_duplicate_server_id(const struct ktap_case *tc)
 	return 0;
 }
 
+/*
+ * One rule for a server_id, at every door (abi.h cse_server_id_valid()):
+ * 1 to 63 of a-z A-Z 0-9 . _ -; cse_server_create() and cse_client_init()
+ * refuse anything else with -EINVAL before touching the system.
+ */
+static int test_server_id_rules(const struct ktap_case *tc)
+{
+	static const char *const bad[] = {
+		"", "no/slash", "../x", "a b", "tab\t", "uni\xc3\xa9", "semi;colon",
+	};
+	char longest[CSE_SERVER_ID_MAX], too_long[CSE_SERVER_ID_MAX + 1];
+	struct cse_server *s = NULL;
+	struct cse_client *c = NULL;
+	unsigned int i;
+	int ret;
+
+	(void)tc;
+	memset(longest, 'a', sizeof(longest) - 1);
+	longest[sizeof(longest) - 1] = '\0';
+	memset(too_long, 'a', sizeof(too_long) - 1);
+	too_long[sizeof(too_long) - 1] = '\0';
+	KTAP_CHECK(cse_server_id_valid("Aa0._-z") && cse_server_id_valid(longest),
+		   "a valid id refused");
+	KTAP_CHECK(!cse_server_id_valid(too_long) && !cse_server_id_valid(NULL),
+		   "a 64-byte id or NULL accepted");
+	KTAP_CHECK(!cse_server_init(), "init");
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		KTAP_CHECK(!cse_server_id_valid(bad[i]), "'%s' valid", bad[i]);
+		ret = cse_server_create(&s, bad[i], &conf_server_ops, NULL);
+		KTAP_CHECK(ret == -EINVAL && !s, "server '%s': %s", bad[i], cse_strerror(ret));
+		ret = cse_client_init(&c, bad[i], NULL);
+		KTAP_CHECK(ret == -EINVAL && !c, "client '%s': %s", bad[i], cse_strerror(ret));
+	}
+	ret = cse_server_create(&s, too_long, &conf_server_ops, NULL);
+	KTAP_CHECK(ret == -EINVAL && !s, "server, 64 bytes: %s", cse_strerror(ret));
+	ret = cse_client_init(&c, too_long, NULL);
+	KTAP_CHECK(ret == -EINVAL && !c, "client, 64 bytes: %s", cse_strerror(ret));
+	ret = cse_server_create(&s, longest, &conf_server_ops, NULL);
+	KTAP_CHECK(!ret, "server, 63 bytes: %s", cse_strerror(ret));
+	ret = cse_client_init(&c, longest, NULL);
+	KTAP_CHECK(!ret, "client, 63 bytes: %s", cse_strerror(ret));
+	cse_client_deinit(c);
+	cse_server_destroy(s);
+	cse_server_deinit();
+	return 0;
+}
+
 /* ---- an exec_handler that claims more output than it had room for ---- */
 
 #define OVER_BY	100
@@ -805,6 +852,7 @@ static const struct ktap_case cases[] = {
 	{ "open_handler_refuses", test_open_handler_refuses, 30, NULL },
 	{ "duplicate_server_id", test_duplicate_server_id, 30, NULL },
 	{ "handler_overreports", test_handler_overreports, 30, NULL },
+	{ "server_id_rules", test_server_id_rules, 30, NULL },
 	{ "event_fd", test_event_fd, 30, NULL },
 	{ "slow_handler_isolation", test_slow_handler_isolation, 60, NULL },
 	{ "slow_ctl_handler_isolation", test_slow_ctl_handler_isolation, 60, NULL },

@@ -35,6 +35,34 @@ typedef int64_t __s64;
 #define CSE_ABI_VERSION		2U	/* 2: parked CS FIFO readers, CSE_WIRE_DOORBELL */
 #define CSE_CACHELINE		64U
 
+/*
+ * A server_id: 1 to CSE_SERVER_ID_MAX - 1 letters (a-z, A-Z), digits, '.',
+ * '_' or '-', then a NUL.  It becomes part of a socket or file name, so
+ * no id may climb out of a directory ("../x"), hide a NUL, or collide
+ * with another after escaping.  Every door that takes one (client, server,
+ * control channel, /dev/cse) asks cse_server_id_valid(), which reads at
+ * most CSE_SERVER_ID_MAX bytes: nonzero when @id is one.
+ */
+#define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
+
+static inline int cse_server_id_valid(const char *id)
+{
+	unsigned int i;
+	char ch;
+
+	if (!id)
+		return 0;
+	for (i = 0; i < CSE_SERVER_ID_MAX; i++) {
+		ch = id[i];
+		if (!ch)
+			return i > 0;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 0;	/* no NUL within CSE_SERVER_ID_MAX bytes */
+}
+
 #ifdef __cplusplus
 #define CSE_STATIC_ASSERT(e, m) static_assert(e, m)
 #else
@@ -316,7 +344,7 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
 #define CSE_DEV_MSG_LAST	(1U << 1)
 
 struct cse_dev_connect {
-	char server_id[64];	/* NUL-terminated */
+	char server_id[CSE_SERVER_ID_MAX];	/* cse_server_id_valid() */
 	__u32 flags;		/* LISTEN: CSE_DEV_LISTEN_TCP; CONNECT: zero */
 	__u16 tcp_port;		/* LISTEN with CSE_DEV_LISTEN_TCP: on 127.0.0.1 */
 	__u16 resv0;

@@ -32,10 +32,12 @@ extern "C" {
 #endif
 
 /*
- * A server_id is 1..63 letters, digits, '.', '_' or '-' (it becomes part of
- * a socket name); anything else is -EINVAL.
+ * A server_id is 1 to 63 ASCII letters (a-z, A-Z), digits (0-9), '.', '_'
+ * or '-', NUL-terminated (CSE_SERVER_ID_MAX, 64 bytes with the NUL, in
+ * abi.h); anything else is -EINVAL.  It becomes part of a socket or file
+ * name, so no other character is allowed: no '/', no space, no NUL
+ * inside.  cse_server_id_valid() (abi.h) is the check every door applies.
  */
-#define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
 
 struct cse_client;
 struct cse_server;

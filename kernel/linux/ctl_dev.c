@@ -35,7 +35,7 @@
 #include <cse/cse.h>
 #include <cse/os.h>
 
-#include "cse_dev.h"
+#include "ctl_dev.h"
 #include "os_kernel.h"
 
 enum dev_role {
@@ -116,7 +116,7 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 	if (req.flags & ~(listen ? CSE_DEV_LISTEN_TCP : 0) || req.resv0 ||
 	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)) ||
 	    !(req.flags & CSE_DEV_LISTEN_TCP) != !req.tcp_port ||
-	    strnlen(req.server_id, sizeof(req.server_id)) == sizeof(req.server_id))
+	    !cse_server_id_valid(req.server_id))
 		return -EINVAL;
 	mutex_lock(&f->setup);
 	if (f->ctl) {
