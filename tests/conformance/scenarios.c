@@ -453,6 +453,21 @@ static __u64 par_sleeps_ms(struct cse_client *c, __u32 flags)
 	return cse_now_ms() - t0;
 }
 
+/*
+ * The same, for commands that should overlap: the better of two runs, so
+ * that a pool starting its threads on first use (a kernel workqueue's
+ * kworkers, slow to come under TCG) is not taken for commands in a row.
+ */
+static __u64 par_overlap_ms(struct cse_client *c, __u32 flags)
+{
+	__u64 a = par_sleeps_ms(c, flags), b;
+
+	if (!a || a < PAR_OVERLAP_MS)
+		return a;
+	b = par_sleeps_ms(c, flags);
+	return b && b < a ? b : a;
+}
+
 static int scen_submit_ctl(struct conf_env *env)
 {
 	struct cse_client_opts o = { .submit = CSE_SUBMIT_CTL };
@@ -472,7 +487,8 @@ static int scen_submit_ctl(struct conf_env *env)
 	for (i = 0; i < 2; i++) {
 		ret = conf_connect(env->server_id, i ? &o : NULL, &cl[i]);
 		CHECK(!ret, "client %u: %s", i, cse_strerror(ret));
-		ms[i] = par_sleeps_ms(cl[i], CSE_EXEC_INLINE);
+		ms[i] = i ? par_overlap_ms(cl[i], CSE_EXEC_INLINE) :
+			    par_sleeps_ms(cl[i], CSE_EXEC_INLINE);
 		cse_client_deinit(cl[i]);
 		CHECK(ms[i], "%s sleeps failed", i ? "CTL" : "FIFO");
 	}
@@ -566,10 +582,10 @@ static int scen_inline_vs_worker(struct conf_env *env)
 		ms = par_sleeps_ms(c, CSE_EXEC_INLINE);
 		CHECK(ms >= PAR_SERIAL_MS, "INLINE commands overlapped: %llu ms",
 		      (unsigned long long)ms);
-		ms = par_sleeps_ms(c, CSE_EXEC_WORKER);
+		ms = par_overlap_ms(c, CSE_EXEC_WORKER);
 		CHECK(ms && ms < PAR_OVERLAP_MS, "WORKER commands did not overlap: %llu ms",
 		      (unsigned long long)ms);
-		ms = par_sleeps_ms(c, 0);
+		ms = s ? par_overlap_ms(c, 0) : par_sleeps_ms(c, 0);
 		CHECK(ms && (ms >= PAR_SERIAL_MS) == (s == 0),
 		      "server default (%s) not honoured: %llu ms", s ? "worker" : "inline",
 		      (unsigned long long)ms);
@@ -1150,7 +1166,8 @@ static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c
 
 	cse_sleep_ms(200);	/* let the dead one's name go */
 	CHECK(!env->spawn_server(env, id), "respawn");
-	deadline = cse_now_ms() + 10000;
+	/* A Python server takes seconds to start under TCG on a busy host. */
+	deadline = cse_now_ms() + 30000;
 	while ((ret = cse_client_reconnect(c)) && cse_now_ms() < deadline)
 		cse_sleep_ms(20);
 	CHECK(!ret, "reconnect: %s", cse_strerror(ret));

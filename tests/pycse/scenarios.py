@@ -243,9 +243,10 @@ def inline_vs_worker(world: World) -> None:
         with connect(world, sid) as c:
             t = _sleeps_s(c, "inline")
             check(t >= PAR_SERIAL_S, f"INLINE commands overlapped: {t:.3f} s")
-            t = _sleeps_s(c, "worker")
+            # the better of two: a pool may start its threads on first use
+            t = min(_sleeps_s(c, "worker"), _sleeps_s(c, "worker"))
             check(t < PAR_OVERLAP_S, f"WORKER commands did not overlap: {t:.3f} s")
-            t = _sleeps_s(c, None)
+            t = _sleeps_s(c, None) if s == 0 else min(_sleeps_s(c, None), _sleeps_s(c, None))
             check((t >= PAR_SERIAL_S) == (s == 0),
                   f"server default ({'worker' if s else 'inline'}) not honoured: {t:.3f} s")
 
