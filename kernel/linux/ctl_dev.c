@@ -116,12 +116,13 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 	if (req.flags & ~(listen ? CSE_DEV_LISTEN_TCP : 0) || req.resv0 ||
 	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)) ||
 	    !(req.flags & CSE_DEV_LISTEN_TCP) != !req.tcp_port ||
-	    !cse_server_id_valid(req.server_id))
+	    strnlen(req.server_id, sizeof(req.server_id)) == sizeof(req.server_id))
 		return -EINVAL;
 	mutex_lock(&f->setup);
 	if (f->ctl) {
 		ret = -EISCONN;
 	} else {
+		/* They judge the id: cse_server_id_valid(), after -EISCONN. */
 		ret = listen ? cse_os_ctl_listen(req.server_id, &ctl) :
 			       cse_os_ctl_connect(req.server_id, &ctl);
 		if (!ret && listen)
