@@ -97,9 +97,16 @@ static int client_handshake(struct cse_client *c)
 	int ret;
 
 	ret = cse_os_ctl_send(c->ctl, &hello, sizeof(hello), NULL, 0, c->shm);
-	if (ret)
-		return ret == -EPIPE ? -ECONNREFUSED : ret;
+	/*
+	 * A server that refuses before it reads (out of descriptors) answers
+	 * and hangs up at once, so our hello may find the channel closed:
+	 * its answer is still there to read, and says why.
+	 */
+	if (ret && ret != -EPIPE)
+		return ret;
 	n = cse_os_ctl_recv(c->ctl, &w, sizeof(w), NULL);
+	if (ret && n != sizeof(w))
+		return -ECONNREFUSED;
 	if (n == 0)
 		return -ECONNREFUSED;
 	if (n < 0)

@@ -210,9 +210,18 @@ int cse_ctl_unix_reject(struct cse_os_ctl *listener, const void *msg, size_t len
 	if (fd < 0) {
 		ret = errno == EWOULDBLOCK ? -EAGAIN : -errno;
 	} else {
+		char hello[64];
+		int i;
+
 		/* Best effort, never blocking: the client may be gone already. */
 		if (send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
 			ret = -errno;
+		/*
+		 * Read what the client sent already: closing on unread input
+		 * resets the client's end before it reads our answer.
+		 */
+		for (i = 0; i < 4 && recv(fd, hello, sizeof(hello), MSG_DONTWAIT) > 0; i++)
+			;
 		close(fd);
 	}
 	listener->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

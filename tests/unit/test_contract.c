@@ -315,6 +315,12 @@ static int spawn_self(const char *id, const char *mode, const char *err_path, in
 	int ret;
 
 	posix_spawn_file_actions_init(&fa);
+	/*
+	 * A known stdin: the low-fd server counts its descriptors (under
+	 * pytest the test runs with fd 0 closed, and its server then met the
+	 * limit on a path that answered -ECONNREFUSED, not yet understood).
+	 */
+	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
 	if (err_path)
 		posix_spawn_file_actions_addopen(&fa, 2, err_path,
 						 O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -829,8 +835,8 @@ static int test_out_of_fds(const struct ktap_case *tc)
 	cse_client_deinit(cl[0]);
 	KTAP_CHECK(!getrlimit(RLIMIT_NOFILE, &rl), "getrlimit");
 	low = rl;
-	i = dup(0);		/* the lowest free number: the limit is below it */
-	KTAP_CHECK(i > 0, "dup");
+	i = open("/dev/null", O_RDONLY);	/* the lowest free number: the limit */
+	KTAP_CHECK(i >= 0, "open");
 	close(i);
 	low.rlim_cur = (rlim_t)i;
 	KTAP_CHECK(!setrlimit(RLIMIT_NOFILE, &low), "setrlimit");
