@@ -14,6 +14,9 @@ and clock_ns, what one
 clock_gettime costs (about one is inside every per-sample figure).  The
 floor ratios are computed from the untimed means: the per-sample clock
 adds the same ~clock_ns to both sides and would flatter them.
+Then one server with 1, 10, 100 and 1,000 connections (bench/conns_part.py,
+records cse_conns_<N>, which add the server's threads and memory), unless
+--no-conns.
 
 A missed target is a result, not an error: the exit status is 0 then.  It is
 1 when a benchmark process failed (crash, bad echo, timeout) and 2 when a
@@ -469,6 +472,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--python", action="store_true",
                     help="also run the Python part: the binding against Python IPC "
                          "(bench/python_part.py)")
+    ap.add_argument("--no-conns", action="store_true",
+                    help="skip the connections part: one server, 1 to 1,000 clients "
+                         "(bench/conns_part.py)")
     ap.add_argument(
         "--cse-async-mode",
         choices=("main", "callback"),
@@ -525,6 +531,23 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
     return 0
 
 
+def conns_part(args: argparse.Namespace, rounds: int, progress: Callable[[str], None],
+               records: list[Any]) -> int:
+    """One server, 1 to 1,000 connections (bench/conns_part.py); return failures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import conns_part as cp
+
+    recs, failures = cp.run(args.build, args.quick, rounds, progress)
+    print_sections([
+        (f"One server, N connections, sync {ASYNC_PAYLOAD} B back to back on each "
+         f"(median of {rounds} rounds)", cp.HEAD, cp.rows(recs, sys.modules[__name__])),
+        ("Targets (connections)", TARGET_HEAD,
+         [[t.name, t.required, t.measured, t.status] for t in cp.targets(recs, Target)]),
+    ])
+    records.extend(recs)
+    return failures
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     mechanisms = [m for m in args.mechanisms.split(",") if m]
@@ -567,6 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = [results[k] for k in order if k in results]
     if mechanisms:
         print_tables(results, tgts=targets(results), rounds=rounds)
+    if not args.no_conns:
+        failures += conns_part(args, rounds, progress, records)
     if args.python:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import python_part

@@ -13,7 +13,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "posix.h"
+#include "linux.h"
 
 /* Open the device and CONNECT or LISTEN as @server_id. */
 static int dev_setup(const char *server_id, unsigned long cmd, unsigned int tcp_port,

@@ -35,7 +35,7 @@
 #include <cse/cse.h>
 #include <cse/os.h>
 
-#include "cse_dev.h"
+#include "ctl_dev.h"
 #include "os_kernel.h"
 
 enum dev_role {
@@ -122,6 +122,7 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 	if (f->ctl) {
 		ret = -EISCONN;
 	} else {
+		/* They judge the id: cse_server_id_valid(), after -EISCONN. */
 		ret = listen ? cse_os_ctl_listen(req.server_id, &ctl) :
 			       cse_os_ctl_connect(req.server_id, &ctl);
 		if (!ret && listen)
