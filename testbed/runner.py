@@ -266,6 +266,8 @@ class _CellRun:
             except ProvisionError as e:
                 if result is not None and result.status != "FAIL":
                     result = self.whole_cell("ERROR", f"teardown failed: {e}", e.culprit)
+            finally:
+                self.logs.update(p.logs)  # the teardown's too (a VM's console, destroy)
         assert result is not None  # _provisioned() returned, or its exception went on
         return result
 

@@ -53,6 +53,8 @@ end
 #   CSE_VAGRANT_POOL       the libvirt storage pool's folder
 #   CSE_VAGRANT_DRIVER     qemu (TCG, default) or kvm
 #   CSE_VAGRANT_BOOT_TIMEOUT  seconds for ssh to answer (default 900)
+#   CSE_VAGRANT_NAME       the libvirt domain's name (one per checkout and cell;
+#                          short: the agent channel's socket path has it)
 def cse_user_net(config)
   port = Integer(ENV.fetch("CSE_VAGRANT_SSH_PORT"))
   begin
@@ -80,6 +82,7 @@ def cse_user_net(config)
     lv.uri = "qemu:///session"
     lv.system_uri = "qemu:///session"
     lv.driver = ENV.fetch("CSE_VAGRANT_DRIVER", "qemu")
+    lv.default_prefix = "#{ENV['CSE_VAGRANT_NAME']}_" if ENV["CSE_VAGRANT_NAME"]
     lv.mgmt_attach = false
     lv.qemu_use_agent = true # vagrant-libvirt's check for a VM without a network
     lv.storage_pool_name = "default"

@@ -202,9 +202,14 @@ class VagrantProvisioner(Provisioner):
         self.image = cell.image or ""
         self.local = box.is_local(self.image)
         self.who = box.run_as() if self.local else box.RunAs(None, Path.home())
+        self.domain = ""
         if self.local:  # the checkout's own cells, in the home of Vagrant's user
             tree = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
             self.state = inside(self.who.home / "cells" / tree, check_cell_id(cell.id))
+            #: the libvirt domain's name, one per checkout and cell (the session
+            #: is shared); short: the guest agent channel's UNIX socket path
+            #: (107 bytes at most) has it, under the home of Vagrant's user
+            self.domain = "c" + hashlib.sha256(f"{ROOT}\0{cell.id}".encode()).hexdigest()[:6]
         else:
             self.state = inside(STATE_ROOT, check_cell_id(cell.id))
         self.ssh_config = self.state / "ssh_config"
@@ -257,7 +262,7 @@ class VagrantProvisioner(Provisioner):
                     "CSE_VAGRANT_KERNEL": str(b.kernel), "CSE_VAGRANT_INITRD": str(b.initrd),
                     "CSE_VAGRANT_CONSOLE": str(self.console),
                     "CSE_VAGRANT_POOL": str(self.who.home / "images"),
-                    "CSE_VAGRANT_DRIVER": self.driver}
+                    "CSE_VAGRANT_DRIVER": self.driver, "CSE_VAGRANT_NAME": self.domain}
             env.setdefault("CSE_VAGRANT_BOOT_TIMEOUT", str(BOOT_TIMEOUT_S))
         return self.who.env(env)
 
