@@ -54,6 +54,21 @@ def test_vagrantfile_validates(os_name: str, tmp_path: Path) -> None:
     assert not (VAGRANT_DIR / os_name / ".vagrant").exists(), "state left in the source tree"
 
 
+def test_the_offline_route_validates_with_libvirt(tmp_path: Path) -> None:
+    """vagrant/common.rb's cse_user_net, as the testbed sets it, is a valid
+    vagrant-libvirt configuration (the provider's own checks included)."""
+    env = vagrant_env(VAGRANT_DIR / "debian", "cse-debian12-test", tmp_path / "state",
+                      "libvirt")
+    env |= {"CSE_VAGRANT_SSH_PORT": "2222", "CSE_VAGRANT_KEY": str(tmp_path / "key"),
+            "CSE_VAGRANT_KERNEL": "/k", "CSE_VAGRANT_INITRD": "/i",
+            "CSE_VAGRANT_CONSOLE": str(tmp_path / "console.log"),
+            "CSE_VAGRANT_POOL": str(tmp_path / "pool"), "CSE_VAGRANT_NAME": "ctest"}
+    (tmp_path / "key").write_text("")
+    r = subprocess.run(["vagrant", "validate"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
+
+
 def test_validate_catches_a_missing_provisioning_script(tmp_path: Path) -> None:
     """So that the test above can fail: validate reads the provisioner paths."""
     copy = tmp_path / "vagrant"
