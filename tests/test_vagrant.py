@@ -285,3 +285,19 @@ def test_the_box_is_keyed_by_its_recipe(monkeypatch: pytest.MonkeyPatch, tmp_pat
     assert first.startswith("cse-debian12-")
     recipe.write_text("echo two\n")
     assert box.box_name("cse/debian12") != first
+
+
+def test_a_vm_left_by_a_killed_run_is_destroyed_before_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = provisioner_for(DEBIAN_VM, tmp_path / "logs")
+    assert isinstance(p, VagrantProvisioner)
+    p.state = tmp_path / "state"
+    left = p.state / "machine" / "machines" / "default" / "libvirt"
+    left.mkdir(parents=True)
+    (left / "id").write_text("some-uuid")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(p, "_vagrant", lambda args, name, t: calls.append(args) or "")
+    p._clean_leftovers()
+    assert calls == [["destroy", "-f"]] and not (p.state / "machine").exists()
+    p._clean_leftovers()  # nothing left: no vagrant call
+    assert len(calls) == 1

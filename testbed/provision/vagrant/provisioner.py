@@ -341,6 +341,27 @@ class VagrantProvisioner(Provisioner):
             self.who.own(Path(d), *(Path(d) / f for f in files))
         self.console.unlink(missing_ok=True)
         self.port = free_port()
+        self._clean_leftovers()
+
+    def _clean_leftovers(self) -> None:
+        """A VM of this checkout and cell left by a run that was killed (its
+        forwarded port is stale): destroyed, with its disk, before `up`."""
+        machine = self.state / "machine"
+        if (machine / "machines" / "default" / "libvirt" / "id").exists():
+            try:
+                self._vagrant(["destroy", "-f"], "destroy-leftover", DESTROY_TIMEOUT_S)
+            except ProvisionError as e:
+                log.warning("%s: leftover VM: %s", self.cell.id, e)
+            shutil.rmtree(machine, ignore_errors=True)
+        env = self.who.env()
+        name = f"{self.domain}_default"
+        for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
+            try:
+                subprocess.run(self.who.argv(["virsh", "-c", "qemu:///session", *args], env),
+                               capture_output=True, timeout=120, env=env,
+                               stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.SubprocessError):
+                pass
 
     def start(self) -> None:
         if self.provider is None:
