@@ -120,9 +120,10 @@ int env_event(struct conf_env *env)
 		  (unsigned long long)dt);
 
 	/* Set by another thread while we wait. */
+	/* The clock starts before the setter: its 30 ms sleep may begin at once. */
+	t0 = cse_now_ms();
 	ret = cse_thread_start(&t, "env-event", event_setter, e);
 	ENV_CHECK(!ret, "thread: %s", cse_strerror(ret));
-	t0 = cse_now_ms();
 	ret = cse_event_wait(e, 0);
 	dt = cse_now_ms() - t0;
 	cse_thread_join(t);
