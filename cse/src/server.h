@@ -29,6 +29,7 @@ struct cse_conn {
 	bool polled;			/* ctl is in the server's poller */
 	__u32 dead;			/* stop serving: EOF, destroy or bad peer */
 	__u32 inflight;			/* exec handlers queued or running off its turn */
+	__u32 putting;			/* cse_conn_inflight_put() calls still touching it */
 	__u32 sched;			/* CONN_*: its turns on the workers (server_conn.c) */
 	__u32 resched;			/* the pool could not take a turn: retry */
 	__u32 closed;			/* close_handler claimed */
@@ -62,7 +63,10 @@ void cse_conn_wait_finished(struct cse_conn *conn);
 /* A worker serves the connection soon (a doorbell, a stop, a last put). */
 void cse_conn_schedule(struct cse_conn *conn);
 void cse_conn_retry(struct cse_conn *conn);
-/* No turn queued or running: with finished, the connection may be freed. */
+/*
+ * No turn queued or running and no in-flight put still touching it: with
+ * finished, the connection may be freed.
+ */
 bool cse_conn_idle(struct cse_conn *conn);
 void cse_conn_free(struct cse_conn *conn);
 /* Answer the client's hello with @err (its cse_client_init() returns it). */

@@ -111,7 +111,8 @@ void cse_conn_wait_finished(struct cse_conn *conn)
 
 bool cse_conn_idle(struct cse_conn *conn)
 {
-	return cse_load_acquire(&conn->sched) == CONN_IDLE;
+	return cse_load_acquire(&conn->sched) == CONN_IDLE &&
+	       !cse_load_acquire(&conn->putting);
 }
 
 /*
@@ -121,11 +122,19 @@ bool cse_conn_idle(struct cse_conn *conn)
  */
 void cse_conn_inflight_put(struct cse_conn *conn)
 {
-	if (cse_fetch_add(&conn->inflight, (__u32)-1) != 1)
-		return;
-	cse_mb();	/* pairs with conn_try_close() */
-	if (cse_load_acquire(&conn->dead))
-		cse_conn_schedule(conn);
+	/*
+	 * Once inflight is 0 a worker may close the connection and the
+	 * control thread free it, while this put still reads it: putting,
+	 * raised before the decrement and dropped after the last touch,
+	 * keeps it (cse_conn_idle()).
+	 */
+	cse_fetch_add(&conn->putting, 1);
+	if (cse_fetch_add(&conn->inflight, (__u32)-1) == 1) {
+		cse_mb();	/* pairs with conn_try_close() */
+		if (cse_load_acquire(&conn->dead))
+			cse_conn_schedule(conn);
+	}
+	cse_fetch_add(&conn->putting, (__u32)-1);
 }
 
 bool cse_conn_use_worker(struct cse_conn *conn, __u32 flags)
