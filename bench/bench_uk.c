@@ -6,6 +6,12 @@
  *   io_uring_nop  an io_uring NOP submitted and reaped (liburing)
  *   cse_uk_spin   a synchronous 64 B CSE command to the kernel server
  *   cse_uk_nospin the same, never spinning (sleep/wake through ioctls)
+ *   cse_uk_call   the same in one ioctl that runs the handler on the
+ *                 caller's thread (CSE_SUBMIT_CALL, INLINE): no FIFO, no wake
+ *   cse_uk_call_raw  that ioctl alone, issued by hand on the same client's
+ *                 connection (the slot header and 64 B written, the ioctl,
+ *                 the 64 B read back): cse_uk_call minus this is what the
+ *                 library adds in user space, this minus ioctl the kernel
  * and the backup path, 4 KiB each way, forced past the slots:
  *   cse_uk_backup_call  synchronous: the whole command in one CALL ioctl
  *   cse_uk_backup_msg   asynchronous, its completion awaited: SEND and RECV
@@ -15,6 +21,7 @@
  *   bench-uk SERVER_ID ITERS
  */
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -31,6 +38,7 @@
 #include "bench_util.h"
 
 #define CODE_ECHO 1	/* the conformance server's echo */
+#define CODE_THREAD 5	/* the conformance server's: the thread running exec */
 #define BACKUP_PAYLOAD 4096
 
 static void emit_sized(const char *cas, const char *mech, unsigned int payload,
@@ -166,6 +174,128 @@ static int bench_echo(const char *id, const struct cse_client_opts *o, __u32 fla
 	return 0;
 }
 
+/* The thread an inline command ran on, as the kernel names it (its pid). */
+static uint64_t inline_thread(struct cse_client *c)
+{
+	uint64_t tid = 0;
+	struct cse_exec x = {
+		.input_code = CODE_THREAD,
+		.flags = CSE_EXEC_INLINE,
+		.output_buffer_base = &tid,
+		.output_buffer_len = sizeof(tid),
+	};
+
+	return cse_execute(c, &x) ? 0 : tid;
+}
+
+/*
+ * CSE_SUBMIT_CALL: checked first to run on this very thread (else the
+ * client fell back to the FIFO, and the figure would be the wrong one):
+ * two connections' inline commands run on one thread, the caller's, where
+ * through the FIFO each would run on its own connection's reader.
+ */
+static int bench_call(const char *id, uint64_t *lat, unsigned long n)
+{
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
+	struct cse_client *c[2];
+	uint64_t tid[2] = { 0, 1 };
+
+	if (cse_client_init(&c[0], id, &o))
+		return -1;
+	if (!cse_client_init(&c[1], id, &o)) {
+		tid[0] = inline_thread(c[0]);
+		tid[1] = inline_thread(c[1]);
+		cse_client_deinit(c[1]);
+	}
+	cse_client_deinit(c[0]);
+	if (!tid[0] || tid[0] != tid[1]) {
+		fprintf(stderr, "bench-uk: CSE_SUBMIT_CALL did not run on the caller's thread\n");
+		return -1;
+	}
+	if (bench_echo(id, &o, CSE_EXEC_INLINE, 0, 64, 0, lat, n))
+		return -1;
+	emit("uk_sync_rtt", "cse_uk_call", lat, n);
+	return 0;
+}
+
+/* The /dev/cse file of this process's one U-K connection, or -1. */
+static int dev_fd_of_client(void)
+{
+	char path[64], target[64];
+	ssize_t len;
+	int fd;
+
+	for (fd = 3; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		len = readlink(path, target, sizeof(target) - 1);
+		if (len < 0)
+			continue;
+		target[len] = '\0';
+		if (!strcmp(target, CSE_DEV_PATH))
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * The slot call by hand: the library's client connects (and stays idle),
+ * its chunk is mapped a second time, and each round trip writes a slot's
+ * header and 64 B input, issues CSE_DEV_CALL_F_SLOT and reads the output.
+ */
+static int bench_call_raw(const char *id, uint64_t *lat, unsigned long n)
+{
+	struct cse_client *c;
+	struct cse_chunk_hdr hdr;
+	struct cse_dev_call k;
+	struct cse_slot_hdr *h;
+	static char in[64], out[64];
+	unsigned long i;
+	char *base, *slot_in;
+	uint64_t t0;
+	void *p;
+	int fd, ret = -1;
+
+	if (cse_client_init(&c, id, NULL))
+		return -1;
+	fd = dev_fd_of_client();
+	p = fd < 0 ? MAP_FAILED : mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto out;
+	memcpy(&hdr, p, sizeof(hdr));
+	munmap(p, 4096);
+	p = mmap(NULL, hdr.chunk_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto out;
+	base = p;
+	h = (struct cse_slot_hdr *)(base + hdr.slots_off);
+	slot_in = (char *)(h + 1);
+	memset(in, 3, sizeof(in));
+	for (i = 0; i < n; i++) {
+		t0 = now_ns();
+		h->input_code = CODE_ECHO;
+		h->flags = CSE_SLOT_F_SYNC | CSE_SLOT_F_INLINE;
+		h->input_len = sizeof(in);
+		h->output_len = sizeof(out);
+		memcpy(slot_in, in, sizeof(in));
+		memset(&k, 0, sizeof(k));
+		k.flags = CSE_DEV_CALL_F_SLOT;
+		k.slot_off = hdr.slots_off;
+		if (ioctl(fd, CSE_DEV_CALL, &k) || h->output_len_actual != sizeof(out))
+			goto unmap;
+		memcpy(out, slot_in + hdr.slot_input_size, sizeof(out));
+		lat[i] = now_ns() - t0;
+	}
+	emit("uk_sync_rtt", "cse_uk_call_raw", lat, n);
+	ret = 0;
+unmap:
+	munmap(p, hdr.chunk_size);
+out:
+	if (ret)
+		perror("bench-uk: raw slot call");
+	cse_client_deinit(c);
+	return ret;
+}
+
 static int bench_cse(const char *id, int spin, uint64_t *lat, unsigned long n)
 {
 	struct cse_client_opts o = { .spin_ns = spin ? 0 : -1 };
@@ -200,7 +330,8 @@ int main(int argc, char **argv)
 	lat = calloc(n ? n : 1, sizeof(*lat));
 	if (!lat || !n)
 		return 2;
-	if (bench_ioctl(argv[1], lat, n) || bench_uring(lat, n) ||
+	if (bench_ioctl(argv[1], lat, n) || bench_call(argv[1], lat, n) ||
+	    bench_call_raw(argv[1], lat, n) || bench_uring(lat, n) ||
 	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n) ||
 	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n))
 		return 1;

@@ -7,7 +7,16 @@ The cases are interleaved: every round runs each configuration once, in a
 rotated order, and the median over the rounds is kept, so noise on this small
 shared machine hits all mechanisms alike.  Prints a table with ratios and the
 issue's targets (met / MISSED), and writes report/bench.json: a list of
-records {case, mechanism, payload, inflight, p50_ns, p99_ns, ops_per_s}.
+records {case, mechanism, payload, inflight, p50_ns, p99_ns, ops_per_s};
+sync_rtt records also carry mean_ns, the mean round trip of an untimed loop
+(N round trips / wall time, no clock inside; the median of 16 stretches),
+and clock_ns, what one
+clock_gettime costs (about one is inside every per-sample figure).  The
+floor ratios are computed from the untimed means: the per-sample clock
+adds the same ~clock_ns to both sides and would flatter them.
+Then one server with 1, 10, 100 and 1,000 connections (bench/conns_part.py,
+records cse_conns_<N>, which add the server's threads and memory), unless
+--no-conns.
 
 A missed target is a result, not an error: the exit status is 0 then.  It is
 1 when a benchmark process failed (crash, bad echo, timeout) and 2 when a
@@ -78,6 +87,11 @@ JOB_TIMEOUT_S = 300
 TARGET_SOCKETPAIR_X = 20.0
 TARGET_BUSYPOLL_X = 3.0
 TARGET_ASYNC_OPS = 2_000_000.0
+#: cse_spin's untimed mean over the busy-poll floor's, per payload (issue 15)
+TARGET_FLOOR_X: dict[int, float] = {64: 2.0, 4096: 1.3}
+FLOOR = "busypoll_shm"
+#: optional figures of sync_rtt records (medians over the rounds like the rest)
+SYNC_EXTRA: tuple[str, ...] = ("mean_ns", "clock_ns")
 
 Key = tuple[str, str, int, int]
 Record = dict[str, Any]
@@ -166,6 +180,9 @@ def median_record(samples: Sequence[Record]) -> Record:
     rec["p50_ns"] = round(statistics.median(s["p50_ns"] for s in samples))
     rec["p99_ns"] = round(statistics.median(s["p99_ns"] for s in samples))
     rec["ops_per_s"] = round(statistics.median(s["ops_per_s"] for s in samples), 1)
+    for f in SYNC_EXTRA:
+        if all(f in s for s in samples):
+            rec[f] = round(statistics.median(s[f] for s in samples), 1)
     if "backend" in first:
         rec["backend"] = first["backend"]
     return rec
@@ -257,6 +274,12 @@ def p50(results: dict[Key, Record], mech: str, payload: int) -> float | None:
     return None if rec is None else float(rec["p50_ns"])
 
 
+def mean(results: dict[Key, Record], mech: str, payload: int) -> float | None:
+    """The untimed loop's mean round trip, or None."""
+    rec = results.get(("sync_rtt", mech, payload, 1))
+    return None if rec is None or "mean_ns" not in rec else float(rec["mean_ns"])
+
+
 def ratio_target(
     name: str, num: float | None, den: float | None, limit: float, at_least: bool
 ) -> Target:
@@ -284,6 +307,16 @@ def targets(results: dict[Key, Record]) -> list[Target]:
             at_least=False,
         ),
     ]
+    for payload, limit in TARGET_FLOOR_X.items():
+        out.append(
+            ratio_target(
+                f"cse_spin / {FLOOR} floor, sync {fmt_payload(payload)} untimed mean",
+                mean(results, "cse_spin", payload),
+                mean(results, FLOOR, payload),
+                limit,
+                at_least=False,
+            )
+        )
     for payload in SYNC_PAYLOADS:
         out.append(
             ratio_target(
@@ -317,18 +350,22 @@ def sync_rows(results: dict[Key, Record]) -> list[list[str]]:
     rows: list[list[str]] = []
     for payload in SYNC_PAYLOADS:
         ref = p50(results, "cse_spin", payload)
+        floor = mean(results, FLOOR, payload)
         for mech in SYNC_MECHS:
             rec = results.get(("sync_rtt", mech, payload, 1))
             if rec is None:
                 continue
             ratio = f"{rec['p50_ns'] / ref:.3g}x" if ref else "-"
+            m = rec.get("mean_ns")
             rows.append(
                 [
                     fmt_payload(payload),
                     mech,
                     fmt_ns(rec["p50_ns"]),
                     fmt_ns(rec["p99_ns"]),
-                    fmt_ops(rec["ops_per_s"]),
+                    fmt_ns(rec["clock_ns"]) if "clock_ns" in rec else "-",
+                    fmt_ns(m),
+                    f"{m / floor:.2f}x" if m and floor else "-",
                     ratio,
                 ]
             )
@@ -355,7 +392,8 @@ def async_rows(results: dict[Key, Record]) -> list[list[str]]:
     return rows
 
 
-SYNC_HEAD = ["payload", "mechanism", "p50", "p99", "ops", "p50 / cse_spin"]
+SYNC_HEAD = ["payload", "mechanism", "p50", "p99", "clock in each sample", "untimed mean",
+             f"mean / {FLOOR}", "p50 / cse_spin"]
 ASYNC_HEAD = ["inflight", "mechanism", "ops", "p50 (issue->done)", "p99", "ops / 2M"]
 TARGET_HEAD = ["target", "required", "measured", "status"]
 LABEL_COLUMNS = 2  # left-aligned leading columns
@@ -372,7 +410,10 @@ def print_plain(title: str, head: list[str], rows: list[list[str]]) -> None:
 
 def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) -> None:
     sections = [
-        (f"Sync round trip (median of {rounds} rounds)", SYNC_HEAD, sync_rows(results)),
+        (f"Sync round trip (median of {rounds} rounds): p50/p99 per sample (each "
+         "includes about one clock_gettime, its measured cost beside them); the mean "
+         "of an untimed loop, and its ratio to the busy-poll floor",
+         SYNC_HEAD, sync_rows(results)),
         (
             f"Async throughput, {ASYNC_PAYLOAD} B commands (median of {rounds} rounds)",
             ASYNC_HEAD,
@@ -384,7 +425,7 @@ def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) ->
             [[t.name, t.required, t.measured, t.status] for t in tgts],
         ),
     ]
-    print_sections(sections)
+    print_sections(sections, width=150)
 
 
 def print_sections(sections: Sequence[tuple[str, list[str], list[list[str]]]],
@@ -431,6 +472,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     ap.add_argument("--python", action="store_true",
                     help="also run the Python part: the binding against Python IPC "
                          "(bench/python_part.py)")
+    ap.add_argument("--no-conns", action="store_true",
+                    help="skip the connections part: one server, 1 to 1,000 clients "
+                         "(bench/conns_part.py)")
     ap.add_argument(
         "--cse-async-mode",
         choices=("main", "callback"),
@@ -462,6 +506,7 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
         kvstore_uk_vs_uu,
         ratio_rows,
         run_vm_part,
+        uk_call_target,
     )
 
     print("bench: VM part (boots a kernel under QEMU; minutes under TCG)",
@@ -470,6 +515,8 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
     print_table("User <-> kernel sync round trip, 64 B (in one VM; ratios are the result)",
                 ["mechanism", "p50 ns (TCG)", "p50 / bare ioctl", "p50 / io_uring NOP"],
                 ratio_rows(uk))
+    print_sections([("User <-> kernel targets (TCG figures, judged on p50 in one VM)",
+                     TARGET_HEAD, [uk_call_target(uk)])], width=120)
     print(ku_vs_uk(uk))
     print(backup_call_vs_msg(uk))
     print_table("kvstore get of a 64 B value, one client binary, user server vs kvstore.ko "
@@ -482,6 +529,23 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
         print(f"bench: the VM part produced no records; console: {log}", file=sys.stderr)
         return 1
     return 0
+
+
+def conns_part(args: argparse.Namespace, rounds: int, progress: Callable[[str], None],
+               records: list[Any]) -> int:
+    """One server, 1 to 1,000 connections (bench/conns_part.py); return failures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import conns_part as cp
+
+    recs, failures = cp.run(args.build, args.quick, rounds, progress)
+    print_sections([
+        (f"One server, N connections, sync {ASYNC_PAYLOAD} B back to back on each "
+         f"(median of {rounds} rounds)", cp.HEAD, cp.rows(recs, sys.modules[__name__])),
+        ("Targets (connections)", TARGET_HEAD,
+         [[t.name, t.required, t.measured, t.status] for t in cp.targets(recs, Target)]),
+    ])
+    records.extend(recs)
+    return failures
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -526,6 +590,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     records = [results[k] for k in order if k in results]
     if mechanisms:
         print_tables(results, tgts=targets(results), rounds=rounds)
+    if not args.no_conns:
+        failures += conns_part(args, rounds, progress, records)
     if args.python:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
         import python_part

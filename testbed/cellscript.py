@@ -113,9 +113,40 @@ def toolchain_preflight(cell: Cell) -> str:
     ])
 
 
-def build_section(cell: Cell, workdir: PurePosixPath, timeout_s: int) -> str:
+#: the meson targets (and kernel/linux make targets) a suite runs, for a
+#: cell that builds only those (Provisioner.lean_build); None: everything
+SUITE_TARGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...]] | None] = {
+    "uu": (("cse-conformance",), ()),
+    "uk": (("cse-conformance",), ("modules",)),
+    "kk": ((), ("modules",)),
+    "ku": (("cse-conf-helper",), ("modules",)),
+    "kv": None,
+}
+
+
+def lean_targets(suites: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]] | None:
+    """(meson targets, kernel make targets) that @suites need, or None when
+    one of them needs the whole build."""
+    meson: dict[str, None] = {}
+    make: dict[str, None] = {}
+    for s in suites:
+        if s == "build":
+            continue
+        want = SUITE_TARGETS.get(s)
+        if want is None:
+            return None
+        meson |= dict.fromkeys(want[0])
+        make |= dict.fromkeys(want[1])
+    return tuple(meson) or ("cse-conformance",), tuple(make)
+
+
+def build_section(cell: Cell, workdir: PurePosixPath, timeout_s: int,
+                  modules: bool = False,
+                  targets: tuple[tuple[str, ...], tuple[str, ...]] | None = None) -> str:
     """Check the toolchain, unpack workdir/src.tar and build it with meson
-    in workdir/build.
+    in workdir/build; with @modules (a VM of its own kernel) the kernel
+    modules too, in workdir/kernel, against the running kernel's headers.
+    @targets (lean_targets()): only those meson and make targets.
 
     Stops the script (after CSE-CELL-DONE) when the build fails: its suites
     cannot run, and the runner reports the build's output.
@@ -123,14 +154,26 @@ def build_section(cell: Cell, workdir: PurePosixPath, timeout_s: int) -> str:
     src, bdir = workdir / "src", workdir / "build"
     steps = " && ".join([
         f"{{ {toolchain_preflight(cell)}\n}}",
-        f"rm -rf {shlex.quote(str(src))} {shlex.quote(str(bdir))}",
+        f"rm -rf {shlex.quote(str(src))} {shlex.quote(str(bdir))} "
+        f"{shlex.quote(str(workdir / 'kernel'))}",
         f"mkdir -p {shlex.quote(str(src))}",
         f"tar -xf {shlex.quote(str(workdir / 'src.tar'))} -C {shlex.quote(str(src))}",
         shlex.join(["meson", "setup", str(bdir), str(src), *meson_options(cell)]),
-        shlex.join(["meson", "compile", "-C", str(bdir)]),
+        shlex.join(["meson", "compile", "-C", str(bdir), *(targets[0] if targets else ())]),
+        *([module_build(src, workdir / "kernel", targets[1] if targets else ())]
+          if modules else []),
     ])
     return (suite_section("build", f"sh -c {shlex.quote(steps)}", timeout_s) +
             f'[ "$cse_rc" = 0 ] || {{ echo {CELL_DONE}; exit 1; }}\n')
+
+
+def module_build(src: PurePosixPath, out: PurePosixPath, targets: tuple[str, ...] = ()) -> str:
+    """Build the kernel modules (testbed/kbuild.py's MODULES; with @targets,
+    those make targets of kernel/linux) from the source tree @src into @out,
+    for the kernel the cell runs, with its headers."""
+    return (f'make -C {shlex.quote(str(src / "kernel/linux"))} KVER="$(uname -r)" '
+            f'KDIR="/lib/modules/$(uname -r)/build" OUT={shlex.quote(str(out))}'
+            + "".join(f" {shlex.quote(t)}" for t in targets))
 
 
 def cell_script(sections: list[str], build: str = "") -> str:

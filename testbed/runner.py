@@ -33,12 +33,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from testbed import (
     attempts,
     cellscript,
     elf,
+    kbuild,
     kernel_health,
     kernel_suites,
     kvsuite,
@@ -265,6 +266,8 @@ class _CellRun:
             except ProvisionError as e:
                 if result is not None and result.status != "FAIL":
                     result = self.whole_cell("ERROR", f"teardown failed: {e}", e.culprit)
+            finally:
+                self.logs.update(p.logs)  # the teardown's too (a VM's console, destroy)
         assert result is not None  # _provisioned() returned, or its exception went on
         return result
 
@@ -416,8 +419,16 @@ class _CellRun:
             with tempfile.TemporaryDirectory(prefix="cse-stage-") as tmp:
                 tarball = make_source_tarball(Path(tmp) / "src.tar")
                 p.put(tarball, str(cellscript.STAGED_WORKDIR / "src.tar"))
+            # a VM of its own kernel builds the modules too, against its headers
+            if modules:
+                plan.moddir = cellscript.STAGED_WORKDIR / "kernel"
+                self.modules = self.modules | {PurePosixPath(m).stem for m in kbuild.MODULES}
+            targets = cellscript.lean_targets(runnable) if p.lean_build else None
+            if targets is not None:
+                self.info["build_targets"] = " ".join(targets[0] + targets[1])
             plan.build = cellscript.build_section(cell, cellscript.STAGED_WORKDIR,
-                                                  int(self.opts.cell_timeout_s))
+                                                  int(self.opts.cell_timeout_s),
+                                                  modules=modules, targets=targets)
         return plan
 
     # --- one script ---------------------------------------------------------------------

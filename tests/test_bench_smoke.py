@@ -5,6 +5,7 @@ performance claims live in the benchmark's own side-by-side report."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 from testbed.builds import FLAVOURS, ROOT
 
 FIELDS = {"case", "mechanism", "payload", "inflight", "p50_ns", "p99_ns", "ops_per_s"}
+CONNS_FIELDS = {"server_threads", "server_threads_base", "rss_kib_per_conn", "connect_s"}
 
 
 def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
@@ -22,7 +24,17 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     records = json.loads(out.read_text())
-    assert all(set(r) == FIELDS for r in records)
+    conns = [r for r in records if r["case"] == "conns"]
+    records = [r for r in records if r["case"] != "conns"]
+    # sync_rtt records add the untimed loop's mean and the clock's cost.
+    assert all(set(r) == FIELDS | ({"mean_ns", "clock_ns"} if r["case"] == "sync_rtt" else set())
+               for r in records)
+    assert all(r["mean_ns"] > 0 and r["clock_ns"] > 0 for r in records
+               if r["case"] == "sync_rtt")
+    # the connections part (--quick: 1, 10, 100): the server's threads and memory too
+    assert {r["mechanism"] for r in conns} == {"cse_conns_1", "cse_conns_10", "cse_conns_100"}
+    assert all(FIELDS | CONNS_FIELDS <= set(r) and r["ops_per_s"] > 0 for r in conns)
+    assert "Targets (connections)" in proc.stdout
     sync = {(r["mechanism"], r["payload"]) for r in records if r["case"] == "sync_rtt"}
     for mech in ("cse_spin", "cse_nospin", "socketpair", "pipe", "eventfd_shm", "futex_shm",
                  "busypoll_shm"):
@@ -32,21 +44,30 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
     assert tput == {(m, n) for m in ("cse_spin", "cse_nospin") for n in (1, 8, 32)}
     assert all(r["ops_per_s"] > 0 for r in records)
     assert "Targets" in proc.stdout
+    # The floor ratios from the untimed means, each target marked.
+    for payload in ("64 B", "4 KiB"):
+        assert re.search(rf"cse_spin / busypoll_shm floor, sync {payload} untimed mean.*"
+                         r"\b(met|MISSED)\b", proc.stdout), proc.stdout[-3000:]
+    assert "untimed mean" in proc.stdout and "clock in each sample" in proc.stdout
 
 
 def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "bench/run.py"), "--quick", "--vm",
+        [sys.executable, str(ROOT / "bench/run.py"), "--quick", "--vm", "--no-conns",
          "--mechanisms", "cse_spin", "--build", str(FLAVOURS["linux"].builddir),
          "--out", str(out)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     uk = [r for r in json.loads(out.read_text()) if r["case"] == "uk_sync_rtt"]
     assert {r["mechanism"] for r in uk} == {"ioctl", "io_uring_nop", "cse_uk_spin",
-                                           "cse_uk_nospin"}
+                                           "cse_uk_nospin", "cse_uk_call", "cse_uk_call_raw"}
     assert all(r["p50_ns"] > 0 for r in uk)
     assert "p50 / bare ioctl" in proc.stdout
+    # The slot's offset in one ioctl that runs the handler, with its target.
+    assert "cse_uk_call / bare ioctl" in proc.stdout
+    assert re.search(r"cse_uk_call / bare ioctl.*\b(met|MISSED)\b", proc.stdout), \
+        proc.stdout[-2000:]
     # K-U: a kernel client timing round trips to a user server.
     ku = [r for r in json.loads(out.read_text()) if r["case"] == "ku_sync_rtt"]
     assert [r["mechanism"] for r in ku] == ["cse_ku_spin"], proc.stdout[-2000:]
@@ -72,6 +93,7 @@ def test_bench_python_part_writes_every_record(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench/run.py"), "--quick", "--python", "--mechanisms", "",
+         "--no-conns",
          "--build", str(FLAVOURS["linux"].builddir), "--out", str(out)],
         capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]

@@ -42,7 +42,7 @@ def test_plugin_and_class_agree(name: str) -> None:
 
 
 def test_capabilities_choose_the_kernel_cells() -> None:
-    assert registry.with_capability("kernel_suites") == ("qemu",)
+    assert registry.with_capability("kernel_suites") == ("qemu", "vagrant")
     assert set(registry.with_capability("keep")) == {"docker", "vagrant"}
     with pytest.raises(LookupError, match="no provisioner 'lxc'; known: docker, local"):
         registry.plugin("lxc")
@@ -103,7 +103,7 @@ def new_folder(tmp_path: Path) -> Iterator[None]:
 
 def test_a_new_provisioner_is_a_new_folder(new_folder: None, tmp_path: Path) -> None:
     assert "flashed" in registry.names()
-    assert registry.with_capability("kernel_suites") == ("flashed", "qemu")
+    assert registry.with_capability("kernel_suites") == ("flashed", "qemu", "vagrant")
     (cell,) = load_matrix(_matrix(tmp_path, "provisioner: flashed, board: rpi4"))
     assert (cell.image, cell.setting("board")) == ("rpi4", "rpi4")
     with pytest.raises(MatrixError, match="key 'board': missing: the board to flash"):

@@ -230,13 +230,26 @@ def test_on_open_on_close_once_each(sid: str) -> None:
 
 
 def test_workers_and_default_exec(sid: str) -> None:
+    """Inline calls run one at a time on the connection's turn; worker calls
+    (and, with default_exec="worker", calls without exec) overlap."""
     def h(conn: cse.Conn, code: int, data: memoryview) -> tuple[int, bytes]:
-        return 0, struct.pack("=Q", threading.get_ident())
+        time.sleep(0.2)
+        return 0, b""
+
+    def three(c: cse.Client, exec: str | None) -> float:
+        threads = [threading.Thread(target=c.call, args=(0,), kwargs={"exec": exec})
+                   for _ in range(3)]
+        t0 = time.monotonic()
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        return time.monotonic() - t0
 
     with cse.Server(sid, h, workers=3, default_exec="worker"), cse.Client(sid) as c:
-        reader = c.call(0, exec="inline").data
-        assert c.call(0, exec="inline").data == reader
-        assert c.call(0).data != reader and c.call(0, exec="worker").data != reader
+        assert three(c, "inline") >= 0.6
+        assert three(c, "worker") < 0.5
+        assert three(c, None) < 0.5
     with pytest.raises(ValueError):
         cse.Server(sid, h, default_exec="elsewhere")
     with pytest.raises(TypeError, match="handler"):

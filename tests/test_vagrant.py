@@ -1,13 +1,22 @@
 """The Vagrant developer VMs: the Vagrantfiles validate, the provisioner says
-why it cannot run here, and vagrant/provision/debian.sh really builds CSE and
-passes the conformance suite, inside a bookworm container of the docker
-provisioner (no box can be downloaded here, and no VM provider installed)."""
+why it cannot run here, vagrant/provision/debian.sh really builds CSE and
+passes the conformance suite inside a bookworm container of the docker
+provisioner, and the Debian 12 box built here (vagrant/box/debian12.sh) comes
+up for real: `vagrant up` with vagrant-libvirt in libvirt's per-user session,
+the suites (uu, kk, uk, ku) through the runner, `vagrant destroy`, with no
+bridge and no address added to the host; a VM that does not boot is
+ERROR/tool with its console kept, a VM that refuses ssh is ERROR/tool.
+
+make test installs the provider and builds the box (scripts/
+install-testbed-deps.sh, the box cached by its recipe's hash): their absence
+fails these tests, never skips them."""
 
 from __future__ import annotations
 
 import platform
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +27,14 @@ from testbed.builds import ROOT
 from testbed.matrix import Cell, load_matrix
 from testbed.provision import provisioner_for
 from testbed.provision.base import ProvisionError
-from testbed.provision.vagrant.provisioner import VAGRANT_DIR, vagrant_env, vagrantfile_dir
+from testbed.provision.vagrant import box
+from testbed.provision.vagrant.provisioner import (
+    VAGRANT_DIR,
+    VagrantProvisioner,
+    vagrant_env,
+    vagrantfile_dir,
+)
+from testbed.runner import RunOptions, cell_dir, run_cell
 
 HOST_ARCH = {"amd64": "x86_64", "aarch64": "arm64"}.get(platform.machine(), platform.machine())
 BOXES = {"debian": "debian/bookworm64", "freebsd": "generic/freebsd14"}
@@ -36,6 +52,21 @@ def test_vagrantfile_validates(os_name: str, tmp_path: Path) -> None:
     r = _validate(VAGRANT_DIR / os_name, BOXES[os_name], tmp_path / "state")
     assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
     assert not (VAGRANT_DIR / os_name / ".vagrant").exists(), "state left in the source tree"
+
+
+def test_the_offline_route_validates_with_libvirt(tmp_path: Path) -> None:
+    """vagrant/common.rb's cse_user_net, as the testbed sets it, is a valid
+    vagrant-libvirt configuration (the provider's own checks included)."""
+    env = vagrant_env(VAGRANT_DIR / "debian", "cse-debian12-test", tmp_path / "state",
+                      "libvirt")
+    env |= {"CSE_VAGRANT_SSH_PORT": "2222", "CSE_VAGRANT_KEY": str(tmp_path / "key"),
+            "CSE_VAGRANT_KERNEL": "/k", "CSE_VAGRANT_INITRD": "/i",
+            "CSE_VAGRANT_CONSOLE": str(tmp_path / "console.log"),
+            "CSE_VAGRANT_POOL": str(tmp_path / "pool"), "CSE_VAGRANT_NAME": "ctest"}
+    (tmp_path / "key").write_text("")
+    r = subprocess.run(["vagrant", "validate"], capture_output=True, text=True, timeout=120,
+                       env=env)
+    assert r.returncode == 0 and "validated successfully" in r.stdout, r.stdout + r.stderr
 
 
 def test_validate_catches_a_missing_provisioning_script(tmp_path: Path) -> None:
@@ -68,7 +99,7 @@ def test_unavailable_says_why_here(tmp_path: Path) -> None:
     if shutil.which("VBoxManage") or Path("/var/run/libvirt/libvirt-sock").exists():
         pytest.skip("a VM provider is installed here")  # the reason then differs
     cell = next(c for c in load_matrix(ROOT / "ci" / "matrix.yaml")
-                if c.provisioner == "vagrant")
+                if c.provisioner == "vagrant" and not box.is_local(c.image or ""))
     why = provisioner_for(cell, tmp_path).unavailable()
     assert why is not None and "no Vagrant provider" in why
     boxes = subprocess.run(["vagrant", "box", "list"], capture_output=True, text=True,
@@ -105,3 +136,168 @@ def test_debian_provisioning_builds_and_passes_in_a_bookworm_container(tmp_path:
     assert run.complete and run.cases, r.output[-4000:]
     assert [c.name for c in run.cases if c.status != "pass"] == []
     assert r.output.rstrip().endswith("==> done: deps build test")
+
+
+# --- the Debian 12 box built here, for real ----------------------------------------
+
+#: one VM at a time: each boots under TCG on this 2-core machine
+vagrant_group = pytest.mark.xdist_group("vagrant")
+MATRIX = {c.id: c for c in load_matrix(ROOT / "ci" / "matrix.yaml")}
+DEBIAN_VM = MATRIX["vagrant-debian12-x86_64"]
+PRIVATE = ("10.", "192.168.", *(f"172.{n}." for n in range(16, 32)))
+
+
+def net_state() -> tuple[set[str], set[str], set[str]]:
+    """The host's links, bridges and addresses (`ip -o link`, `ip -o addr`)."""
+    def ip(*args: str) -> list[str]:
+        return subprocess.run(["ip", "-o", *args], capture_output=True, text=True,
+                              check=True, timeout=30).stdout.splitlines()
+    links = {line.split(":")[1].strip().split("@")[0] for line in ip("link", "show")}
+    bridges = {line.split(":")[1].strip() for line in ip("link", "show", "type", "bridge")}
+    addrs = {f"{f[1]} {f[3]}" for line in ip("addr", "show") if len(f := line.split()) > 3}
+    return links, bridges, addrs
+
+
+def assert_no_new_network(before: tuple[set[str], set[str], set[str]]) -> None:
+    links, bridges, addrs = net_state()
+    assert bridges == set(), f"a bridge exists on the host: {bridges}"
+    assert links <= before[0], f"new links on the host: {links - before[0]}"
+    assert addrs <= before[2], f"new addresses on the host: {addrs - before[2]}"
+    private = [a for a in addrs if a.split()[1].startswith(PRIVATE)]
+    assert private == [], f"private-range addresses on the host: {private}"
+
+
+def _session_domains() -> str:
+    """The domains of libvirt's session of the user that runs Vagrant."""
+    who = box.run_as()
+    env = who.env()
+    return subprocess.run(who.argv(["virsh", "-c", "qemu:///session", "list", "--all",
+                                    "--name"], env),
+                          capture_output=True, text=True, timeout=120, env=env).stdout
+
+
+def _domain(cell: Cell) -> str:
+    p = provisioner_for(cell, Path(tempfile.mkdtemp(prefix="cse-vagrant-")))
+    assert isinstance(p, VagrantProvisioner) and p.domain
+    return p.domain
+
+
+def _ready(cell: Cell, tmp_path: Path) -> None:
+    """make test installs the provider and can build the box: a missing one
+    fails, never skips."""
+    why = provisioner_for(cell, tmp_path / "probe").unavailable()
+    assert why is None, f"{cell.id} cannot run ({why}): run scripts/install-testbed-deps.sh"
+
+
+@vagrant_group
+def test_the_debian_vm_comes_up_runs_the_suites_and_is_destroyed(tmp_path: Path) -> None:
+    before = net_state()
+    assert before[1] == set(), f"a bridge exists before the test: {before[1]}"
+    _ready(DEBIAN_VM, tmp_path)
+    opts = RunOptions(report_dir=tmp_path / "report")
+    r = run_cell(DEBIAN_VM, opts)
+    d = cell_dir(opts.report_dir, DEBIAN_VM.id)
+    assert (r.status, r.reason) == ("PASS", ""), (r.reason, r.logs)
+    assert {n: s.status for n, s in r.suites.items()} == \
+        {"build": "PASS", "uu": "PASS", "kk": "PASS", "uk": "PASS", "ku": "PASS"}
+    for name in ("uu", "kk", "uk", "ku"):
+        assert r.suites[name].tests, f"{name} ran no test"
+    assert r.info["accelerator"] in ("tcg", "kvm") and r.info["kernel"].endswith("-amd64")
+    console = (d / "console.log").read_text(errors="replace")
+    assert "Linux version" in console and r.info["kernel"] in console
+    assert {"vagrant-up", "vagrant-destroy", "console", "output"} <= set(r.logs)
+    assert _domain(DEBIAN_VM) not in _session_domains()  # destroyed
+    assert_no_new_network(before)
+
+
+def _broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> VagrantProvisioner:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    cell = Cell(id="test-vagrant-broken", provisioner="vagrant", arch="x86_64", libc="glibc",
+                backend="linux", suites=("uu",), image=DEBIAN_VM.image)
+    _ready(cell, tmp_path)
+    p = provisioner_for(cell, tmp_path / "logs")
+    assert isinstance(p, VagrantProvisioner)
+    return p
+
+
+@vagrant_group
+def test_a_vm_that_does_not_boot_is_a_tool_error_with_its_console(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A boot broken on purpose: no root file system, so no sshd ever."""
+    before = net_state()
+    p = _broken(tmp_path, monkeypatch, CSE_VAGRANT_BOOT_TIMEOUT="45",
+                CSE_VAGRANT_CMDLINE="root=/dev/nothing-here rootdelay=1 console=ttyS0 "
+                                    "panic=0 net.ifnames=0")
+    try:
+        p.prepare()
+        with pytest.raises(ProvisionError) as e:
+            p.start()
+    finally:
+        p.stop()
+    assert e.value.culprit == "tool"
+    assert "vagrant up failed" in str(e.value) and "console" in str(e.value)
+    console = (tmp_path / "logs" / "console.log").read_text(errors="replace")
+    assert "Linux version" in console and "nothing-here" in console
+    assert p.domain and p.domain not in _session_domains()
+    assert_no_new_network(before)
+
+
+def test_ssh_refused_is_a_tool_error(tmp_path: Path) -> None:
+    """A VM whose sshd refuses (here: nothing listens on the port at all)."""
+    cell = Cell(id="test-vagrant-refused", provisioner="vagrant", arch="x86_64",
+                libc="glibc", backend="linux", suites=("uu",), image=DEBIAN_VM.image)
+    p = provisioner_for(cell, tmp_path / "logs")
+    assert isinstance(p, VagrantProvisioner)
+    p.state = tmp_path / "state"
+    p.state.mkdir()
+    p.ssh_config = p.state / "ssh_config"
+    from testbed.provision.vagrant.provisioner import free_port
+    p.ssh_config.write_text(f"Host default\n  HostName 127.0.0.1\n  Port {free_port()}\n"
+                            "  User vagrant\n  StrictHostKeyChecking no\n"
+                            "  UserKnownHostsFile /dev/null\n  ConnectTimeout 10\n")
+    with pytest.raises(ProvisionError) as e:
+        p.run("true", timeout_s=30)
+    assert e.value.culprit == "tool" and "Connection refused" in str(e.value)
+
+
+def test_a_local_box_cell_skips_with_the_reason_when_a_tool_is_missing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """make run on a machine without the provider: SKIP, saying what is missing."""
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    for tool in ("vagrant", "sh", "env", "runuser"):  # vagrant, and no libvirt nor QEMU
+        if found := shutil.which(tool):
+            (bare / tool).symlink_to(found)
+    monkeypatch.setenv("PATH", str(bare))
+    why = provisioner_for(DEBIAN_VM, tmp_path / "logs").unavailable()
+    assert why is not None and "libvirtd is not installed" in why
+    assert "qemu-system-x86_64 is not installed" in why and "install-testbed-deps" in why
+    r = run_cell(DEBIAN_VM, RunOptions(report_dir=tmp_path / "report"))
+    assert r.status == "SKIP" and "libvirtd is not installed" in r.reason
+
+
+def test_the_box_is_keyed_by_its_recipe(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    recipe = tmp_path / "debian12.sh"
+    recipe.write_text("echo one\n")
+    monkeypatch.setattr(box, "BOX_DIR", tmp_path)
+    first = box.box_name("cse/debian12")
+    assert first.startswith("cse-debian12-")
+    recipe.write_text("echo two\n")
+    assert box.box_name("cse/debian12") != first
+
+
+def test_a_vm_left_by_a_killed_run_is_destroyed_before_up(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = provisioner_for(DEBIAN_VM, tmp_path / "logs")
+    assert isinstance(p, VagrantProvisioner)
+    p.state = tmp_path / "state"
+    left = p.state / "machine" / "machines" / "default" / "libvirt"
+    left.mkdir(parents=True)
+    (left / "id").write_text("some-uuid")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(p, "_vagrant", lambda args, name, t: calls.append(args) or "")
+    p._clean_leftovers()
+    assert calls == [["destroy", "-f"]] and not (p.state / "machine").exists()
+    p._clean_leftovers()  # nothing left: no vagrant call
+    assert len(calls) == 1

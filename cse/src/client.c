@@ -11,12 +11,7 @@
 
 static int check_server_id(const char *id)
 {
-	size_t n;
-
-	if (!id)
-		return -EINVAL;
-	n = strnlen(id, CSE_SERVER_ID_MAX);
-	return (n == 0 || n == CSE_SERVER_ID_MAX) ? -EINVAL : 0;
+	return cse_server_id_valid(id) ? 0 : -EINVAL;
 }
 
 static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
@@ -25,7 +20,7 @@ static int client_opts(struct cse_client *c, const struct cse_client_opts *o)
 		c->opts = *o;
 	if (c->opts.resv[0] || c->opts.resv[1] ||
 	    c->opts.slot_policy > CSE_SLOTS_WAIT ||
-	    c->opts.submit > CSE_SUBMIT_CTL)
+	    c->opts.submit > CSE_SUBMIT_CALL)
 		return -EINVAL;
 	if (!c->opts.nslots)
 		c->opts.nslots = CSE_DEFAULT_SLOTS;
@@ -46,6 +41,21 @@ static int client_arrays(struct cse_client *c)
 	return c->cmds && c->free_stack ? 0 : -ENOMEM;
 }
 
+/*
+ * The server parked our CS FIFO (it has workers for all its connections,
+ * none asleep on ours): ring its doorbell.  A failure means the server is
+ * gone, and its death completes the command.
+ */
+static void client_ring(void *arg)
+{
+	struct cse_client *c = arg;
+	struct cse_wire_hdr m = { .type = CSE_WIRE_DOORBELL };
+
+	cse_os_mutex_lock(c->send_lock);
+	cse_os_ctl_send(c->ctl, &m, sizeof(m), NULL, 0, NULL);
+	cse_os_mutex_unlock(c->send_lock);
+}
+
 static int client_chunk(struct cse_client *c)
 {
 	__u32 i;
@@ -60,6 +70,8 @@ static int client_chunk(struct cse_client *c)
 		return ret;
 	cse_fifo_attach(&c->cs, c->base, c->g.cs_fifo_off, &c->g);
 	cse_fifo_attach(&c->sc, c->base, c->g.sc_fifo_off, &c->g);
+	c->cs.ring = client_ring;
+	c->cs.ring_arg = c;
 	for (i = 0; i < c->g.nslots; i++) {
 		c->cmds[i].off = cse_geom_slot_off(&c->g, i);
 		c->cmds[i].busy = 0;
@@ -85,9 +97,16 @@ static int client_handshake(struct cse_client *c)
 	int ret;
 
 	ret = cse_os_ctl_send(c->ctl, &hello, sizeof(hello), NULL, 0, c->shm);
-	if (ret)
-		return ret == -EPIPE ? -ECONNREFUSED : ret;
+	/*
+	 * A server that refuses before it reads (out of descriptors) answers
+	 * and hangs up at once, so our hello may find the channel closed:
+	 * its answer is still there to read, and says why.
+	 */
+	if (ret && ret != -EPIPE)
+		return ret;
 	n = cse_os_ctl_recv(c->ctl, &w, sizeof(w), NULL);
+	if (ret && n != sizeof(w))
+		return -ECONNREFUSED;
 	if (n == 0)
 		return -ECONNREFUSED;
 	if (n < 0)
@@ -203,6 +222,7 @@ static int client_connect(struct cse_client *c)
 	cse_os_mutex_unlock(c->lock);
 	cse_store(&c->scm_stop, 0);
 	cse_store(&c->scm_done, 0);
+	cse_store(&c->no_call, 0);	/* a new server may take calls */
 	cse_store_release(&c->dead, 0);
 	ret = cse_os_thread_start(&c->scm_thread, "cse-scm", cse_client_scm_main, c);
 	if (ret)

@@ -67,6 +67,7 @@ struct cse_client {
 	__u32 scm_done;			/* the SCM thread has left its loop */
 	__u32 dead;			/* the server is gone: fail fast */
 	__u32 closing;			/* cse_client_deinit(): no peer-death notice */
+	__u32 no_call;			/* CSE_SUBMIT_CALL: the server takes no calls */
 	struct cse_os_event *event;	/* cse_client_event_fd(), made on demand */
 };
 

@@ -150,6 +150,31 @@ static int slot_submit_ctl(struct cse_client *c, __u32 off)
 	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
+/*
+ * CSE_SUBMIT_CALL: the slot's offset in one call that runs the command and
+ * returns with its results in the slot header (an ioctl to a kernel
+ * server, a direct call between kernel modules).  -EOPNOTSUPP: the server
+ * takes no calls (a user server; or a module from before slot calls, which
+ * refuses the flag with -EINVAL): nothing ran, use the FIFO, from now on.
+ */
+static int slot_call(struct cse_client *c, __u32 off)
+{
+	struct cse_os_call call = {
+		.flags = CSE_DEV_CALL_F_SLOT,
+		.slot_off = off,
+	};
+	int ret;
+
+	if (cse_client_is_dead(c))
+		return -ECONNRESET;
+	ret = cse_os_ctl_call(c->ctl, &call);
+	if (ret == -EOPNOTSUPP || ret == -EINVAL) {
+		cse_store(&c->no_call, 1);
+		return -EOPNOTSUPP;
+	}
+	return ret == -EPIPE ? -ECONNRESET : ret;
+}
+
 int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 {
 	bool sync = !x->completion;
@@ -189,6 +214,23 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 	h->waiters = 0;
 	cse_store(&h->state, CSE_SLOT_SUBMITTED);
 	cse_store_release(&cmd->busy, 1);
+	/*
+	 * The command runs before the call returns, on this thread or with it
+	 * waiting: no FIFO, no wake-up.  The call fails with -ECONNRESET
+	 * rather than start once the server is gone, so the barrier below is
+	 * not needed: busy only keeps the control thread's teardown waiting.
+	 */
+	if (sync && c->opts.submit == CSE_SUBMIT_CALL && !cse_load(&c->no_call)) {
+		ret = slot_call(c, cmd->off);
+		if (!ret) {
+			cse_client_complete_slot(c, idx, 0);
+			return x->result;
+		}
+		if (ret != -EOPNOTSUPP) {
+			slot_put(c, idx);	/* never ran: not issued */
+			return ret;
+		}
+	}
 	/*
 	 * Pairs with the barrier in client_peer_gone(): it sees this slot
 	 * busy, or we see the dead flag here, or both.  For an asynchronous

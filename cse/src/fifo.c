@@ -52,11 +52,24 @@ static __u32 fifo_tag(const struct cse_fifo *f, __u32 pos)
 
 static void fifo_wake_reader(struct cse_fifo *f)
 {
+	__u32 s;
+
 	cse_mb();
-	if (cse_load(&f->hdr->sleepers)) {
-		cse_fetch_add(&f->hdr->wake_seq, 1);
-		cse_os_wake(f->sync, &f->hdr->wake_seq);
+	s = cse_load(&f->hdr->sleepers);
+	if (!s)
+		return;
+	/*
+	 * A parked reader: the one writer that takes the mark back rings;
+	 * the others find 0 and make no call.  (A peer that forges the mark
+	 * only makes us ring for nothing.)
+	 */
+	if (s == CSE_FIFO_PARKED && f->ring) {
+		if (cse_cmpxchg(&f->hdr->sleepers, CSE_FIFO_PARKED, 0) == CSE_FIFO_PARKED)
+			f->ring(f->ring_arg);
+		return;
 	}
+	cse_fetch_add(&f->hdr->wake_seq, 1);
+	cse_os_wake(f->sync, &f->hdr->wake_seq);
 }
 
 __u32 cse_fifo_claim(struct cse_fifo *f)
@@ -147,6 +160,31 @@ int cse_fifo_wait(struct cse_fifo *f, __s32 spin_ns, const __u32 *stop,
 	ret = cse_os_wait(f->sync, &f->hdr->wake_seq, seq, timeout_ns);
 	cse_store(&f->hdr->sleepers, 0);
 	return ret == -EINTR ? 0 : ret;
+}
+
+bool cse_fifo_ready(const struct cse_fifo *f)
+{
+	__u32 v = cse_load_acquire(&f->entries[f->rpos & f->mask]);
+
+	return (v & ~CSE_FIFO_OFF_MASK) == fifo_tag(f, f->rpos);
+}
+
+bool cse_fifo_park(struct cse_fifo *f)
+{
+	cse_store(&f->hdr->rpos, f->rpos);
+	cse_store(&f->hdr->sleepers, CSE_FIFO_PARKED);
+	/* Store the mark, then look: a writer publishes, then looks. */
+	cse_mb();
+	if (!cse_fifo_ready(f))
+		return true;
+	cse_store(&f->hdr->sleepers, 0);
+	return false;
+}
+
+void cse_fifo_unpark(struct cse_fifo *f)
+{
+	if (cse_load(&f->hdr->sleepers))
+		cse_store(&f->hdr->sleepers, 0);
 }
 
 void cse_fifo_kick(struct cse_fifo *f)

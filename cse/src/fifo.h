@@ -21,6 +21,13 @@ struct cse_fifo {
 	__u32 shift;			/* log2(capacity) */
 	__u32 rpos;			/* the reader's own position */
 	void *sync;			/* chunk os_area for the backend */
+	/*
+	 * Writer: how to wake a reader that parked the FIFO instead of
+	 * sleeping on it (CSE_FIFO_PARKED): ring its doorbell.  NULL: wake
+	 * it as a sleeper.
+	 */
+	void (*ring)(void *arg);
+	void *ring_arg;
 };
 
 void cse_fifo_attach(struct cse_fifo *f, void *chunk, __u32 off,
@@ -46,6 +53,17 @@ __u32 cse_fifo_pop(struct cse_fifo *f);
  */
 int cse_fifo_wait(struct cse_fifo *f, __s32 spin_ns, const __u32 *stop,
 		  __u64 timeout_ns);
+
+/*
+ * Reader that serves many FIFOs and sleeps on none: park the FIFO
+ * (cse_fifo_park(): true, parked; false, an entry came meanwhile).
+ * A parked FIFO's next writer rings the doorbell (struct cse_fifo.ring).
+ */
+bool cse_fifo_park(struct cse_fifo *f);
+/* Reader: whether the next entry is there (cse_fifo_pop() would take it). */
+bool cse_fifo_ready(const struct cse_fifo *f);
+/* Reader: no longer parked (it reads on). */
+void cse_fifo_unpark(struct cse_fifo *f);
 
 /* Wake the reader so it re-checks its stop flag. */
 void cse_fifo_kick(struct cse_fifo *f);

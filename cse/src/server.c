@@ -5,9 +5,11 @@
  * clients die (EOF on their channel) and reaps finished connections.
  */
 #include "server.h"
+#include "wire.h"
 
 #define POLL_BATCH	32
 #define POLL_SLICE_MS	500
+#define STARVED_PAUSE_NS	10000000ULL
 
 static __u32 server_users;
 
@@ -22,12 +24,40 @@ void cse_server_deinit(void)
 	cse_fetch_add(&server_users, (__u32)-1);
 }
 
+/*
+ * Out of descriptors: refuse the waiting client with -EMFILE (or -ENFILE)
+ * rather than leave it waiting for an answer that never comes.  Said once
+ * per shortage, not once per client.  If even that fails, pause a moment:
+ * the listener stays readable, and the loop must not spin on it.
+ */
+static void server_starved(struct cse_server *s, int err)
+{
+	struct cse_wire_welcome w = {
+		.hdr.type = CSE_WIRE_WELCOME,
+		.status = err,
+	};
+	__u32 never = 0;
+	int ret;
+
+	if (!s->starved)
+		cse_os_log(CSE_LOG_WARN, "server %s: out of file descriptors: refusing clients (%s)",
+			   s->server_id, cse_strerror(err));
+	s->starved = true;
+	ret = cse_os_ctl_reject(s->listener, &w, sizeof(w));
+	if (ret && ret != -EAGAIN)
+		cse_os_wait(NULL, &never, 0, STARVED_PAUSE_NS);
+}
+
 static void server_accept(struct cse_server *s)
 {
 	struct cse_os_ctl *ctl;
 	struct cse_conn *conn;
+	int ret;
 
-	if (cse_os_ctl_accept(s->listener, &ctl))
+	ret = cse_os_ctl_accept(s->listener, &ctl);
+	if (ret == -EMFILE || ret == -ENFILE)
+		server_starved(s, ret);
+	if (ret)
 		return;
 	conn = cse_os_zalloc(sizeof(*conn));
 	if (!conn || cse_os_mutex_create(&conn->send_lock))
@@ -57,7 +87,7 @@ static void conn_unpoll(struct cse_conn *conn)
 	cse_os_poller_del(conn->s->poller, conn->ctl);
 	conn->polled = false;
 	if (!conn->open)
-		cse_store_release(&conn->finished, 1);	/* no reader to wait for */
+		cse_store_release(&conn->finished, 1);	/* nothing ever ran for it */
 	else
 		cse_conn_stop(conn);
 }
@@ -67,9 +97,29 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 {
 	struct cse_os_shm *shm = NULL;
 	long n;
+	int ret;
 
+	if (conn->rx) {
+		/* The next fragment of a backup command: one message, no more. */
+		ret = cse_conn_backup_more(conn);
+		if (ret) {
+			if (ret != -ECONNRESET)
+				cse_os_log(CSE_LOG_WARN, "server %s: bad backup command, disconnecting client",
+					   s->server_id);
+			conn_unpoll(conn);
+		}
+		return;
+	}
 	n = cse_os_ctl_recv(conn->ctl, msg, CSE_OS_CTL_MSG_MAX,
 			    conn->open ? NULL : &shm);
+	/* No descriptor left for the client's chunk: tell it why. */
+	if (!conn->open && (n == -EMFILE || n == -ENFILE)) {
+		cse_conn_refuse(conn, (int)n);
+		if (!s->starved)
+			cse_os_log(CSE_LOG_WARN, "server %s: out of file descriptors: refusing clients (%s)",
+				   s->server_id, cse_strerror((int)n));
+		s->starved = true;
+	}
 	if (n <= 0) {
 		conn_unpoll(conn);
 		return;
@@ -77,6 +127,19 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 	if (!conn->open) {
 		if (cse_conn_start(conn, msg, n, shm))
 			conn_unpoll(conn);
+		else
+			s->starved = false;	/* a client got in: say so again next time */
+		return;
+	}
+	if (n == (long)sizeof(struct cse_wire_hdr) &&
+	    ((const struct cse_wire_hdr *)msg)->type == CSE_WIRE_DOORBELL) {
+		struct cse_wire_hdr h;
+
+		memcpy(&h, msg, sizeof(h));	/* read once */
+		if (h.resv || h.id)
+			conn_unpoll(conn);
+		else
+			cse_conn_schedule(conn);
 		return;
 	}
 	if (n >= (long)sizeof(struct cse_wire_hdr) &&
@@ -93,9 +156,8 @@ static void server_conn_event(struct cse_server *s, struct cse_conn *conn,
 }
 
 /*
- * Free connections whose reader is done and whose channel is unpolled.
- * Kick the readers of stopped connections again: the client can write
- * the FIFO word back and undo a kick that came before its reader slept.
+ * Free connections that are closed, idle and unpolled; give the pool
+ * again the turns it could not take.
  */
 static void server_reap(struct cse_server *s)
 {
@@ -103,14 +165,13 @@ static void server_reap(struct cse_server *s)
 
 	cse_os_mutex_lock(s->lock);
 	for (pp = &s->conns; (conn = *pp);) {
-		if (!conn->polled && cse_load_acquire(&conn->finished)) {
+		if (!conn->polled && cse_load_acquire(&conn->finished) &&
+		    cse_conn_idle(conn)) {
 			*pp = conn->next;
 			cse_conn_free(conn);
 			continue;
 		}
-		if (conn->open && cse_load_acquire(&conn->dead) &&
-		    !cse_load_acquire(&conn->finished))
-			cse_fifo_kick(&conn->cs);
+		cse_conn_retry(conn);
 		pp = &conn->next;
 	}
 	cse_os_mutex_unlock(s->lock);
@@ -164,7 +225,7 @@ static void server_free(struct cse_server *s)
 {
 	struct cse_conn *conn;
 
-	/* Stop every connection first so all readers drain in parallel. */
+	/* Stop every connection first so all drain in parallel. */
 	for (conn = s->conns; conn; conn = conn->next)
 		if (conn->open)
 			cse_conn_stop(conn);
@@ -197,9 +258,9 @@ int cse_server_create(struct cse_server **out, const char *server_id,
 	if (!out || !server_id)
 		return -EINVAL;
 	*out = NULL;
-	len = strnlen(server_id, CSE_SERVER_ID_MAX);
-	if (!len || len == CSE_SERVER_ID_MAX)
+	if (!cse_server_id_valid(server_id))
 		return -EINVAL;
+	len = strnlen(server_id, CSE_SERVER_ID_MAX);
 	s = cse_os_zalloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;

@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT
 /*
- * Server backup path: a whole command arrives on the control channel, runs
- * through the same exec_handler on the worker pool (never on the control
- * thread) and its output goes back the same way.  Or it arrives in
+ * Server backup path: a whole command arrives on the control channel, one
+ * message at a time as each comes (the control thread never waits for the
+ * rest of a command: a client that stops half-way stalls only itself),
+ * runs through the same exec_handler on the worker pool (never on the
+ * control thread) and its output goes back the same way.  Or it arrives in
  * one call (a user client's ioctl, a kernel client's direct call) and runs
  * on the caller's thread or a worker before the call returns.
  */
 #include "server.h"
 #include "wire.h"
 
-struct backup_job {
+struct cse_backup_job {
 	struct cse_conn *conn;
 	__u64 id;
 	__u32 code;
@@ -17,15 +19,17 @@ struct backup_job {
 	__u32 out_len;
 	char *in;			/* one buffer: input area, then output area */
 	char *out;
+	size_t data_len;		/* bytes that travel: input (and output) */
+	size_t done;			/* of them, received so far */
 };
 
-static void backup_job_free(struct backup_job *j)
+static void backup_job_free(struct cse_backup_job *j)
 {
 	cse_os_free(j->in);
 	cse_os_free(j);
 }
 
-static void backup_run(struct backup_job *j)
+static void backup_run(struct cse_backup_job *j)
 {
 	struct cse_conn *conn = j->conn;
 	struct cse_wire_backup_resp r = {
@@ -48,7 +52,7 @@ static void backup_run(struct backup_job *j)
 
 static void backup_worker(void *arg)
 {
-	struct backup_job *j = arg;
+	struct cse_backup_job *j = arg;
 	struct cse_conn *conn = j->conn;
 
 	if (!cse_load_acquire(&conn->dead))
@@ -57,11 +61,34 @@ static void backup_worker(void *arg)
 	cse_conn_inflight_put(conn);
 }
 
+/*
+ * The whole command is here: run it.  In flight before dead is checked:
+ * the connection's close_handler waits for it (see cse_conn_submit()).
+ * A connection already stopping runs nothing more; its client sees it
+ * gone.
+ *
+ * Always on a worker, whatever the flags: this is the control thread,
+ * which accepts clients, shakes hands, carries every backup command and
+ * sees clients die; one slow handler here would stall them all.  Only
+ * when no job can be queued (no memory) does it run here.
+ */
+static void backup_dispatch(struct cse_conn *conn, struct cse_backup_job *j)
+{
+	cse_fetch_add(&conn->inflight, 1);
+	cse_mb();
+	if (!cse_load_acquire(&conn->dead)) {
+		if (!cse_os_pool_submit(conn->s->pool, backup_worker, j))
+			return;		/* the worker puts it */
+		backup_run(j);
+	}
+	backup_job_free(j);
+	cse_conn_inflight_put(conn);
+}
+
 int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 {
 	struct cse_wire_backup_req req;
-	struct backup_job *j;
-	size_t data_len;
+	struct cse_backup_job *j;
 	int ret;
 
 	if (len < (long)sizeof(req))
@@ -86,37 +113,44 @@ int cse_conn_backup_request(struct cse_conn *conn, const void *msg, long len)
 		goto err;
 	}
 	j->out = j->in + req.input_len;
-	data_len = req.input_len;
+	j->data_len = req.input_len;
 	if (req.flags & CSE_WIRE_F_OUTPUT_INIT)
-		data_len += req.output_len;
-	ret = cse_wire_recv_data(conn->ctl, msg, (size_t)len, sizeof(req),
-				 j->in, data_len);
+		j->data_len += req.output_len;
+	ret = cse_wire_recv_first(msg, (size_t)len, sizeof(req), j->in,
+				  j->data_len, &j->done);
 	if (ret)
 		goto err;
-
-	/*
-	 * In flight before dead is checked: the connection's close_handler
-	 * waits for it (see cse_conn_submit()).  A connection already
-	 * stopping runs nothing more; its client sees it gone.
-	 *
-	 * Always on a worker, whatever the flags: this is the control thread,
-	 * which accepts clients, shakes hands, carries every backup command
-	 * and sees clients die; one slow handler here would stall them all.
-	 * Only when no job can be queued (no memory) does it run here.
-	 */
-	cse_fetch_add(&conn->inflight, 1);
-	cse_mb();
-	if (!cse_load_acquire(&conn->dead)) {
-		if (!cse_os_pool_submit(conn->s->pool, backup_worker, j))
-			return 0;	/* the worker puts it */
-		backup_run(j);
+	if (j->done < j->data_len) {
+		conn->rx = j;	/* the rest comes in later messages */
+		return 0;
 	}
-	backup_job_free(j);
-	cse_conn_inflight_put(conn);
+	backup_dispatch(conn, j);
 	return 0;
 err:
 	backup_job_free(j);
 	return ret;
+}
+
+int cse_conn_backup_more(struct cse_conn *conn)
+{
+	struct cse_backup_job *j = conn->rx;
+	int ret;
+
+	ret = cse_wire_recv_next(conn->ctl, j->in, j->data_len, &j->done);
+	if (ret)
+		return ret;	/* cse_conn_free() frees the job */
+	if (j->done < j->data_len)
+		return 0;
+	conn->rx = NULL;
+	backup_dispatch(conn, j);
+	return 0;
+}
+
+void cse_conn_backup_drop(struct cse_conn *conn)
+{
+	if (conn->rx)
+		backup_job_free(conn->rx);
+	conn->rx = NULL;
 }
 
 /* ---- the whole command in one call ---- */
@@ -150,13 +184,24 @@ static void call_worker(void *arg)
 int cse_conn_call(void *arg, struct cse_os_call *call)
 {
 	struct cse_conn *conn = arg;
-	struct call_job j = { .conn = conn, .call = call };
+	struct cse_slot_hdr *h = NULL;
+	struct cse_os_call slot;
+	struct call_job j = { .conn = conn };
 	int ret = 0;
 
-	if (call->flags & ~CSE_WIRE_BACKUP_FLAGS ||
-	    (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
-	    call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP)
+	if (call->flags == CSE_DEV_CALL_F_SLOT) {
+		/* The command is in its slot already: no copy either way. */
+		memset(&slot, 0, sizeof(slot));
+		ret = cse_conn_slot_call(conn, call->slot_off, &slot, &h);
+		if (ret)
+			return ret;
+		call = &slot;
+	} else if (call->flags & ~CSE_WIRE_BACKUP_FLAGS ||
+		   (call->flags & CSE_SLOT_F_INLINE && call->flags & CSE_SLOT_F_WORKER) ||
+		   call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP) {
 		return -EINVAL;
+	}
+	j.call = call;
 	call->output_len_actual = 0;
 	call->output_status = 0;
 	/* In flight before dead is checked: see cse_conn_submit(). */
@@ -170,6 +215,11 @@ int cse_conn_call(void *arg, struct cse_os_call *call)
 	} else {
 		/* The job lives on this stack: wait for it whatever happens. */
 		cse_os_wait_until_changed(&j.done, 0);
+	}
+	if (h && !ret) {
+		cse_store(&h->output_len_actual, call->output_len_actual);
+		cse_store((__u32 *)&h->output_status, (__u32)call->output_status);
+		cse_peer_release(h);	/* the slot goes back to the client */
 	}
 	cse_conn_inflight_put(conn);
 	return ret;

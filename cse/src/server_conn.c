@@ -1,7 +1,16 @@
 // SPDX-License-Identifier: MIT
 /*
- * One server connection: handshake, the CS FIFO reader, exec inline or on
- * the worker pool, replies, and the drain-then-close teardown.
+ * One server connection: handshake, the CS FIFO served by the worker pool
+ * (no thread of its own), exec inline or on another worker, replies, and
+ * the drain-then-close teardown.
+ *
+ * A connection runs on a worker only while it has work: the worker drains
+ * its CS FIFO (inline commands right there), spins a while for more, then
+ * parks the FIFO and goes on to other connections.  The client's next
+ * command rings the doorbell (a control message), and the control thread
+ * schedules the connection again.  So the server's threads are the
+ * control thread and the workers, however many clients it has, and an
+ * idle connection costs no thread and no polling.
  *
  * The chunk belongs to the client and is treated as hostile: every slot
  * field is read once into a local and checked before use, and anything an
@@ -10,13 +19,21 @@
 #include "server.h"
 #include "wire.h"
 
-/*
- * The reader sleeps without a timeout: cse_conn_stop() kicks it, and the
- * kick is repeated until it has left (server_reap(), cse_conn_wait_finished()).
- */
-#define NO_TIMEOUT	0
-#define DRAIN_SLICE_NS	200000000ULL
-#define KICK_SLICE_NS	100000000ULL
+/* cse_conn_wait_finished() looks again this often (the wake may come first). */
+#define FINISH_SLICE_NS	100000000ULL
+#define LEAVE_SLICE_NS	1000000ULL
+/* Commands one turn on a worker runs before the connection queues again. */
+#define SERVICE_BUDGET	64U
+
+/* struct cse_conn.sched */
+enum {
+	CONN_IDLE = 0,		/* parked, or never started */
+	CONN_QUEUED,		/* submitted to the pool */
+	CONN_RUNNING,		/* a worker serves it */
+	CONN_AGAIN,		/* running, and asked to look again before leaving */
+};
+
+static void conn_service(void *arg);
 
 struct conn_job {
 	struct cse_conn *conn;
@@ -35,27 +52,89 @@ static void conn_violation(struct cse_conn *conn, const char *what, __u32 v)
 	cse_conn_stop(conn);
 }
 
+/*
+ * Make sure a worker runs conn_service() soon (and once at a time).  When
+ * the pool cannot take it (no memory), the control thread tries again
+ * (server_reap(), cse_conn_wait_finished()).
+ */
+void cse_conn_schedule(struct cse_conn *conn)
+{
+	struct cse_server *s = conn->s;
+	__u32 st;
+
+	for (;;) {
+		st = cse_load_acquire(&conn->sched);
+		if (st == CONN_QUEUED || st == CONN_AGAIN)
+			return;
+		if (st == CONN_RUNNING) {
+			if (cse_cmpxchg(&conn->sched, CONN_RUNNING, CONN_AGAIN) == CONN_RUNNING)
+				return;
+			continue;
+		}
+		if (cse_cmpxchg(&conn->sched, CONN_IDLE, CONN_QUEUED) == CONN_IDLE)
+			break;
+	}
+	cse_fetch_add(&s->queued, 1);
+	if (!cse_os_pool_submit(s->pool, conn_service, conn))
+		return;
+	cse_fetch_add(&s->queued, (__u32)-1);
+	cse_store_release(&conn->resched, 1);
+	cse_store_release(&conn->sched, CONN_IDLE);
+	cse_os_poller_kick(s->poller);
+}
+
+/* The pool could not take the connection earlier: try again. */
+void cse_conn_retry(struct cse_conn *conn)
+{
+	if (cse_load_acquire(&conn->resched) && cse_cmpxchg(&conn->resched, 1, 0) == 1)
+		cse_conn_schedule(conn);
+}
+
 void cse_conn_stop(struct cse_conn *conn)
 {
 	cse_store_release(&conn->dead, 1);
 	cse_os_ctl_shutdown(conn->ctl);
-	if (conn->base)
-		cse_fifo_kick(&conn->cs);
+	if (conn->open)
+		cse_conn_schedule(conn);	/* to close it */
 }
 
-/* Kicks again each slice: see server_reap(). */
 void cse_conn_wait_finished(struct cse_conn *conn)
 {
 	while (!cse_load_acquire(&conn->finished)) {
-		cse_fifo_kick(&conn->cs);
-		cse_os_wait(NULL, &conn->finished, 0, KICK_SLICE_NS);
+		cse_conn_retry(conn);
+		cse_os_wait(NULL, &conn->finished, 0, FINISH_SLICE_NS);
 	}
+	/* Its last turn is leaving (it woke us just before). */
+	while (!cse_conn_idle(conn))
+		cse_os_wait(NULL, &conn->sched, cse_load(&conn->sched), LEAVE_SLICE_NS);
 }
 
+bool cse_conn_idle(struct cse_conn *conn)
+{
+	return cse_load_acquire(&conn->sched) == CONN_IDLE &&
+	       !cse_load_acquire(&conn->putting);
+}
+
+/*
+ * The last command off the connection's worker is done.  A stopping
+ * connection closes once none is left: the worker that sees it so closes
+ * it (conn_try_close()), or this put schedules one that will.
+ */
 void cse_conn_inflight_put(struct cse_conn *conn)
 {
-	if (cse_fetch_add(&conn->inflight, (__u32)-1) == 1)
-		cse_os_wake(NULL, &conn->inflight);
+	/*
+	 * Once inflight is 0 a worker may close the connection and the
+	 * control thread free it, while this put still reads it: putting,
+	 * raised before the decrement and dropped after the last touch,
+	 * keeps it (cse_conn_idle()).
+	 */
+	cse_fetch_add(&conn->putting, 1);
+	if (cse_fetch_add(&conn->inflight, (__u32)-1) == 1) {
+		cse_mb();	/* pairs with conn_try_close() */
+		if (cse_load_acquire(&conn->dead))
+			cse_conn_schedule(conn);
+	}
+	cse_fetch_add(&conn->putting, (__u32)-1);
 }
 
 bool cse_conn_use_worker(struct cse_conn *conn, __u32 flags)
@@ -121,17 +200,19 @@ static void conn_worker(void *arg)
 	cse_conn_inflight_put(conn);
 }
 
-/* Validate one command taken from the CS FIFO and run or queue it. */
-static int conn_command(struct cse_conn *conn, __u32 off)
+/*
+ * Read the header of the slot at @off once into @job and check it.
+ * Return NULL, or what is wrong with it and the bad value in *@bad.
+ */
+static const char *slot_read(struct cse_conn *conn, __u32 off,
+			     struct conn_job *job, __u32 *bad)
 {
 	struct cse_slot_hdr *h;
-	struct conn_job job, *wj;
 	int idx = cse_geom_slot_index(&conn->g, off);
 
-	if (idx < 0) {
-		conn_violation(conn, "slot offset", off);
-		return -EPROTO;
-	}
+	*bad = off;
+	if (idx < 0)
+		return "slot offset";
 	h = (struct cse_slot_hdr *)(conn->base + off);
 	/* Back from the client: after whatever last ran in this slot. */
 	cse_peer_acquire(h);
@@ -142,25 +223,41 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 	__builtin_prefetch(h);
 	__builtin_prefetch(h + 1);
 	__builtin_prefetch((char *)(h + 1) + conn->g.slot_input_size, 1);
-	job.conn = conn;
-	job.off = off;
-	job.code = cse_load(&h->input_code);
-	job.flags = cse_load(&h->flags);
-	job.in_len = cse_load(&h->input_len);
-	job.out_len = cse_load(&h->output_len);
-	if (job.flags & ~(CSE_SLOT_F_LAST - 1) ||
-	    (job.flags & CSE_SLOT_F_INLINE && job.flags & CSE_SLOT_F_WORKER)) {
-		conn_violation(conn, "slot flags", job.flags);
-		return -EPROTO;
-	}
-	if (job.in_len > conn->g.slot_input_size ||
-	    job.out_len > conn->g.slot_output_size) {
-		conn_violation(conn, "slot length", job.in_len > conn->g.slot_input_size ?
-			       job.in_len : job.out_len);
+	job->conn = conn;
+	job->off = off;
+	job->code = cse_load(&h->input_code);
+	job->flags = cse_load(&h->flags);
+	job->in_len = cse_load(&h->input_len);
+	job->out_len = cse_load(&h->output_len);
+	*bad = job->flags;
+	if (job->flags & ~(CSE_SLOT_F_LAST - 1) ||
+	    (job->flags & CSE_SLOT_F_INLINE && job->flags & CSE_SLOT_F_WORKER))
+		return "slot flags";
+	*bad = job->in_len > conn->g.slot_input_size ? job->in_len : job->out_len;
+	if (job->in_len > conn->g.slot_input_size ||
+	    job->out_len > conn->g.slot_output_size)
+		return "slot length";
+	return NULL;
+}
+
+/*
+ * Validate one command taken from the CS FIFO (or named in a control
+ * message: @from_ctl, then always queued for a worker, since the control
+ * thread must never run a handler) and run or queue it.
+ */
+static int conn_command(struct cse_conn *conn, __u32 off, bool from_ctl)
+{
+	struct conn_job job, *wj;
+	const char *bad;
+	__u32 v;
+
+	bad = slot_read(conn, off, &job, &v);
+	if (bad) {
+		conn_violation(conn, bad, v);
 		return -EPROTO;
 	}
 
-	if (cse_conn_use_worker(conn, job.flags)) {
+	if (from_ctl || cse_conn_use_worker(conn, job.flags)) {
 		wj = cse_os_zalloc(sizeof(*wj));
 		if (wj) {
 			*wj = job;
@@ -176,6 +273,34 @@ static int conn_command(struct cse_conn *conn, __u32 off)
 	return 0;
 }
 
+/*
+ * CSE_DEV_CALL_F_SLOT: the command in the slot at @off, its header read
+ * once and checked as from the FIFO, becomes @call on the slot's own
+ * areas; *@hdr is where its results go.  A bad offset or header fails
+ * this call alone (-EINVAL, nothing runs): it is the caller's own ioctl
+ * argument, and the connection stays as it was.
+ */
+int cse_conn_slot_call(struct cse_conn *conn, __u32 off, struct cse_os_call *call,
+		       struct cse_slot_hdr **hdr)
+{
+	struct conn_job job;
+	char *in;
+	__u32 v;
+
+	if (slot_read(conn, off, &job, &v))
+		return -EINVAL;
+	*hdr = (struct cse_slot_hdr *)(conn->base + off);
+	in = (char *)(*hdr + 1);
+	call->input_code = job.code;
+	call->flags = job.flags & (CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER);
+	call->input_len = job.in_len;
+	call->output_len = job.out_len;
+	call->input = in;
+	call->output = in + conn->g.slot_input_size;
+	call->slot_off = off;
+	return 0;
+}
+
 int cse_conn_submit(struct cse_conn *conn, const void *msg, long len)
 {
 	struct cse_wire_submit m;
@@ -187,48 +312,146 @@ int cse_conn_submit(struct cse_conn *conn, const void *msg, long len)
 	if (m.hdr.resv || m.hdr.id || m.resv[0] || m.resv[1] || m.resv[2])
 		return -EPROTO;
 	/*
-	 * Counted in flight before dead is checked, and the reader checks
-	 * in-flight after it saw dead (both with a full barrier): either we
-	 * see the connection stopping, or its close waits for this command.
+	 * Counted in flight before dead is checked, and conn_try_close()
+	 * checks in-flight after it saw dead (both with a full barrier):
+	 * either we see the connection stopping, or its close waits for
+	 * this command.
 	 */
 	cse_fetch_add(&conn->inflight, 1);
 	cse_mb();
 	if (!cse_load_acquire(&conn->dead))
-		ret = conn_command(conn, m.slot_off);
+		ret = conn_command(conn, m.slot_off, true);
 	cse_conn_inflight_put(conn);
 	return ret;
 }
 
-static void conn_reader_main(void *arg)
+/*
+ * Close exactly once, after every handler of the connection has finished:
+ * the inline ones ran on the worker that calls this (a connection runs on
+ * one worker at a time), the others are counted in inflight.
+ */
+static void conn_try_close(struct cse_conn *conn)
 {
-	struct cse_conn *conn = arg;
-	__u32 off, n;
-	int ret;
+	struct cse_server *s = conn->s;
 
-	while (!cse_load_acquire(&conn->dead)) {
-		off = cse_fifo_pop(&conn->cs);
-		if (off) {
-			if (conn_command(conn, off))
-				break;
-			continue;
-		}
-		ret = cse_fifo_wait(&conn->cs, conn->s->spin_ns, &conn->dead,
-				    NO_TIMEOUT);
-		if (ret && ret != -ETIMEDOUT) {
-			conn_violation(conn, "wait failed with", (__u32)-ret);
-			break;
-		}
-	}
-
-	/* Let handlers already running finish, then close exactly once. */
-	cse_mb();	/* pairs with cse_conn_submit() */
-	while ((n = cse_load_acquire(&conn->inflight)))
-		cse_os_wait(NULL, &conn->inflight, n, DRAIN_SLICE_NS);
-	if (conn->s->ops.close_handler)
-		conn->s->ops.close_handler(conn, conn->user_context);
+	cse_mb();	/* pairs with cse_conn_inflight_put(), cse_conn_submit() */
+	if (cse_load_acquire(&conn->inflight))
+		return;		/* the last put schedules us again */
+	if (cse_cmpxchg(&conn->closed, 0, 1))
+		return;
+	if (s->ops.close_handler)
+		s->ops.close_handler(conn, conn->user_context);
+	/* The control thread may free conn as soon as it sees finished. */
 	cse_store_release(&conn->finished, 1);
 	cse_os_wake(NULL, &conn->finished);
-	cse_os_poller_kick(conn->s->poller);
+	cse_os_poller_kick(s->poller);
+}
+
+/*
+ * Nothing in the FIFO: spin a while for more (a client issuing back to
+ * back answers within microseconds), then park it.  Only one worker
+ * spins at a time, and only while no other connection waits for a
+ * worker: with many clients, a worker that spins on one of them is a
+ * worker the others wait for.  True: parked (the client's next command
+ * rings); false: a command came, read on.
+ */
+static bool conn_idle(struct cse_conn *conn)
+{
+	struct cse_server *s = conn->s;
+	__u64 deadline = 0;
+	unsigned int i = 0;
+	bool came = false;
+
+	if (s->spin_ns <= 0 || cse_load(&s->queued) ||
+	    cse_cmpxchg(&s->spinning, 0, 1))
+		return cse_fifo_park(&conn->cs);
+	for (;;) {
+		if (cse_fifo_ready(&conn->cs) || cse_load(&conn->dead)) {
+			came = true;
+			break;
+		}
+		if (cse_load(&s->queued))
+			break;
+		cse_os_cpu_relax();
+		/* The clock costs more than a pause: look at it rarely. */
+		if (++i & 127)
+			continue;
+		if (!deadline)
+			deadline = cse_os_now_ns() + (__u64)s->spin_ns;
+		else if (cse_os_now_ns() > deadline)
+			break;
+	}
+	cse_store_release(&s->spinning, 0);
+	return !came && cse_fifo_park(&conn->cs);
+}
+
+/*
+ * Queue the connection's next turn behind the others, straight from
+ * running (never idle in between: an idle connection may be freed).
+ * False: the pool cannot take it; serve on.
+ */
+static bool conn_requeue(struct cse_conn *conn)
+{
+	struct cse_server *s = conn->s;
+
+	cse_store_release(&conn->sched, CONN_QUEUED);
+	cse_fetch_add(&s->queued, 1);
+	if (!cse_os_pool_submit(s->pool, conn_service, conn))
+		return true;	/* conn is the next turn's from here on */
+	cse_fetch_add(&s->queued, (__u32)-1);
+	cse_store_release(&conn->sched, CONN_RUNNING);
+	return false;
+}
+
+/*
+ * Read the CS FIFO until it is parked or the connection stops.  True:
+ * the connection was queued again (fairness), and is no longer ours.
+ */
+static bool conn_serve(struct cse_conn *conn)
+{
+	unsigned int budget = SERVICE_BUDGET;
+	__u32 off;
+
+	cse_fifo_unpark(&conn->cs);
+	while (!cse_load_acquire(&conn->dead)) {
+		off = cse_fifo_pop(&conn->cs);
+		if (!off) {
+			if (conn_idle(conn))
+				return false;
+			continue;
+		}
+		if (conn_command(conn, off, false))
+			return false;	/* stopped */
+		if (--budget)
+			continue;
+		budget = SERVICE_BUDGET;
+		if (cse_load(&conn->s->queued) && conn_requeue(conn))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * One turn of a connection on a worker (cse_conn_schedule()).  Only one
+ * runs at a time; it leaves only when nobody asked it to look again
+ * (CONN_AGAIN: a doorbell, a stop, a last put), and touches nothing of
+ * the connection once it is idle: the control thread may free it then.
+ */
+static void conn_service(void *arg)
+{
+	struct cse_conn *conn = arg;
+
+	cse_fetch_add(&conn->s->queued, (__u32)-1);
+	cse_store_release(&conn->sched, CONN_RUNNING);
+	for (;;) {
+		if (conn_serve(conn))
+			return;
+		if (cse_load_acquire(&conn->dead))
+			conn_try_close(conn);
+		if (cse_cmpxchg(&conn->sched, CONN_RUNNING, CONN_IDLE) == CONN_RUNNING)
+			return;
+		cse_store_release(&conn->sched, CONN_RUNNING);
+	}
 }
 
 static int conn_check_hello(struct cse_conn *conn, const void *msg, long len,
@@ -265,6 +488,11 @@ static void conn_welcome(struct cse_conn *conn, int status)
 	cse_os_mutex_unlock(conn->send_lock);
 }
 
+void cse_conn_refuse(struct cse_conn *conn, int err)
+{
+	conn_welcome(conn, err);
+}
+
 int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 		   struct cse_os_shm *shm)
 {
@@ -289,13 +517,9 @@ int cse_conn_start(struct cse_conn *conn, const void *hello, long len,
 		}
 	}
 	conn->open = true;
-	ret = cse_os_thread_start(&conn->reader, "cse-reader",
-				  conn_reader_main, conn);
-	if (ret) {
-		if (s->ops.close_handler)
-			s->ops.close_handler(conn, conn->user_context);
-		goto refuse;
-	}
+	/* Parked from the start: the client's first command rings. */
+	if (!cse_fifo_park(&conn->cs))
+		cse_conn_schedule(conn);
 	/*
 	 * Before the welcome, so the client's first backup command finds it.
 	 * Where the backend has no calls, backup commands come as messages.
@@ -313,8 +537,7 @@ refuse:
 
 void cse_conn_free(struct cse_conn *conn)
 {
-	if (conn->reader)
-		cse_os_thread_join(conn->reader);
+	cse_conn_backup_drop(conn);
 	if (conn->ctl)
 		cse_os_ctl_close(conn->ctl);
 	if (conn->shm)

@@ -23,6 +23,8 @@ const char *cse_strerror(int err)
 	case -EOPNOTSUPP:	return "not supported on this platform";
 	case -EPERM:		return "operation not permitted";
 	case -ENAMETOOLONG:	return "name too long";
+	case -EMFILE:		return "too many open files (process limit)";
+	case -ENFILE:		return "too many open files (system limit)";
 	default:		return "unknown error";
 	}
 }

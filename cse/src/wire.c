@@ -21,29 +21,44 @@ int cse_wire_send(struct cse_os_ctl *ctl, struct cse_os_mutex *lock,
 	return ret;
 }
 
-int cse_wire_recv_data(struct cse_os_ctl *ctl, const void *msg, size_t msg_len,
-		       size_t hdr_len, void *data, size_t len)
+int cse_wire_recv_first(const void *msg, size_t msg_len, size_t hdr_len,
+			void *data, size_t len, size_t *done)
 {
-	char *p = data;
 	size_t first = cse_wire_first_frag(len);
-	size_t done;
 
 	if (msg_len != hdr_len + first)
 		return -EPROTO;
 	if (first)
-		memcpy(p, (const char *)msg + hdr_len, first);
-	for (done = first; done < len;) {
-		size_t want = cse_wire_first_frag(len - done);
-		long n = cse_os_ctl_recv(ctl, p + done, want, NULL);
-
-		if (n == 0)
-			return -ECONNRESET;
-		if (n < 0)
-			return n == -EMSGSIZE ? -EPROTO : (int)n;
-		/* Fragments are full-sized but the last: anything else is a lie. */
-		if ((size_t)n != want)
-			return -EPROTO;
-		done += (size_t)n;
-	}
+		memcpy(data, (const char *)msg + hdr_len, first);
+	*done = first;
 	return 0;
+}
+
+int cse_wire_recv_next(struct cse_os_ctl *ctl, void *data, size_t len,
+		       size_t *done)
+{
+	size_t want = cse_wire_first_frag(len - *done);
+	long n = cse_os_ctl_recv(ctl, (char *)data + *done, want, NULL);
+
+	if (n == 0)
+		return -ECONNRESET;
+	if (n < 0)
+		return n == -EMSGSIZE ? -EPROTO : (int)n;
+	/* Fragments are full-sized but the last: anything else is a lie. */
+	if ((size_t)n != want)
+		return -EPROTO;
+	*done += (size_t)n;
+	return 0;
+}
+
+int cse_wire_recv_data(struct cse_os_ctl *ctl, const void *msg, size_t msg_len,
+		       size_t hdr_len, void *data, size_t len)
+{
+	size_t done;
+	int ret;
+
+	ret = cse_wire_recv_first(msg, msg_len, hdr_len, data, len, &done);
+	while (!ret && done < len)
+		ret = cse_wire_recv_next(ctl, data, len, &done);
+	return ret;
 }

@@ -27,6 +27,18 @@ int cse_wire_send(struct cse_os_ctl *ctl, struct cse_os_mutex *lock,
 int cse_wire_recv_data(struct cse_os_ctl *ctl, const void *msg, size_t msg_len,
 		       size_t hdr_len, void *data, size_t len);
 
+/*
+ * The same one message at a time, for a reader that must not wait for a
+ * peer that stops half-way (a server's control thread): first the
+ * fragment in the header's message, then each next one as it arrives
+ * (cse_wire_recv_next() reads exactly one message), *@done counting the
+ * bytes so far, until it reaches @len.
+ */
+int cse_wire_recv_first(const void *msg, size_t msg_len, size_t hdr_len,
+			void *data, size_t len, size_t *done);
+int cse_wire_recv_next(struct cse_os_ctl *ctl, void *data, size_t len,
+		       size_t *done);
+
 /* A status a peer sent: 0 or a -errno (at most 4095, as the kernel's). */
 static inline bool cse_wire_status_ok(int v)
 {

@@ -71,11 +71,12 @@ static int k_no_peer(struct conf_env *env, const char *id)
 	return -EOPNOTSUPP;	/* a kernel server cannot be killed abruptly */
 }
 
-static int k_no_doomed_client(struct conf_env *env, const char *id,
+static int k_no_doomed_client(struct conf_env *env, const char *id, __u32 submit,
 			      unsigned int sleep_ms, unsigned int kill_after_ms)
 {
 	(void)env;
 	(void)id;
+	(void)submit;
 	(void)sleep_ms;
 	(void)kill_after_ms;
 	return -EOPNOTSUPP;

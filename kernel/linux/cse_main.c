@@ -9,7 +9,7 @@
 #include <cse/cse.h>
 #include <cse/env.h>
 
-#include "cse_dev.h"
+#include "ctl_dev.h"
 
 EXPORT_SYMBOL_GPL(cse_client_init);
 EXPORT_SYMBOL_GPL(cse_execute);

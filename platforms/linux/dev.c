@@ -13,7 +13,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "posix.h"
+#include "linux.h"
 
 /* Open the device and CONNECT or LISTEN as @server_id. */
 static int dev_setup(const char *server_id, unsigned long cmd, unsigned int tcp_port,
@@ -132,6 +132,7 @@ int cse_os_dev_call(int fd, struct cse_os_call *call)
 		.flags = call->flags,
 		.input_len = call->input_len,
 		.output_len = call->output_len,
+		.slot_off = call->slot_off,
 	};
 
 	/* The kernel never returns EINTR here: it waits for the handler. */
@@ -140,7 +141,10 @@ int cse_os_dev_call(int fd, struct cse_os_call *call)
 			return -EOPNOTSUPP;
 		return errno == ECONNRESET ? -EPIPE : -errno;
 	}
-	call->output_len_actual = req.output_len_actual;
-	call->output_status = req.output_status;
+	/* A slot call's results are in the slot header: req is not written back. */
+	if (!(call->flags & CSE_DEV_CALL_F_SLOT)) {
+		call->output_len_actual = req.output_len_actual;
+		call->output_status = req.output_status;
+	}
 	return 0;
 }

@@ -12,7 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "posix.h"
+#include "linux.h"
 
 /*
  * A chunk shared with the kernel is allocated there and mapped from the

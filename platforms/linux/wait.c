@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "posix.h"
+#include "linux.h"
 
 int cse_os_sync_init(void *sync)
 {

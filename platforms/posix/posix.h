@@ -87,13 +87,6 @@ int cse_posix_shm_map(int fd, size_t size, struct cse_os_shm **out);
 int cse_posix_memfd_create(size_t size, struct cse_os_shm **out);
 /* The region at @addr goes away: drop any per-backend record of it. */
 void cse_os_shm_forget(void *addr);
-/* linux: record a chunk shared with the kernel through device file @fd. */
-int cse_linux_dev_chunk_add(char *base, size_t size, int fd);
-/*
- * linux: map the @size-byte chunk behind connection file @conn_fd (a
- * duplicate of it is kept for the wait and wake ioctls) and record it.
- */
-int cse_linux_dev_chunk_map(int conn_fd, size_t size, struct cse_os_shm **out);
 /*
  * Size of a region a peer sent: a regular file of 1..CSE_MAX_CHUNK bytes,
  * else -EINVAL.  Does not close @fd.

@@ -264,6 +264,9 @@ class Provisioner(abc.ABC):
     #: killed (honoured by the VMs, whose hung guest no timeout(1) inside
     #: can end; the runner sets it from the suite timeout); None: never
     max_silence_s: float | None = None
+    #: A staged cell builds only what its suites run (cellscript.lean_targets),
+    #: not the whole tree: a VM under emulation, where compiling is slow.
+    lean_build: ClassVar[bool] = False
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         self.cell = cell

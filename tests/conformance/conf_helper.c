@@ -2,8 +2,10 @@
 /*
  * cse-conf-helper: the peers of the U-U conformance run.
  *   cse-conf-helper server ID [--worker]   serve until SIGTERM/SIGINT
- *   cse-conf-helper doomed-client ID MS    issue CONF_SLEEP(MS) and wait
- *                                          to be killed mid-command
+ *   cse-conf-helper doomed-client ID MS [call]
+ *                                          issue CONF_SLEEP(MS) (with
+ *                                          CSE_SUBMIT_CALL) and wait to be
+ *                                          killed mid-command
  */
 #include <pthread.h>
 #include <signal.h>
@@ -44,15 +46,16 @@ static int serve(const char *id, bool worker)
 	return 0;
 }
 
-static int doomed_client(const char *id, unsigned int ms)
+static int doomed_client(const char *id, unsigned int ms, bool call)
 {
+	struct cse_client_opts o = { .submit = call ? CSE_SUBMIT_CALL : CSE_SUBMIT_FIFO };
 	struct cse_client *c;
 	struct cse_exec x = { .input_code = CONF_SLEEP };
 	__u32 in = ms, out;
 	__u64 deadline = cse_now_ms() + 5000;
 	int ret;
 
-	while ((ret = cse_client_init(&c, id, NULL)) == -ENOENT && cse_now_ms() < deadline)
+	while ((ret = cse_client_init(&c, id, &o)) == -ENOENT && cse_now_ms() < deadline)
 		cse_sleep_ms(10);
 	if (ret) {
 		fprintf(stderr, "cse-conf-helper: connect %s: %s\n", id, cse_strerror(ret));
@@ -77,8 +80,10 @@ int main(int argc, char **argv)
 	testos_die_with_parent(SIGKILL);
 	if (argc >= 3 && !strcmp(argv[1], "server"))
 		return serve(argv[2], argc > 3 && !strcmp(argv[3], "--worker"));
-	if (argc == 4 && !strcmp(argv[1], "doomed-client"))
-		return doomed_client(argv[2], (unsigned int)atoi(argv[3]));
-	fprintf(stderr, "usage: %s server ID [--worker] | doomed-client ID MS\n", argv[0]);
+	if ((argc == 4 || argc == 5) && !strcmp(argv[1], "doomed-client"))
+		return doomed_client(argv[2], (unsigned int)atoi(argv[3]),
+				     argc == 5 && !strcmp(argv[4], "call"));
+	fprintf(stderr, "usage: %s server ID [--worker] | doomed-client ID MS [call]\n",
+		argv[0]);
 	return 2;
 }

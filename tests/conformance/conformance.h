@@ -67,11 +67,13 @@ struct conf_env {
 	/* Kill it abruptly (SIGKILL), without any cleanup of its own. */
 	int (*kill_server)(struct conf_env *env, const char *id);
 	/*
-	 * Start a peer that connects to @server_id, issues a synchronous
-	 * CONF_SLEEP of @sleep_ms and is killed abruptly @kill_after_ms later.
+	 * Start a peer that connects to @server_id with @submit (enum
+	 * cse_submit), issues a synchronous CONF_SLEEP of @sleep_ms and is
+	 * killed abruptly @kill_after_ms later.
 	 */
 	int (*spawn_doomed_client)(struct conf_env *env, const char *server_id,
-				   unsigned int sleep_ms, unsigned int kill_after_ms);
+				   __u32 submit, unsigned int sleep_ms,
+				   unsigned int kill_after_ms);
 	/*
 	 * The struct cse_exec.backup a synchronous backup command must report:
 	 * CSE_BACKUP_CALL when the servers are in the kernel, else

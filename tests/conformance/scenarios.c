@@ -391,44 +391,101 @@ static int scen_async_many_inflight(struct conf_env *env)
 
 /* ---- the slot offset on the control channel (an ioctl, to the kernel) ---- */
 
-/* The thread that ran an inline CONF_THREAD for @c. */
-static __u64 inline_thread(struct cse_client *c)
-{
-	struct cse_exec x;
-	__u64 tid = 0;
+/*
+ * Run order, measured: PAR_N asynchronous CONF_SLEEPs of PAR_MS with
+ * @flags issued at once.  Commands that run one after another (inline, on
+ * the connection's turn) take PAR_N x PAR_MS; on workers they overlap.
+ * Return the milliseconds until all completed, or 0 on a failure.
+ */
+#define PAR_N		3U
+#define PAR_MS		200U
+#define PAR_SERIAL_MS	(PAR_N * PAR_MS)
+/* Overlapped: well under serial, with room for a slow machine's delays. */
+#define PAR_OVERLAP_MS	(PAR_SERIAL_MS - PAR_MS / 2)
 
-	if (sync_exec(c, CONF_THREAD, NULL, 0, &tid, sizeof(tid), CSE_EXEC_INLINE, &x))
+static struct {
+	struct cse_exec x[PAR_N];
+	__u32 in[PAR_N], out[PAR_N];
+	__u32 done;
+	__u32 bad;
+} par;
+
+static void par_done(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	if (x->result || x->output_status_code)
+		cse_fetch_add(&par.bad, 1);
+	cse_fetch_add(&par.done, 1);
+}
+
+static __u64 par_sleeps_ms(struct cse_client *c, __u32 flags)
+{
+	__u64 t0 = cse_now_ms(), deadline = t0 + 20000;
+	__u32 i;
+
+	memset(&par, 0, sizeof(par));
+	for (i = 0; i < PAR_N; i++) {
+		par.in[i] = PAR_MS;
+		par.x[i].input_code = CONF_SLEEP;
+		par.x[i].flags = flags;
+		par.x[i].input_buffer_base = &par.in[i];
+		par.x[i].input_buffer_len = sizeof(par.in[i]);
+		par.x[i].output_buffer_base = &par.out[i];
+		par.x[i].output_buffer_len = sizeof(par.out[i]);
+		par.x[i].completion = par_done;
+		if (cse_execute(c, &par.x[i]))
+			return 0;
+	}
+	while (cse_load_acquire(&par.done) < PAR_N && cse_now_ms() < deadline)
+		cse_sleep_ms(5);
+	if (cse_load_acquire(&par.done) < PAR_N || cse_load_acquire(&par.bad))
 		return 0;
-	return tid;
+	return cse_now_ms() - t0;
+}
+
+/*
+ * The same, for commands that should overlap: the better of two runs, so
+ * that a pool starting its threads on first use (a kernel workqueue's
+ * kworkers, slow to come under TCG) is not taken for commands in a row.
+ */
+static __u64 par_overlap_ms(struct cse_client *c, __u32 flags)
+{
+	__u64 a = par_sleeps_ms(c, flags), b;
+
+	if (!a || a < PAR_OVERLAP_MS)
+		return a;
+	b = par_sleeps_ms(c, flags);
+	return b && b < a ? b : a;
 }
 
 static int scen_submit_ctl(struct conf_env *env)
 {
 	struct cse_client_opts o = { .submit = CSE_SUBMIT_CTL };
-	struct cse_client *c, *cl[4];
+	struct cse_client *c, *cl[2];
 	struct cse_exec x;
-	__u64 tid[4];
+	__u64 ms[2];
 	__u32 in, out, i;
 	int ret;
 
 	/*
 	 * Proof the offsets really took the control channel: inline commands
-	 * run on the thread that reads their submission, which is each
-	 * connection's own FIFO reader, but the server's one control thread
-	 * for every client that submits through the channel.  All four are
-	 * connected at once, so no thread id can be reused among them.
+	 * from the FIFO run one after another on the connection's turn, but
+	 * those submitted through the channel go each to a worker (never to
+	 * the server's control thread: a slow handler there would stall
+	 * every client), so they overlap.
 	 */
-	for (i = 0; i < 4; i++) {
-		ret = conf_connect(env->server_id, i < 2 ? NULL : &o, &cl[i]);
+	for (i = 0; i < 2; i++) {
+		ret = conf_connect(env->server_id, i ? &o : NULL, &cl[i]);
 		CONF_CHECK(!ret, "client %u: %s", i, cse_strerror(ret));
-	}
-	for (i = 0; i < 4; i++)
-		tid[i] = inline_thread(cl[i]);
-	for (i = 0; i < 4; i++)
+		ms[i] = i ? par_overlap_ms(cl[i], CSE_EXEC_INLINE) :
+			    par_sleeps_ms(cl[i], CSE_EXEC_INLINE);
 		cse_client_deinit(cl[i]);
-	CONF_CHECK(tid[0] && tid[1] && tid[2] && tid[3], "CONF_THREAD failed");
-	CONF_CHECK(tid[0] != tid[1], "two FIFO clients ran inline on one thread");
-	CONF_CHECK(tid[2] == tid[3], "two CTL clients ran inline on different threads");
+		CONF_CHECK(ms[i], "%s sleeps failed", i ? "CTL" : "FIFO");
+	}
+	CONF_CHECK(ms[0] >= PAR_SERIAL_MS, "FIFO inline commands overlapped: %llu ms",
+	      (unsigned long long)ms[0]);
+	CONF_CHECK(ms[1] < PAR_OVERLAP_MS, "CTL inline commands ran one after another: %llu ms",
+	      (unsigned long long)ms[1]);
 
 	ret = conf_connect(env->server_id, &o, &c);
 	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
@@ -443,6 +500,101 @@ static int scen_submit_ctl(struct conf_env *env)
 	}
 	cse_client_deinit(c);
 	/* Many in flight at once, completed by the SC FIFO as usual. */
+	return async_many(env, &o);
+}
+
+/* ---- the slot's offset in a call that runs the command (CSE_SUBMIT_CALL) ---- */
+
+/* The thread an inline command of @c runs on (0: the command failed). */
+static __u64 inline_thread(struct cse_client *c)
+{
+	struct cse_exec x;
+	__u64 tid = 0;
+
+	if (sync_exec(c, CONF_THREAD, NULL, 0, &tid, sizeof(tid), CSE_EXEC_INLINE, &x))
+		return 0;
+	return tid;
+}
+
+static struct {
+	struct cse_client *c;
+	__u64 tid[2];
+	__u32 arrived;
+} ct;
+
+/* An inline CONF_THREAD, then stay alive until the other caller has one too. */
+static void ct_thread(void *arg, int i)
+{
+	__u64 deadline = cse_now_ms() + 10000;
+
+	(void)arg;
+	ct.tid[i] = inline_thread(ct.c);
+	cse_fetch_add(&ct.arrived, 1);
+	while (cse_load_acquire(&ct.arrived) < 2 && cse_now_ms() < deadline)
+		cse_sleep_ms(1);
+}
+
+static int scen_submit_call(struct conf_env *env)
+{
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
+	bool kernel = env->sync_backup == CSE_BACKUP_CALL;
+	struct cse_client *c;
+	struct cse_exec x;
+	__u64 tid, wtid;
+	__u32 in, out, i;
+	__u8 big[512], back[512];
+	int ret;
+
+	ret = conf_connect(env->server_id, &o, &c);
+	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
+	/*
+	 * Proof the command ran in the call: an inline command to a kernel
+	 * server runs on its caller's own thread (in the ioctl, or the kernel
+	 * client's), so two callers' run on two threads, one caller's always
+	 * on its own, and a worker command elsewhere.  A user server takes no
+	 * calls: the FIFO carries the commands to whichever worker holds the
+	 * connection at the time, so no thread identity is asked of it.
+	 * (Thread ids are not comparable across the user/kernel line: the
+	 * two callers are alive at once, so neither id can be reused.)
+	 */
+	ct.c = c;
+	ct.arrived = 0;
+	ret = conf_run_threads(2, ct_thread, NULL);
+	CONF_CHECK(!ret && ct.tid[0] && ct.tid[1], "CONF_THREAD from two threads: %s",
+	      cse_strerror(ret));
+	CONF_CHECK(!kernel || ct.tid[0] != ct.tid[1],
+	      "two callers' inline commands ran on one thread, %llu",
+	      (unsigned long long)ct.tid[0]);
+	tid = inline_thread(c);
+	CONF_CHECK(tid && (!kernel || tid == inline_thread(c)),
+	      "one caller's inline commands moved threads");
+	ret = sync_exec(c, CONF_THREAD, NULL, 0, &wtid, sizeof(wtid), CSE_EXEC_WORKER, &x);
+	CONF_CHECK(!ret && wtid && (!kernel || wtid != tid), "a worker command ran in the call");
+	for (i = 0; i < 300; i++) {
+		in = i * 2654435761U;
+		out = 0;
+		ret = sync_exec(c, CONF_ECHO, &in, 4, &out, 4,
+				i % 3 == 0 ? CSE_EXEC_WORKER : i % 3 == 1 ? CSE_EXEC_INLINE : 0,
+				&x);
+		CONF_CHECK(!ret && x.output_status_code == CONF_STATUS_OK && out == in &&
+		      x.output_buffer_len_actual == 4,
+		      "echo %u: %s status %d", i, cse_strerror(ret), x.output_status_code);
+		CONF_CHECK(!x.backup, "echo %u went via backup", i);
+	}
+	/* A larger one, and an output the handler fills less than the caller allowed. */
+	for (i = 0; i < sizeof(big); i++)
+		big[i] = (__u8)(i * 7);
+	ret = sync_exec(c, CONF_ECHO, big, 300, back, sizeof(back), CSE_EXEC_INLINE, &x);
+	CONF_CHECK(!ret && x.output_buffer_len_actual == 300 && !memcmp(big, back, 300),
+	      "echo 300: %s len %zu", cse_strerror(ret), x.output_buffer_len_actual);
+	ret = sync_exec(c, 0xdead, NULL, 0, NULL, 0, 0, &x);
+	CONF_CHECK(!ret && x.output_status_code == CONF_STATUS_UNKNOWN, "unknown code: %s status %d",
+	      cse_strerror(ret), x.output_status_code);
+	/* The same callbacks in the same order, inline and on a worker. */
+	if (order_run(env, c, CSE_EXEC_INLINE) || order_run(env, c, CSE_EXEC_WORKER))
+		return CONF_FAIL;
+	cse_client_deinit(c);
+	/* Asynchronous commands take the FIFO and complete on the SC FIFO as usual. */
 	return async_many(env, &o);
 }
 
@@ -497,34 +649,31 @@ static int scen_multi_client_threads(struct conf_env *env)
 
 /* ---- inline vs worker ---- */
 
-static int exec_thread_id(struct cse_client *c, __u32 flags, __u64 *tid)
-{
-	struct cse_exec x;
-	int ret = sync_exec(c, CONF_THREAD, NULL, 0, tid, sizeof(*tid), flags, &x);
-
-	return ret ? ret : (x.output_buffer_len_actual == sizeof(*tid) ? 0 : -EPROTO);
-}
-
+/*
+ * INLINE commands run on the connection's own turn, in order, one at a
+ * time (no thread hop); WORKER ones go to other workers and overlap; no
+ * flag follows the server's default.
+ */
 static int scen_inline_vs_worker(struct conf_env *env)
 {
 	const char *ids[2] = { env->server_id, env->worker_server_id };
-	__u64 reader, tid;
 	struct cse_client *c;
-	int s, i, ret;
+	__u64 ms;
+	int s, ret;
 
 	for (s = 0; s < 2; s++) {
 		ret = conf_connect(ids[s], NULL, &c);
 		CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
-		CONF_CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &reader), "inline");
-		for (i = 0; i < 5; i++) {
-			CONF_CHECK(!exec_thread_id(c, CSE_EXEC_INLINE, &tid), "inline");
-			CONF_CHECK(tid == reader, "INLINE ran on two threads");
-			CONF_CHECK(!exec_thread_id(c, CSE_EXEC_WORKER, &tid), "worker");
-			CONF_CHECK(tid != reader, "WORKER ran on the reader thread");
-			CONF_CHECK(!exec_thread_id(c, 0, &tid), "default");
-			CONF_CHECK((tid == reader) == (s == 0),
-			      "server default (%s) not honoured", s ? "worker" : "inline");
-		}
+		ms = par_sleeps_ms(c, CSE_EXEC_INLINE);
+		CONF_CHECK(ms >= PAR_SERIAL_MS, "INLINE commands overlapped: %llu ms",
+		      (unsigned long long)ms);
+		ms = par_overlap_ms(c, CSE_EXEC_WORKER);
+		CONF_CHECK(ms && ms < PAR_OVERLAP_MS, "WORKER commands did not overlap: %llu ms",
+		      (unsigned long long)ms);
+		ms = s ? par_overlap_ms(c, 0) : par_sleeps_ms(c, 0);
+		CONF_CHECK(ms && (ms >= PAR_SERIAL_MS) == (s == 0),
+		      "server default (%s) not honoured: %llu ms", s ? "worker" : "inline",
+		      (unsigned long long)ms);
 		cse_client_deinit(c);
 	}
 	return CONF_PASS;
@@ -1102,7 +1251,8 @@ static int pd_restart(struct conf_env *env, const char *id, struct cse_client *c
 
 	cse_sleep_ms(200);	/* let the dead one's name go */
 	CONF_CHECK(!env->spawn_server(env, id), "respawn");
-	deadline = cse_now_ms() + 10000;
+	/* A Python server takes seconds to start under TCG on a busy host. */
+	deadline = cse_now_ms() + 30000;
 	while ((ret = cse_client_reconnect(c)) && cse_now_ms() < deadline)
 		cse_sleep_ms(20);
 	CONF_CHECK(!ret, "reconnect: %s", cse_strerror(ret));
@@ -1341,7 +1491,28 @@ static int wait_live(struct cse_client *c, __u32 live, __u32 min_closes,
 	}
 }
 
+static int client_death(struct conf_env *env, __u32 submit);
+
+/*
+ * A client killed while its synchronous command runs, submitted through
+ * the FIFO and then in a call (CSE_SUBMIT_CALL: to a kernel server the
+ * handler runs inside the dying process's ioctl).
+ */
 static int scen_client_death(struct conf_env *env)
+{
+	static const __u32 submits[] = { CSE_SUBMIT_FIFO, CSE_SUBMIT_CALL };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 2; i++) {
+		ret = client_death(env, submits[i]);
+		if (ret != CONF_PASS)
+			return ret;
+	}
+	return CONF_PASS;
+}
+
+static int client_death(struct conf_env *env, __u32 submit)
 {
 	struct conf_stats before, after;
 	struct cse_client *c;
@@ -1351,7 +1522,7 @@ static int scen_client_death(struct conf_env *env)
 	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	/* Wait until earlier scenarios' connections are gone: only ours is live. */
 	CONF_CHECK(!wait_live(c, 1, 0, &before), "server still has old clients");
-	ret = env->spawn_doomed_client(env, env->server_id, 400, 150);
+	ret = env->spawn_doomed_client(env, env->server_id, submit, 400, 150);
 	if (ret == -EOPNOTSUPP) {
 		conf_skip(env, "this world cannot kill a client");
 		return CONF_SKIP;
@@ -1369,6 +1540,8 @@ static int scen_client_death(struct conf_env *env)
 	CONF_CHECK(after.double_close == before.double_close, "close_handler ran twice");
 	CONF_CHECK(after.exec_after_close == before.exec_after_close,
 	      "exec ran after close_handler");
+	conf_log("submit %u: the killed client's close_handler ran once, after its exec",
+		 submit);
 	cse_client_deinit(c);
 	return CONF_PASS;
 }
@@ -1379,6 +1552,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "default_copies", scen_default_copies, 30 },
 	{ "async_many_inflight", scen_async_many_inflight, 90 },
 	{ "submit_ctl", scen_submit_ctl, 90 },
+	{ "submit_call", scen_submit_call, 90 },
 	{ "multi_client_threads", scen_multi_client_threads, 90 },
 	{ "inline_vs_worker", scen_inline_vs_worker, 30 },
 	{ "large_payload_backup", scen_large_payload_backup, 60 },

@@ -132,10 +132,12 @@ static int env_kill_server(struct conf_env *env, const char *id)
 }
 
 static int env_spawn_doomed_client(struct conf_env *env, const char *server_id,
-				   unsigned int sleep_ms, unsigned int kill_after_ms)
+				   __u32 submit, unsigned int sleep_ms,
+				   unsigned int kill_after_ms)
 {
 	char ms[16];
-	const char *args[] = { "doomed-client", server_id, ms, NULL };
+	const char *args[] = { "doomed-client", server_id, ms,
+			       submit == CSE_SUBMIT_CALL ? "call" : NULL, NULL };
 	int pid, ret;
 
 	struct pollfd pfd = { .events = POLLIN };

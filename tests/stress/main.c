@@ -9,6 +9,9 @@
  *                                 and slot headers beside an honest one
  *   cse-stress soak S SEED        S seconds of the mix; RSS, fds and
  *                                 threads of both sides sampled
+ *   cse-stress slow N SEED        N rounds of a handler sleeping on a backup
+ *                                 and on a CSE_SUBMIT_CTL command: another
+ *                                 client's added p99, a death's detection
  *
  * Each prints one JSON line of counts and exits 0 only if every count is
  * zero (and the soak's RSS grew at most 64 KiB a minute).
@@ -29,17 +32,20 @@ char stress_self[4096];
 
 void stress_print(const char *part, const struct stress_counts *n, unsigned int seed)
 {
-	char slope[32] = "null";
+	char slope[32] = "null", timed[96] = "";
 
 	if (!strcmp(part, "soak"))
 		snprintf(slope, sizeof(slope), "%.1f", n->rss_slope_kib_min);
+	if (n->timed)
+		snprintf(timed, sizeof(timed), ", \"p99_added_ms\": %.3f, \"death_ms\": %.1f",
+			 n->p99_added_ms, n->death_ms);
 	printf("{\"part\": \"%s\", \"seed\": %u, \"iterations\": %lu, \"commands\": %lu, "
 	       "\"hangs\": %lu, \"lost\": %lu, \"duplicated\": %lu, \"bad\": %lu, "
 	       "\"leaked_fds\": %lu, \"leaked_threads\": %lu, \"leaked_shm\": %lu, "
-	       "\"crashes\": %lu, \"rss_slope_kib_min\": %s, \"rss_judged\": %s}\n",
+	       "\"crashes\": %lu, \"rss_slope_kib_min\": %s, \"rss_judged\": %s%s}\n",
 	       part, seed, n->iterations, n->commands, n->hangs, n->lost, n->duplicated,
 	       n->bad, n->leaked_fds, n->leaked_threads, n->leaked_shm, n->crashes,
-	       slope, n->rss_judged ? "true" : "false");
+	       slope, n->rss_judged ? "true" : "false", timed);
 	fflush(stdout);
 }
 
@@ -140,7 +146,7 @@ int stress_spawn_self(const char *const *args, int *pid, int stdout_fd)
 static int usage(void)
 {
 	fprintf(stderr, "usage: cse-stress lifecycle N SEED | flood N SEED | "
-			"hostile SECONDS SEED | soak SECONDS SEED\n");
+			"hostile SECONDS SEED | soak SECONDS SEED | slow N SEED\n");
 	return 2;
 }
 
@@ -169,5 +175,7 @@ int main(int argc, char **argv)
 		return stress_hostile(argv[0], (unsigned int)count, seed);
 	if (!strcmp(argv[1], "soak"))
 		return stress_soak(argv[0], (unsigned int)count, seed);
+	if (!strcmp(argv[1], "slow"))
+		return stress_slow(argv[0], count, seed);
 	return usage();
 }

@@ -9,6 +9,9 @@ Parts, per backend (tests/stress/*.c says what each checks):
   hostile    a client scribbling its FIFOs and slot headers while an
              honest client of another process keeps working
   soak       the mix for a while, RSS, fds and threads of both sides sampled
+  slow       a handler sleeping on a backup and on a CSE_SUBMIT_CTL command:
+             another client's added p99 and a killed client's detection time,
+             printed against their targets (SLOW_TARGETS)
 
 Every count must be 0 (and a soak of 5 minutes or more may grow its RSS by
 at most 64 KiB a minute after the first): else the run fails (exit 1) and
@@ -34,8 +37,13 @@ BINARY = "tests/stress/cse-stress"
 
 #: part -> its size argument, per profile
 PROFILES: dict[str, dict[str, int]] = {
-    "full": {"lifecycle": 1000, "flood": 10000, "hostile": 60, "soak": 600},
-    "short": {"lifecycle": 100, "flood": 10000, "hostile": 3, "soak": 10},
+    "full": {"lifecycle": 1000, "flood": 10000, "hostile": 60, "soak": 600, "slow": 3},
+    "short": {"lifecycle": 100, "flood": 10000, "hostile": 3, "soak": 10, "slow": 1},
+}
+#: the slow part's figures -> (label, target in ms, at most)
+SLOW_TARGETS: dict[str, tuple[str, float]] = {
+    "p99_added_ms": ("added p99 of a sync command beside a slow handler", 10.0),
+    "death_ms": ("a killed client's close_handler beside a slow handler", 100.0),
 }
 COUNTS = ("hangs", "lost", "duplicated", "bad", "leaked_fds", "leaked_threads",
           "leaked_shm", "crashes")
@@ -93,7 +101,8 @@ def run_backend(backend: str, profile: str, seed: int) -> list[PartResult]:
     sizes = PROFILES[profile]
     results = []
     for part, size in sizes.items():
-        timeout = 120 + (size if part in ("hostile", "soak") else size * 0.5)
+        timeout = 120 + (size if part in ("hostile", "soak") else
+                         size * 30 if part == "slow" else size * 0.5)
         results.append(run_part(backend, part, size, seed, timeout))
     return results
 
@@ -117,6 +126,12 @@ def table(backend: str, results: list[PartResult]) -> str:
     line = "  ".join(h.rjust(w) for h, w in zip(heads, widths, strict=True))
     out = [f"cse-stress, {backend} backend", line, "-" * len(line)]
     out += ["  ".join(c.rjust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    for r in results:
+        for key, (label, target) in SLOW_TARGETS.items():
+            if key in r.data:
+                v = float(r.data[key])
+                out.append(f"{label}: {v:.1f} ms (target <= {target:.0f} ms: "
+                           f"{'met' if v <= target else 'missed'})")
     for r in results:
         if not r.clean:
             why = r.error or ", ".join(f"{k} {r.data[k]}" for k in COUNTS if r.data.get(k))

@@ -26,6 +26,10 @@ struct stress_counts {
 	unsigned long crashes;		/* a peer that died by itself */
 	double rss_slope_kib_min;	/* soak: the worst side's */
 	bool rss_judged;		/* soak of at least SOAK_JUDGED_S */
+	/* slow: the worst of its rounds (reported, judged by run.py) */
+	bool timed;
+	double p99_added_ms;		/* a sync command's p99 beside a slow handler */
+	double death_ms;		/* kill -9 of a client to its close_handler */
 };
 
 /* A shorter soak reports its RSS slope but is too short to judge it. */
@@ -84,6 +88,7 @@ int stress_lifecycle(const char *argv0, unsigned long iterations, unsigned int s
 int stress_flood(const char *argv0, unsigned long commands, unsigned int seed);
 int stress_hostile(const char *argv0, unsigned int seconds, unsigned int seed);
 int stress_soak(const char *argv0, unsigned int seconds, unsigned int seed);
+int stress_slow(const char *argv0, unsigned long rounds, unsigned int seed);
 
 /* Child roles (this binary re-spawned). */
 int stress_mix_client(const char *id, unsigned int seed);

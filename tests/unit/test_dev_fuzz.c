@@ -416,9 +416,12 @@ static int test_call_ioctls(const struct ktap_case *tc)
 	k.output_status = -1;
 	CALL_FAILS(fd, &k, EINVAL);
 	k.output_status = 0;
-	k.resv[1] = 1;
+	k.resv = 1;
 	CALL_FAILS(fd, &k, EINVAL);
-	k.resv[1] = 0;
+	k.resv = 0;
+	k.slot_off = 4096;	/* an offset belongs to slot calls only */
+	CALL_FAILS(fd, &k, EINVAL);
+	k.slot_off = 0;
 	k.input_len = CSE_MAX_BACKUP + 1;
 	CALL_FAILS(fd, &k, EMSGSIZE);
 	k.input_len = 4;
@@ -465,10 +468,12 @@ static int test_call_ioctls(const struct ktap_case *tc)
 		if (random() % 2)
 			r.flags &= CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER |
 				   CSE_WIRE_F_OUTPUT_INIT;
+		if (random() % 2)
+			r.slot_off = 0;
 		if (random() % 2) {
 			r.output_len_actual = 0;
 			r.output_status = 0;
-			r.resv[0] = r.resv[1] = 0;
+			r.resv = 0;
 		}
 		ioctl(fd, CSE_DEV_CALL, &r);
 	}
@@ -479,6 +484,300 @@ static int test_call_ioctls(const struct ktap_case *tc)
 	KTAP_CHECK(!ioctl(fd, CSE_DEV_SHUTDOWN), "shutdown");
 	KTAP_CHECK(call(fd, &k, CONF_ECHO, 0, in, 4, out, 4) == -EPIPE,
 		   "CALL after SHUTDOWN: %s", strerror(errno));
+	cse_client_deinit(c);
+	return 0;
+}
+
+/* ---- CSE_DEV_CALL_F_SLOT: a command already in a slot, run in the ioctl ---- */
+
+/* The client's chunk, mapped a second time from its device file. */
+struct slot_map {
+	char *base;
+	size_t size;
+	struct cse_chunk_hdr hdr;	/* as the client wrote it (read once) */
+};
+
+static int slot_map(int fd, struct slot_map *m)
+{
+	void *p = mmap(NULL, 4096, PROT_READ, MAP_SHARED, fd, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	memcpy(&m->hdr, p, sizeof(m->hdr));
+	munmap(p, 4096);
+	m->size = m->hdr.chunk_size;
+	p = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->base = p;
+	return 0;
+}
+
+static __u32 slot_off_of(const struct slot_map *m, __u32 idx)
+{
+	return m->hdr.slots_off + idx * m->hdr.slot_size;
+}
+
+static struct cse_slot_hdr *slot_at(const struct slot_map *m, __u32 off)
+{
+	return (struct cse_slot_hdr *)(m->base + off);
+}
+
+/* Write a command into the slot at @off (header and input). */
+static void slot_fill(const struct slot_map *m, __u32 off, __u32 code, __u32 flags,
+		      const void *in, __u32 in_len, __u32 out_len)
+{
+	struct cse_slot_hdr *h = slot_at(m, off);
+
+	memset(h, 0, sizeof(*h));
+	h->input_code = code;
+	h->flags = flags;
+	h->input_len = in_len;
+	h->output_len = out_len;
+	h->output_status = -77;
+	h->output_len_actual = 0xdead;
+	if (in_len)
+		memcpy(h + 1, in, in_len);
+}
+
+static void *slot_out_area(const struct slot_map *m, __u32 off)
+{
+	return (char *)(slot_at(m, off) + 1) + m->hdr.slot_input_size;
+}
+
+static int slot_call(int fd, __u32 off, struct cse_dev_call *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->flags = CSE_DEV_CALL_F_SLOT;
+	k->slot_off = off;
+	return ioctl(fd, CSE_DEV_CALL, k) ? -errno : 0;
+}
+
+/* A thread rewriting a slot header's lengths while calls name that slot. */
+static struct {
+	struct cse_slot_hdr *h;
+	__u32 stop;
+	__u32 in_size;
+} scribble;
+
+static void *scribble_main(void *arg)
+{
+	__u32 i = 0;
+
+	(void)arg;
+	while (!__atomic_load_n(&scribble.stop, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&scribble.h->input_len, i & 1 ? 0xfffffff0U : 16,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&scribble.h->output_len, i & 2 ? scribble.in_size * 4 : 16,
+				 __ATOMIC_RELAXED);
+		__atomic_store_n(&scribble.h->flags, i & 4 ? CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER :
+				 CSE_SLOT_F_INLINE, __ATOMIC_RELAXED);
+		i++;
+	}
+	return NULL;
+}
+
+/* An inline CONF_THREAD slot call from another thread (alive meanwhile). */
+static struct {
+	int fd;
+	const struct slot_map *m;
+	__u32 off;
+	__u64 tid;
+} other_call;
+
+static void *other_call_main(void *arg)
+{
+	struct cse_dev_call k;
+
+	(void)arg;
+	slot_fill(other_call.m, other_call.off, CONF_THREAD, CSE_SLOT_F_INLINE, NULL, 0, 8);
+	if (!slot_call(other_call.fd, other_call.off, &k))
+		memcpy(&other_call.tid, slot_out_area(other_call.m, other_call.off), 8);
+	return NULL;
+}
+
+/*
+ * Slot calls: honest ones run on the caller's thread (INLINE) or a worker
+ * with the results in the slot header; a hostile offset, header or struct
+ * fails that call alone with EINVAL; a header rewritten during the call is
+ * read once; and the connection still serves afterwards.
+ */
+static int test_slot_call_ioctls(const struct ktap_case *tc)
+{
+	struct cse_dev_connect cn = { 0 };
+	struct cse_dev_call k;
+	struct slot_map m;
+	struct cse_client *c;
+	__u8 in[256];
+	__u64 tid;
+	__u32 off, last, i, bad_offs[8];
+	pthread_t t;
+	int fd, raw, ok, einval;
+
+	(void)tc;
+	raw = dev_open();
+	if (raw < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	KTAP_CHECK(slot_call(raw, 4096, &k) == -ENOTCONN, "slot CALL before CONNECT");
+	strcpy(cn.server_id, server_id);
+	KTAP_CHECK(!ioctl(raw, CSE_DEV_CONNECT, &cn), "connect");
+	KTAP_CHECK(slot_call(raw, 4096, &k) == -EOPNOTSUPP,
+		   "slot CALL before the server accepted the client: %s", strerror(errno));
+	close(raw);
+
+	KTAP_CHECK(!peer_connect(server_id, NULL, &c), "connect to %s", server_id);
+	fd = dev_fd_of_client();
+	KTAP_CHECK(fd >= 0, "no /dev/cse descriptor in /proc/self/fd");
+	KTAP_CHECK(!slot_map(fd, &m), "map the chunk again");
+	KTAP_CHECK(m.hdr.nslots >= 2 && m.hdr.slot_input_size >= sizeof(in), "geometry");
+	/* The library's client is idle: its last slots are ours meanwhile. */
+	off = slot_off_of(&m, m.hdr.nslots - 1);
+	last = off;
+
+	/* Honest: an inline echo, results in the header, the struct untouched. */
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (__u8)(i * 13 + 1);
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_SYNC | CSE_SLOT_F_INLINE, in, 200, 200);
+	memset(slot_out_area(&m, off), 0, 200);
+	KTAP_CHECK(!slot_call(fd, off, &k), "echo: %s", strerror(errno));
+	KTAP_CHECK(slot_at(&m, off)->output_status == CONF_STATUS_OK &&
+		   slot_at(&m, off)->output_len_actual == 200 &&
+		   !memcmp(slot_out_area(&m, off), in, 200), "echo: status %d len %u",
+		   slot_at(&m, off)->output_status, slot_at(&m, off)->output_len_actual);
+	KTAP_CHECK(k.output_len_actual == 0 && k.output_status == 0,
+		   "a slot call wrote its struct back");
+	/*
+	 * INLINE runs on the calling thread (the kernel names it its own way:
+	 * the same id every time from this thread, another from another
+	 * thread that is alive meanwhile); WORKER elsewhere.
+	 */
+	slot_fill(&m, off, CONF_THREAD, CSE_SLOT_F_INLINE, NULL, 0, 8);
+	KTAP_CHECK(!slot_call(fd, off, &k), "thread: %s", strerror(errno));
+	memcpy(&tid, slot_out_area(&m, off), 8);
+	other_call.fd = fd;
+	other_call.m = &m;
+	other_call.off = slot_off_of(&m, m.hdr.nslots - 2);
+	KTAP_CHECK(!pthread_create(&t, NULL, other_call_main, NULL), "thread");
+	pthread_join(t, NULL);
+	KTAP_CHECK(other_call.tid && other_call.tid != tid,
+		   "two threads' inline calls ran on one thread (%llu)", (unsigned long long)tid);
+	slot_fill(&m, off, CONF_THREAD, CSE_SLOT_F_INLINE, NULL, 0, 8);
+	KTAP_CHECK(!slot_call(fd, off, &k), "thread: %s", strerror(errno));
+	KTAP_CHECK(!memcmp(&tid, slot_out_area(&m, off), 8), "one thread's calls moved");
+	slot_fill(&m, off, CONF_THREAD, CSE_SLOT_F_WORKER, NULL, 0, 8);
+	KTAP_CHECK(!slot_call(fd, off, &k), "thread: %s", strerror(errno));
+	KTAP_CHECK(memcmp(&tid, slot_out_area(&m, off), 8), "a worker call ran on the caller's thread");
+	/* The worker's large fill, into the whole output area. */
+	slot_fill(&m, off, CONF_FILL, CSE_SLOT_F_WORKER, NULL, 0, m.hdr.slot_output_size);
+	KTAP_CHECK(!slot_call(fd, off, &k) &&
+		   slot_at(&m, off)->output_len_actual == m.hdr.slot_output_size, "fill");
+	for (i = 0; i < m.hdr.slot_output_size; i++)
+		KTAP_CHECK(((__u8 *)slot_out_area(&m, off))[i] == conf_pattern(CONF_FILL, i),
+			   "fill differs at %u", i);
+
+	/* Hostile offsets: every one fails with EINVAL and nothing runs. */
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_INLINE, in, 16, 16);
+	bad_offs[0] = 0;
+	bad_offs[1] = off + 4;				/* inside a slot */
+	bad_offs[2] = m.hdr.slots_off - 64;		/* a FIFO */
+	bad_offs[3] = last + m.hdr.slot_size;		/* past the last slot */
+	bad_offs[4] = (__u32)m.size;
+	bad_offs[5] = 0xffffffc0U;
+	bad_offs[6] = m.hdr.cs_fifo_off;
+	bad_offs[7] = off - 1;
+	for (i = 0; i < 8; i++)
+		KTAP_CHECK(slot_call(fd, bad_offs[i], &k) == -EINVAL, "offset %#x: %s",
+			   bad_offs[i], strerror(errno));
+	KTAP_CHECK(slot_at(&m, off)->output_len_actual == 0xdead,
+		   "a refused call wrote results");
+	/* Hostile headers. */
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER, in, 16, 16);
+	KTAP_CHECK(slot_call(fd, off, &k) == -EINVAL, "inline and worker");
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_LAST, in, 16, 16);
+	KTAP_CHECK(slot_call(fd, off, &k) == -EINVAL, "an unknown slot flag");
+	slot_fill(&m, off, CONF_ECHO, 0, in, 16, 16);
+	slot_at(&m, off)->input_len = m.hdr.slot_input_size + 1;
+	KTAP_CHECK(slot_call(fd, off, &k) == -EINVAL, "input longer than its area");
+	slot_at(&m, off)->input_len = 16;
+	slot_at(&m, off)->output_len = 0xffffffffU;
+	KTAP_CHECK(slot_call(fd, off, &k) == -EINVAL, "output longer than its area");
+	slot_at(&m, off)->output_len = 16;
+	/* Hostile structs: a slot call carries the offset and nothing else. */
+	memset(&k, 0, sizeof(k));
+	k.slot_off = off;
+	k.flags = CSE_DEV_CALL_F_SLOT | CSE_SLOT_F_INLINE;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = CSE_DEV_CALL_F_SLOT;
+	k.input = (uintptr_t)in;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.input = 0;
+	k.input_code = CONF_ECHO;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.input_code = 0;
+	k.output_len = 16;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output_len = 0;
+	k.resv = 1;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.resv = 0;
+	k.output_status = 1;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output_status = 0;
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_CALL, &k), "the same call, honest again: %s",
+		   strerror(errno));
+
+	/*
+	 * The header rewritten while calls run: each one either runs what it
+	 * read once (16 bytes echoed, inline) or fails; never more.
+	 */
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_INLINE, in, 16, 16);
+	scribble.h = slot_at(&m, off);
+	scribble.in_size = m.hdr.slot_input_size;
+	scribble.stop = 0;
+	KTAP_CHECK(!pthread_create(&t, NULL, scribble_main, NULL), "scribbler");
+	ok = einval = 0;
+	for (i = 0; i < 3000; i++) {
+		int r = slot_call(fd, off, &k);
+
+		ok += !r;
+		einval += r == -EINVAL;
+		KTAP_CHECK(!r || r == -EINVAL, "call %u: %s", i, strerror(-r));
+		KTAP_CHECK(r || scribble.h->output_len_actual == 16, "call %u wrote %u bytes", i,
+			   scribble.h->output_len_actual);
+	}
+	__atomic_store_n(&scribble.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	ktap_diag("scribbled header: %d calls ran, %d refused", ok, einval);
+
+	/* Random offsets and random headers. */
+	srandom(4242);
+	for (i = 0; i < 3000; i++) {
+		__u32 *w = (__u32 *)slot_at(&m, off), j;
+
+		for (j = 0; j < sizeof(struct cse_slot_hdr) / 4; j++)
+			w[j] = (__u32)random();
+		if (random() % 2)
+			slot_at(&m, off)->input_code = random() % 2 ? CONF_ECHO : CONF_FILL;
+		if (random() % 2)
+			slot_at(&m, off)->flags &= CSE_SLOT_F_LAST - 1;
+		if (random() % 2) {
+			slot_at(&m, off)->input_len %= m.hdr.slot_input_size + 1;
+			slot_at(&m, off)->output_len %= m.hdr.slot_output_size + 1;
+		}
+		slot_call(fd, random() % 4 ? off : (__u32)random() % (__u32)(m.size + 8192), &k);
+	}
+	/* Still served: slot calls, and the library's own commands. */
+	slot_fill(&m, off, CONF_ECHO, CSE_SLOT_F_WORKER, in, 64, 64);
+	KTAP_CHECK(!slot_call(fd, off, &k) && !memcmp(slot_out_area(&m, off), in, 64),
+		   "echo after the hostile calls");
+	for (i = 0; i < 20; i++)
+		KTAP_CHECK(!echo_once(c, i % 2 ? CSE_EXEC_WORKER : 0, i), "echo %u", i);
+	/* Once the channel is shut, slot calls fail as peer death. */
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_SHUTDOWN), "shutdown");
+	slot_fill(&m, off, CONF_ECHO, 0, in, 4, 4);
+	KTAP_CHECK(slot_call(fd, off, &k) == -EPIPE, "slot CALL after SHUTDOWN: %s",
+		   strerror(errno));
+	munmap(m.base, m.size);
 	cse_client_deinit(c);
 	return 0;
 }
@@ -668,6 +967,7 @@ static const struct ktap_case cases[] = {
 	{ "invalid_ioctls", test_invalid_ioctls, 60, NULL },
 	{ "listener_ioctls", test_listener_ioctls, 60, NULL },
 	{ "call_ioctls", test_call_ioctls, 120, NULL },
+	{ "slot_call_ioctls", test_slot_call_ioctls, 180, NULL },
 	{ "tcp_strangers", test_tcp_strangers, 60, NULL },
 	{ "random_ioctls", test_random_ioctls, 120, NULL },
 };

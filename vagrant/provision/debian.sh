@@ -6,6 +6,9 @@
 #          containers whose images carry them
 #   build  configure (once) and compile the runtime and its tests with meson
 #   test   run the U-U conformance suite (KTAP on stdout; fails if any fails)
+#   modules  build cse.ko and the conformance modules against the running
+#          kernel's headers (in a VM: deps installs them)
+#   kk     load them: the K-K suite's KTAP from the kernel log (root)
 #
 # Usage: debian.sh [STEP...]            (default: deps build test)
 # Environment:
@@ -18,7 +21,13 @@ set -eu
 SRC=${CSE_SRC:-/vagrant}
 PLATFORM=${CSE_PLATFORM:-linux}
 BUILD=${CSE_BUILD:-/var/tmp/cse-build-$PLATFORM}
+KBUILD=${CSE_KBUILD:-/var/tmp/cse-kernel}
 PACKAGES="gcc libc6-dev meson ninja-build pkg-config"
+# a VM (not a container, whose kernel is the host's): the headers of its kernel
+if [ -d "/lib/modules/$(uname -r)/kernel" ] && ! grep -q docker /proc/1/cgroup 2>/dev/null &&
+	[ ! -f /.dockerenv ]; then
+	PACKAGES="$PACKAGES make linux-headers-$(uname -r)"
+fi
 MESON_MIN=0.63 # meson.build's meson_version
 
 say() { printf '==> %s\n' "$*"; }

@@ -32,8 +32,36 @@ typedef int64_t __s64;
 #endif
 
 #define CSE_ABI_MAGIC		0x31455343U	/* "CSE1" */
-#define CSE_ABI_VERSION		1U
+#define CSE_ABI_VERSION		2U	/* 2: parked CS FIFO readers, CSE_WIRE_DOORBELL */
 #define CSE_CACHELINE		64U
+
+/*
+ * A server_id: 1 to CSE_SERVER_ID_MAX - 1 letters (a-z, A-Z), digits, '.',
+ * '_' or '-', then a NUL.  It becomes part of a socket or file name, so
+ * no id may climb out of a directory ("../x"), hide a NUL, or collide
+ * with another after escaping.  Every door that takes one (client, server,
+ * control channel, /dev/cse) asks cse_server_id_valid(), which reads at
+ * most CSE_SERVER_ID_MAX bytes: nonzero when @id is one.
+ */
+#define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
+
+static inline int cse_server_id_valid(const char *id)
+{
+	unsigned int i;
+	char ch;
+
+	if (!id)
+		return 0;
+	for (i = 0; i < CSE_SERVER_ID_MAX; i++) {
+		ch = id[i];
+		if (!ch)
+			return i > 0;
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		      (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-'))
+			return 0;
+	}
+	return 0;	/* no NUL within CSE_SERVER_ID_MAX bytes */
+}
 
 #ifdef __cplusplus
 #define CSE_STATIC_ASSERT(e, m) static_assert(e, m)
@@ -105,6 +133,12 @@ CSE_ABI_SIZE(struct cse_chunk_hdr, 256);
  * sleeping reader waits on; writers bump it only while sleepers is nonzero,
  * so the fast path makes no system call.  The writer and reader halves
  * live on separate cache lines.
+ *
+ * A server's CS FIFO reader does not sleep on the FIFO: the server has a
+ * few workers for all its connections, not a thread each.  It parks the
+ * FIFO instead (sleepers = CSE_FIFO_PARKED) and the writer that finds it
+ * parked takes the mark back (compare-and-swap to 0) and rings the
+ * server's doorbell: one CSE_WIRE_DOORBELL message on the control channel.
  */
 struct cse_fifo_hdr {
 	__u32 wpos;
@@ -121,6 +155,9 @@ CSE_ABI_OFFSET(struct cse_fifo_hdr, wake_seq, 68);
 CSE_ABI_OFFSET(struct cse_fifo_hdr, sleepers, 72);
 CSE_ABI_OFFSET(struct cse_fifo_hdr, resv1, 76);
 CSE_ABI_SIZE(struct cse_fifo_hdr, 128);
+
+/* cse_fifo_hdr.sleepers: 0 none, 1 a reader sleeps on wake_seq, or: */
+#define CSE_FIFO_PARKED		2U	/* ring the doorbell (CSE_WIRE_DOORBELL) */
 
 /* Slot states (cse_slot_hdr.state), the futex word of a synchronous caller. */
 #define CSE_SLOT_IDLE		0U
@@ -185,7 +222,9 @@ CSE_ABI_SIZE(struct cse_slot_hdr, 64);
 #define CSE_WIRE_BACKUP_REQ	3U
 #define CSE_WIRE_BACKUP_RESP	4U
 #define CSE_WIRE_SUBMIT		5U	/* client -> server: run the slot at an offset */
-#define CSE_WIRE_LAST		6U
+/* client -> server, a bare header: the CS FIFO it found parked has entries */
+#define CSE_WIRE_DOORBELL	6U
+#define CSE_WIRE_LAST		7U
 
 #define CSE_WIRE_FRAG		(64U << 10)
 
@@ -305,7 +344,7 @@ CSE_ABI_SIZE(struct cse_wire_backup_resp, 32);
 #define CSE_DEV_MSG_LAST	(1U << 1)
 
 struct cse_dev_connect {
-	char server_id[64];	/* NUL-terminated */
+	char server_id[CSE_SERVER_ID_MAX];	/* cse_server_id_valid() */
 	__u32 flags;		/* LISTEN: CSE_DEV_LISTEN_TCP; CONNECT: zero */
 	__u16 tcp_port;		/* LISTEN with CSE_DEV_LISTEN_TCP: on 127.0.0.1 */
 	__u16 resv0;
@@ -374,22 +413,37 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
  * caller's thread, or on a worker with CSE_SLOT_F_WORKER) and copies
  * output_len_actual bytes out to output before the ioctl returns.  Only on
  * a client's file whose HELLO the server accepted; EOPNOTSUPP before that.
+ *
+ * With CSE_DEV_CALL_F_SLOT (the seed's second U-K mode, CSE_SUBMIT_CALL)
+ * the command is already in the slot whose header is at slot_off in the
+ * connection's chunk: flags is CSE_DEV_CALL_F_SLOT alone and every other
+ * field zero.  The server reads the slot header once (input_code, flags,
+ * input_len, output_len, checked as from the CS FIFO), runs exec_handler
+ * on the slot's own areas (on the caller's thread for CSE_SLOT_F_INLINE,
+ * on a worker for CSE_SLOT_F_WORKER, else as the server's default) and
+ * writes output_len_actual and output_status into the slot header before
+ * the ioctl returns; nothing is copied and the struct is not written back.
+ * A bad offset or header fails the call with EINVAL and nothing runs.
  */
+#define CSE_DEV_CALL_F_SLOT	(1U << 9)
 struct cse_dev_call {
 	__u64 input;		/* user address of input_len bytes */
 	__u64 output;		/* user address of output_len bytes */
 	__u32 input_code;
-	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT */
+	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT;
+				 * or CSE_DEV_CALL_F_SLOT alone */
 	__u32 input_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len_actual;	/* zero in; out: bytes written to output */
 	__s32 output_status;	/* zero in; out: the exec_handler's status */
-	__u32 resv[2];		/* must be zero */
+	__u32 slot_off;		/* CSE_DEV_CALL_F_SLOT: the slot header's offset; else zero */
+	__u32 resv;		/* must be zero */
 };
 CSE_ABI_OFFSET(struct cse_dev_call, output, 8);
 CSE_ABI_OFFSET(struct cse_dev_call, input_code, 16);
 CSE_ABI_OFFSET(struct cse_dev_call, output_len_actual, 32);
-CSE_ABI_OFFSET(struct cse_dev_call, resv, 40);
+CSE_ABI_OFFSET(struct cse_dev_call, slot_off, 40);
+CSE_ABI_OFFSET(struct cse_dev_call, resv, 44);
 CSE_ABI_SIZE(struct cse_dev_call, 48);
 
 #if defined(__KERNEL__) || defined(__linux__)

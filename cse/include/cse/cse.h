@@ -32,10 +32,12 @@ extern "C" {
 #endif
 
 /*
- * A server_id is 1..63 letters, digits, '.', '_' or '-' (it becomes part of
- * a socket name); anything else is -EINVAL.
+ * A server_id is 1 to 63 ASCII letters (a-z, A-Z), digits (0-9), '.', '_'
+ * or '-', NUL-terminated (CSE_SERVER_ID_MAX, 64 bytes with the NUL, in
+ * abi.h); anything else is -EINVAL.  It becomes part of a socket or file
+ * name, so no other character is allowed: no '/', no space, no NUL
+ * inside.  cse_server_id_valid() (abi.h) is the check every door applies.
  */
-#define CSE_SERVER_ID_MAX	64	/* bytes, including the NUL */
 
 struct cse_client;
 struct cse_server;
@@ -45,11 +47,21 @@ struct cse_exec;
 /* struct cse_exec.flags */
 /*
  * Where the server runs a slot command's exec_handler.  A backup command
- * (sent as messages) always runs on a worker: the server's control
- * thread, which accepts clients and sees them die, runs no handler of it.
+ * (sent as messages), and a slot command submitted on the control channel
+ * (CSE_SUBMIT_CTL), always runs on a worker: the server's control thread,
+ * which accepts clients, shakes hands, reads backup messages and sees
+ * clients die, runs no handler and never waits for one client, so a slow
+ * handler delays only its own connection and the worker it holds.
+ */
+/*
+ * A server's threads are one control thread and its worker pool, however
+ * many clients it has.  INLINE: on the worker that took the command from
+ * the connection's FIFO, in order, one at a time (no thread hop).
+ * WORKER: handed to another worker, so the connection's next commands go
+ * on meanwhile.
  */
 #define CSE_EXEC_INLINE		(1U << 0)	/* server runs exec on its reader */
-#define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on a worker */
+#define CSE_EXEC_WORKER		(1U << 1)	/* server runs exec on another worker */
 #define CSE_EXEC_FORCE_BACKUP	(1U << 2)	/* use the backup path */
 #define CSE_EXEC_LAST		(1U << 3)
 
@@ -144,9 +156,9 @@ enum cse_submit {
 	/*
 	 * The offset in a message on the control channel: to a kernel server
 	 * it is passed in an ioctl (the seed's second U-K mode), to a user
-	 * server it is a socket message.  The server's control thread runs the
-	 * command (inline there, or on a worker; inline, a slow handler
-	 * delays the server's other clients meanwhile).  Costs a system call per
+	 * server it is a socket message.  The server's control thread hands
+	 * the command to a worker, whatever its CSE_EXEC_* flag (it runs no
+	 * handler itself).  Costs a system call per
 	 * command, but needs no reader polling the FIFO.  The issuer sends
 	 * the message itself, so an asynchronous execute to a user server
 	 * can wait here, only while that server leaves hundreds of
@@ -154,6 +166,18 @@ enum cse_submit {
 	 * 64 slots never get there).
 	 */
 	CSE_SUBMIT_CTL = 1,
+	/*
+	 * A synchronous command to a kernel server: the slot's offset in one
+	 * call that runs the server's exec_handler and returns with the
+	 * result (the seed's second U-K mode): an ioctl from user space, a
+	 * direct call between kernel modules.  The handler runs on the
+	 * caller's own thread for CSE_EXEC_INLINE (a worker for
+	 * CSE_EXEC_WORKER; else the server's default): no FIFO, no wake-up,
+	 * no copy.  Asynchronous commands, and every command to a user server
+	 * (which takes no calls), go through the CS FIFO as with
+	 * CSE_SUBMIT_FIFO.
+	 */
+	CSE_SUBMIT_CALL = 2,
 };
 
 /*
@@ -194,7 +218,9 @@ struct cse_client_opts {
  * Creates the connection's shared chunk, hands it to the server, and returns
  * once the server has accepted it (its open_handler has run).
  * Return: 0; -ENOENT no such server; -EINVAL bad options or server_id;
- * -ENOMEM; the negative errno the server's open_handler refused it with,
+ * -ENOMEM; -EMFILE/-ENFILE this process, or the server's, is out of file
+ * descriptors (the server refuses at once, it never leaves the client
+ * waiting); the negative errno the server's open_handler refused it with,
  * or -ECONNREFUSED when it refused with another nonzero value or hung up
  * without answering; -EPROTONOSUPPORT the server speaks another ABI
  * version; -EPROTO a malformed answer.
@@ -292,7 +318,12 @@ struct cse_server_ops {
 };
 
 struct cse_server_opts {
-	__u32 nworkers;			/* worker pool size; 0: 2 */
+	/*
+	 * Worker pool size (1..256; 0: 2): the threads that serve every
+	 * connection's FIFO and run every handler.  Handlers that block hold
+	 * a worker each: give the pool as many as may block at once, plus one.
+	 */
+	__u32 nworkers;
 	__u32 default_exec;		/* CSE_EXEC_INLINE or CSE_EXEC_WORKER; 0: inline */
 	__s32 spin_ns;			/* as in struct cse_client_opts */
 	__u32 resv[5];			/* must be zero */

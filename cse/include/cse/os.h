@@ -153,8 +153,19 @@ void cse_os_pool_destroy(struct cse_os_pool *p);
 
 /* Register @server_id; -EADDRINUSE if a live server holds it. */
 int cse_os_ctl_listen(const char *server_id, struct cse_os_ctl **out);
-/* Accept one pending connection from a listener. */
+/*
+ * Accept one pending connection from a listener.  -EMFILE/-ENFILE: the
+ * process (or system) is out of descriptors, and the connection still
+ * waits: refuse it with cse_os_ctl_reject().
+ */
 int cse_os_ctl_accept(struct cse_os_ctl *listener, struct cse_os_ctl **out);
+/*
+ * Out of descriptors: accept one pending connection on a descriptor the
+ * listener keeps in reserve, send it @msg (the refusal) and close it, so
+ * the client hears why instead of waiting for an answer that never comes.
+ * Return 0, -EAGAIN if none waited, or -errno (the reserve is gone too).
+ */
+int cse_os_ctl_reject(struct cse_os_ctl *listener, const void *msg, size_t len);
 /* Connect to @server_id; -ENOENT if nobody serves it. */
 int cse_os_ctl_connect(const char *server_id, struct cse_os_ctl **out);
 /*
@@ -187,6 +198,12 @@ struct cse_os_call {
 	void *output;		/* output_len bytes, zeroed unless OUTPUT_INIT */
 	__u32 output_len_actual;	/* out */
 	__s32 output_status;		/* out */
+	/*
+	 * flags CSE_DEV_CALL_F_SLOT alone, every other field zero: the command
+	 * is in the slot at this offset of the connection's chunk, and its
+	 * results go into the slot header (abi.h, struct cse_dev_call).
+	 */
+	__u32 slot_off;
 };
 
 typedef int (*cse_os_call_fn)(void *arg, struct cse_os_call *call);

@@ -18,9 +18,9 @@ def _check(raw: Mapping[str, Any], fail: Fail, base: Path) -> dict[str, Any]:
 
 PLUGIN = Plugin(
     name="vagrant",
-    # its VM runs the distro's own kernel, which the runner does not build
-    # modules for (yet): no kernel suites
-    capabilities=Capabilities(kernel_suites=False, keep=True, shell=True),
+    # its VM boots a kernel of its own: the cell script builds the modules
+    # in it, against that kernel's headers, and the kernel suites load them
+    capabilities=Capabilities(kernel_suites=True, keep=True, shell=True),
     provisioner="testbed.provision.vagrant.provisioner:VagrantProvisioner",
     keys=("image",),
     check=_check,

@@ -1,25 +1,42 @@
 """The vagrant provisioner: a developer VM from vagrant/<os>/Vagrantfile.
 
-The cell's image is a Vagrant box (generic/freebsd14, debian/bookworm64);
-the OS in its name picks the Vagrantfile (vagrant/freebsd, vagrant/debian),
-which reads the box from CSE_VAGRANT_BOX.  Lifecycle: `vagrant up` (its
-provisioning script installs the build dependencies only: the runner builds
-and runs the suites itself), then commands and copies over plain ssh with
-the config `vagrant ssh-config` prints, then `vagrant destroy -f`.  Vagrant's
-machine state lives in build/vagrant/<cell>/, not in the source tree, so
-cells and checkouts never share a machine.
+The cell's image is a Vagrant box.  Two routes:
 
-unavailable() says why a cell cannot run: no provider (VirtualBox, or
-libvirt through the vagrant-libvirt plugin), or a box that is neither
-installed nor downloadable.  On this project's CI machine it is both.
+  - a box of box.LOCAL_BOXES (cse/debian12): built here, offline, by its
+    recipe under vagrant/box/ (cached by the recipe's hash) and added to
+    Vagrant; the VM runs under vagrant-libvirt in libvirt's per-user
+    session (qemu:///session: no system daemon, no libvirt network, no
+    bridge), reached over QEMU's user-mode network on a port forwarded on
+    127.0.0.1, its kernel booted directly and its serial console saved
+    (vagrant/common.rb, cse_user_net);
+  - any other box (generic/freebsd14, debian/bookworm64): downloaded by
+    Vagrant from its box server, for VirtualBox or libvirt.
+
+The OS in the box's name picks the Vagrantfile (vagrant/freebsd,
+vagrant/debian), which reads the box from CSE_VAGRANT_BOX.  Lifecycle:
+`vagrant up` (its provisioning script installs the build dependencies only:
+the runner stages the source, builds and runs the suites itself, the kernel
+modules too, against the VM's own kernel headers), then commands and copies
+over plain ssh with the config `vagrant ssh-config` prints, then `vagrant
+destroy -f` (not with --keep).  Vagrant's machine state lives outside the
+source tree (build/vagrant/<cell>/, or for a local box in the home of the
+user that runs Vagrant, box.run_as()), so cells and checkouts never share a
+machine.
+
+unavailable() says why a cell cannot run: no vagrant, no provider (for a
+local box: vagrant-libvirt, libvirtd and QEMU, the user of libvirt's
+session, and a box that is built or can be), or a box that is neither
+installed nor downloadable.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import tempfile
 import threading
@@ -41,7 +58,7 @@ from testbed.provision.base import (
     script_result,
     unpack,
 )
-from testbed.provision.vagrant import PLUGIN
+from testbed.provision.vagrant import PLUGIN, box
 from testbed.safepath import check_cell_id, inside
 
 log = logging.getLogger(__name__)
@@ -53,7 +70,12 @@ OSES = ("debian", "freebsd")
 UP_TIMEOUT_S = 1800         # box download, boot and `pkg`/`apt` installs
 DESTROY_TIMEOUT_S = 600
 SSH_GRACE_S = 60            # past a run()'s timeout before ssh is given up on
+#: seconds for a local box's VM to answer on ssh (CSE_VAGRANT_BOOT_TIMEOUT
+#: overrides): a TCG boot takes about a minute here
+BOOT_TIMEOUT_S = 600
 _EXIT_MARK = "__CSE_EXIT="  # the remote exit status, after the script's output
+#: what a local box's VM needs on this machine beyond vagrant
+LOCAL_TOOLS = ("libvirtd", "virsh", "qemu-system-x86_64")
 
 
 def vagrantfile_dir(image: str) -> Path:
@@ -78,7 +100,7 @@ def vagrant_env(vagrantfile: Path, image: str, state: Path,
 
 
 def usable_providers() -> list[str]:
-    """The providers this machine can run boxes with, preferred first."""
+    """The providers this machine can run downloaded boxes with, preferred first."""
     found = []
     wanted = os.environ.get("VAGRANT_DEFAULT_PROVIDER")
     if Path("/var/run/libvirt/libvirt-sock").exists() and _has_plugin("vagrant-libvirt"):
@@ -88,13 +110,35 @@ def usable_providers() -> list[str]:
     return sorted(found, key=lambda p: p != wanted)
 
 
-def _has_plugin(name: str) -> bool:
+def _has_plugin(name: str, who: box.RunAs | None = None) -> bool:
+    env = who.env() if who else dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1")
+    argv = ["vagrant", "plugin", "list"]
     try:
-        out = subprocess.run(["vagrant", "plugin", "list"], capture_output=True, text=True,
-                             timeout=60, env=dict(os.environ, VAGRANT_CHECKPOINT_DISABLE="1"))
+        out = subprocess.run(who.argv(argv, env) if who else argv, capture_output=True,
+                             text=True, timeout=60, env=env, stdin=subprocess.DEVNULL)
     except (OSError, subprocess.SubprocessError):
         return False
     return any(line.split(" ", 1)[0] == name for line in out.stdout.splitlines())
+
+
+def local_box_missing(image: str, who: box.RunAs) -> str | None:
+    """Why a local box's VM cannot run here (a tool or the user missing, a
+    box that cannot be built), or None."""
+    reasons = [f"{t} is not installed" for t in LOCAL_TOOLS if shutil.which(t) is None]
+    if why := box.user_missing(who):
+        reasons.append(why)
+    elif not _has_plugin("vagrant-libvirt", who):
+        reasons.append("the vagrant-libvirt plugin is not installed")
+    if not box.cached(image):
+        if shutil.which("mmdebstrap") is None:
+            reasons.append(f"box {image} is not built and mmdebstrap, which builds it, "
+                           f"is not installed")
+        elif os.geteuid() != 0:
+            reasons.append(f"box {image} is not built and its recipe "
+                           f"(vagrant/box/{box.LOCAL_BOXES[image]}) needs root")
+    if reasons:
+        return "; ".join(reasons) + " (scripts/install-testbed-deps.sh installs them)"
+    return None
 
 
 def installed_boxes() -> dict[str, set[str]]:
@@ -131,23 +175,56 @@ def box_downloadable(image: str) -> bool:
         return False
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for the VM's forwarded ssh)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _accelerator() -> str:
+    from testbed.provision.qemu.vm import kvm_usable
+
+    return "kvm" if kvm_usable() else "qemu"
+
+
 class VagrantProvisioner(Provisioner):
     """A VM from vagrant/<os>/Vagrantfile; see the module docstring."""
 
     name = "vagrant"
     capabilities = PLUGIN.capabilities
+    #: its VM compiles under TCG here (about ten times slower than the host):
+    #: only the programs and modules its suites run
+    lean_build = True
 
     def __init__(self, cell: Cell, logdir: Path) -> None:
         super().__init__(cell, logdir)
         self.image = cell.image or ""
-        self.state = inside(STATE_ROOT, check_cell_id(cell.id))
+        self.local = box.is_local(self.image)
+        self.who = box.run_as() if self.local else box.RunAs(None, Path.home())
+        self.domain = ""
+        if self.local:  # the checkout's own cells, in the home of Vagrant's user
+            tree = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+            self.state = inside(self.who.home / "cells" / tree, check_cell_id(cell.id))
+            #: the libvirt domain's name, one per checkout and cell (the session
+            #: is shared); short: the guest agent channel's UNIX socket path
+            #: (107 bytes at most) has it, under the home of Vagrant's user
+            self.domain = "c" + hashlib.sha256(f"{ROOT}\0{cell.id}".encode()).hexdigest()[:6]
+        else:
+            self.state = inside(STATE_ROOT, check_cell_id(cell.id))
         self.ssh_config = self.state / "ssh_config"
+        self.console = self.state / "console.log"
         self.provider: str | None = None
+        self.local_box: box.LocalBox | None = None
+        self.port = 0
+        self.driver = "qemu"
         self._up = False
 
     def unavailable(self) -> str | None:
         if shutil.which("vagrant") is None:
             return "vagrant is not installed (scripts/install-testbed-deps.sh installs it)"
+        if self.local:
+            return local_box_missing(self.image, self.who)
         reasons = []
         providers = usable_providers()
         if not providers:
@@ -161,10 +238,33 @@ class VagrantProvisioner(Provisioner):
                            f"be downloaded from {box_server()} (no network access)")
         return "; ".join(reasons) or None
 
+    def facts(self) -> dict[str, str]:
+        if self.local_box is None:
+            return {}
+        return {"kernel": self.local_box.release,
+                "accelerator": "kvm" if self.driver == "kvm" else "tcg",
+                "box": self.local_box.name}
+
     # -- vagrant commands -------------------------------------------------
 
+    def _vagrantfile_dir(self) -> Path:
+        if self.local:  # the copy made by prepare(), which the user can read
+            return self.state / "src" / vagrantfile_dir(self.image).relative_to(ROOT)
+        return vagrantfile_dir(self.image)
+
     def _env(self) -> dict[str, str]:
-        return vagrant_env(vagrantfile_dir(self.image), self.image, self.state, self.provider)
+        image = self.local_box.name if self.local_box else self.image
+        env = vagrant_env(self._vagrantfile_dir(), image, self.state / "machine",
+                          self.provider)
+        if self.local_box is not None:
+            b = self.local_box
+            env |= {"CSE_VAGRANT_SSH_PORT": str(self.port), "CSE_VAGRANT_KEY": str(b.key),
+                    "CSE_VAGRANT_KERNEL": str(b.kernel), "CSE_VAGRANT_INITRD": str(b.initrd),
+                    "CSE_VAGRANT_CONSOLE": str(self.console),
+                    "CSE_VAGRANT_POOL": str(self.who.home / "images"),
+                    "CSE_VAGRANT_DRIVER": self.driver, "CSE_VAGRANT_NAME": self.domain}
+            env.setdefault("CSE_VAGRANT_BOOT_TIMEOUT", str(BOOT_TIMEOUT_S))
+        return self.who.env(env)
 
     def _vagrant(self, args: list[str], logname: str, timeout_s: float) -> str:
         """Run `vagrant ARGS`, its output saved to the logdir; ProvisionError
@@ -172,9 +272,11 @@ class VagrantProvisioner(Provisioner):
         path = self.logdir / f"vagrant-{logname}.log"
         self.logs[f"vagrant-{logname}"] = path
         log.info("%s: vagrant %s (log: %s)", self.cell.id, " ".join(args), path)
+        env = self._env()
         try:
-            proc = subprocess.run(["vagrant", *args], capture_output=True, text=True,
-                                  timeout=timeout_s, env=self._env(), stdin=subprocess.DEVNULL)
+            proc = subprocess.run(self.who.argv(["vagrant", *args], env), capture_output=True,
+                                  text=True, timeout=timeout_s, env=env,
+                                  stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
             out = e.stdout if isinstance(e.stdout, str) else (e.stdout or b"").decode()
             path.write_text(out)
@@ -184,36 +286,101 @@ class VagrantProvisioner(Provisioner):
             raise ProvisionError(f"cannot run vagrant: {e}") from e
         path.write_text(proc.stdout + proc.stderr)
         if proc.returncode:
-            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            lines = [ln for ln in (proc.stdout + proc.stderr).strip().splitlines()
+                     if not ln.lstrip().startswith("from /")]  # Ruby's backtrace
+            tail = "\n".join(lines[-15:])
             raise ProvisionError(f"vagrant {args[0]} failed ({proc.returncode}):\n{tail}",
                                  log=path)
         return proc.stdout
 
+    def _save_console(self) -> None:
+        """The VM's serial console, into the logdir (as console.log)."""
+        if self.local and self.console.is_file():
+            dest = self.logdir / "console.log"
+            shutil.copyfile(self.console, dest)
+            self.logs["console"] = dest
+
     def prepare(self) -> None:
-        """The Vagrantfile is valid and a provider is there; the box itself
-        comes with `vagrant up` (downloaded once, kept by Vagrant)."""
-        providers = usable_providers()
-        if not providers:
-            raise ProvisionError("no Vagrant provider (VirtualBox or libvirt) is usable here")
-        self.provider = providers[0]
-        self.state.mkdir(parents=True, exist_ok=True)
+        """A provider and the box (a local one built and added, cached);
+        the Vagrantfile is valid."""
+        if self.local:
+            self._prepare_local()
+        else:
+            providers = usable_providers()
+            if not providers:
+                raise ProvisionError("no Vagrant provider (VirtualBox or libvirt) is usable here")
+            self.provider = providers[0]
+            self.state.mkdir(parents=True, exist_ok=True)
         try:
             self._vagrant(["validate"], "validate", 120)
         except ProvisionError as e:  # our Vagrantfile: the testbed's fault
             e.culprit = "harness"
             raise
 
+    def _prepare_local(self) -> None:
+        self.provider = "libvirt"
+        self.driver = _accelerator()
+        log_path = self.logdir / "box.log"
+        self.logs["box"] = log_path
+        try:
+            self.local_box = box.install(self.image, self.who, log_path,
+                                         lambda m: log.info("%s: %s", self.cell.id, m))
+        except box.BoxError as e:
+            raise ProvisionError(f"box {self.image}: {e}", log=log_path) from e
+        self.who.mkdir(self.state)
+        self.who.mkdir(self.who.home / "images")
+        self.who.mkdir(self.who.home / "run", 0o700)
+        # the Vagrantfiles and provisioning scripts, where the user reads them;
+        # their synced folder (../..) is this copy, not the checkout
+        src = self.state / "src"
+        if src.exists():
+            shutil.rmtree(src)
+        shutil.copytree(VAGRANT_DIR, src / "vagrant",
+                        ignore=shutil.ignore_patterns(".vagrant", "box"))
+        for d, _, files in os.walk(src):
+            self.who.own(Path(d), *(Path(d) / f for f in files))
+        self.console.unlink(missing_ok=True)
+        self.port = free_port()
+        self._clean_leftovers()
+
+    def _clean_leftovers(self) -> None:
+        """A VM of this checkout and cell left by a run that was killed (its
+        forwarded port is stale): destroyed, with its disk, before `up`."""
+        machine = self.state / "machine"
+        if (machine / "machines" / "default" / "libvirt" / "id").exists():
+            try:
+                self._vagrant(["destroy", "-f"], "destroy-leftover", DESTROY_TIMEOUT_S)
+            except ProvisionError as e:
+                log.warning("%s: leftover VM: %s", self.cell.id, e)
+            shutil.rmtree(machine, ignore_errors=True)
+        env = self.who.env()
+        name = f"{self.domain}_default"
+        for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
+            try:
+                subprocess.run(self.who.argv(["virsh", "-c", "qemu:///session", *args], env),
+                               capture_output=True, timeout=120, env=env,
+                               stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.SubprocessError):
+                pass
+
     def start(self) -> None:
         if self.provider is None:
             self.prepare()
         self._up = True  # from here on stop() must destroy, even if up fails half-way
-        self._vagrant(["up", f"--provider={self.provider}", "--provision"], "up",
-                      UP_TIMEOUT_S)
-        self.ssh_config.write_text(self._vagrant(["ssh-config"], "ssh-config", 120))
+        try:
+            self._vagrant(["up", f"--provider={self.provider}", "--provision"], "up",
+                          UP_TIMEOUT_S)
+            self.ssh_config.write_text(self._vagrant(["ssh-config"], "ssh-config", 120))
+        except ProvisionError as e:
+            self._save_console()
+            if self.local:
+                e.args = (f"{e} (console: {self.logdir / 'console.log'})",)
+            raise
 
     def stop(self, *, keep: bool = False) -> None:
         if not self._up:
             return
+        self._save_console()
         if keep:
             log.warning("%s: VM left running; shell: %s", self.cell.id,
                         " ".join(shlex.quote(a) for a in self.shell_argv()))
@@ -223,8 +390,12 @@ class VagrantProvisioner(Provisioner):
 
     def shell_argv(self) -> list[str]:
         env = self._env()
-        return ["env", *(f"{k}={env[k]}" for k in ("VAGRANT_CWD", "VAGRANT_DOTFILE_PATH",
-                                                   "CSE_VAGRANT_BOX")), "vagrant", "ssh"]
+        if self.who.user is not None:
+            return self.who.argv(["vagrant", "ssh"], env)
+        names = ("VAGRANT_CWD", "VAGRANT_DOTFILE_PATH", "CSE_VAGRANT_BOX",
+                 *sorted(k for k in env if k.startswith("CSE_VAGRANT_")))
+        return ["env", *dict.fromkeys(f"{k}={env[k]}" for k in names if k in env),
+                "vagrant", "ssh"]
 
     # -- commands and files over ssh --------------------------------------
 

@@ -4,7 +4,7 @@
  * one of (chosen once, by its first setup ioctl):
  *   - a user client's connection to a kernel server (U-K): CONNECT, then
  *     CHUNK allocates the chunk the client mmap()s, and CALL runs a whole
- *     backup command in one ioctl;
+ *     backup command in one ioctl, or a command already in a slot;
  *   - a user server's listener (K-U): LISTEN registers a server_id kernel
  *     clients connect to, poll() says when one waits, ACCEPT returns an
  *     anonymous file for the connection;
@@ -35,7 +35,7 @@
 #include <cse/cse.h>
 #include <cse/os.h>
 
-#include "cse_dev.h"
+#include "ctl_dev.h"
 #include "os_kernel.h"
 
 enum dev_role {
@@ -122,6 +122,7 @@ static long dev_setup(struct cse_dev_file *f, void __user *arg, bool listen)
 	if (f->ctl) {
 		ret = -EISCONN;
 	} else {
+		/* They judge the id: cse_server_id_valid(), after -EISCONN. */
 		ret = listen ? cse_os_ctl_listen(req.server_id, &ctl) :
 			       cse_os_ctl_connect(req.server_id, &ctl);
 		if (!ret && listen)
@@ -285,6 +286,27 @@ static long dev_recv(struct cse_dev_file *f, void __user *arg)
 }
 
 /*
+ * CALL with CSE_DEV_CALL_F_SLOT (the seed's second U-K mode): the command
+ * is already in a slot of the chunk, named by its offset.  The server core
+ * checks the offset against the geometry it validated at HELLO and reads
+ * the slot header once (cse_conn_slot_call()); the handler runs on the
+ * slot's own areas and its results land in the slot header.  Nothing is
+ * copied but this struct, and nothing is copied back.
+ */
+static long dev_call_slot(struct cse_os_ctl *ctl, const struct cse_dev_call *req)
+{
+	struct cse_os_call call = {
+		.flags = CSE_DEV_CALL_F_SLOT,
+		.slot_off = req->slot_off,
+	};
+
+	if (req->flags != CSE_DEV_CALL_F_SLOT || req->input || req->output ||
+	    req->input_code || req->input_len || req->output_len)
+		return -EINVAL;
+	return cse_os_ctl_call(ctl, &call);
+}
+
+/*
  * CALL: the U-K backup path in one ioctl.  The command's data is copied
  * into a kernel buffer (input area, then output area, zeroed so a handler
  * that reports more than it wrote leaks nothing), the server runs it, and
@@ -300,10 +322,16 @@ static long dev_call(struct cse_dev_file *f, void __user *arg)
 
 	if (copy_from_user(&req, arg, sizeof(req)))
 		return -EFAULT;
+	if (req.output_len_actual || req.output_status || req.resv)
+		return -EINVAL;
+	if (req.flags & CSE_DEV_CALL_F_SLOT) {
+		if (!ctl)
+			return dev_unconnected(f);
+		return dev_call_slot(ctl, &req);
+	}
 	if (req.flags & ~CSE_WIRE_BACKUP_FLAGS ||
 	    (req.flags & CSE_SLOT_F_INLINE && req.flags & CSE_SLOT_F_WORKER) ||
-	    req.output_len_actual || req.output_status ||
-	    !resv_zero(req.resv, ARRAY_SIZE(req.resv)))
+	    req.slot_off)
 		return -EINVAL;
 	if (!ctl)
 		return dev_unconnected(f);

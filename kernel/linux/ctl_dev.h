@@ -2,7 +2,7 @@
 #ifndef CSE_KERNEL_DEV_H
 #define CSE_KERNEL_DEV_H
 
-/* /dev/cse (cse_dev.c), registered while cse.ko is loaded. */
+/* /dev/cse (ctl_dev.c), registered while cse.ko is loaded. */
 int cse_dev_register(void);
 void cse_dev_unregister(void);
 
