@@ -74,6 +74,14 @@ def test_connect_errors(sid: str) -> None:
         cse.Client(sid, submit="pigeon")
 
 
+@pytest.mark.parametrize("submit", ["fifo", "ctl", "call"])
+def test_every_submit_mode_reaches_a_user_server(sid: str, submit: str) -> None:
+    # "call" is for kernel servers; to a user server it takes the CS FIFO
+    with cse.Server(sid, echo), cse.Client(sid, submit=submit) as c:
+        assert c.call(7, b"abc") == (7, b"abc")
+        assert c.submit(7, b"xyz").result(timeout=30) == (7, b"xyz")
+
+
 def test_einval_from_c_is_value_error(sid: str) -> None:
     # slot sizes the runtime refuses (cse_geom_compute: -EINVAL)
     with cse.Server(sid, echo), pytest.raises(ValueError):

@@ -6,8 +6,10 @@ C, Python or the kernel's -- can run its scenarios against a Python server:
   conf_server.py server ID [--worker] [--ready FILE]
                                         serve until SIGTERM/SIGINT (FILE is
                                         created once it serves)
-  conf_server.py doomed-client ID MS    issue CONF_SLEEP(MS) and wait to be
-                                        killed mid-command
+  conf_server.py doomed-client ID MS [call]
+                                        issue CONF_SLEEP(MS) (submitted with
+                                        CSE_SUBMIT_CALL if "call") and wait
+                                        to be killed mid-command
 
 Its handlers make the runtime's promises observable exactly as the C ones
 do (callback order through CONF_ORDER's marks, open before exec, close once
@@ -159,8 +161,8 @@ def serve(server_id: str, worker: bool, ready: str | None = None) -> int:
     return 0
 
 
-def doomed_client(server_id: str, ms: int) -> int:
-    c = cse.Client(server_id, connect_timeout=5)
+def doomed_client(server_id: str, ms: int, submit: str = "fifo") -> int:
+    c = cse.Client(server_id, connect_timeout=5, submit=submit)
     # Whoever kills us waits for this line (a KTAP comment).
     print("# doomed client connected", flush=True)
     c.call(CONF_SLEEP, U32.pack(ms))
@@ -182,10 +184,10 @@ def main(argv: list[str]) -> int:
         rest = argv[2:]
         ready = rest[rest.index("--ready") + 1] if "--ready" in rest[:-1] else None
         return serve(argv[1], "--worker" in rest, ready)
-    if len(argv) == 3 and argv[0] == "doomed-client":
-        return doomed_client(argv[1], int(argv[2]))
-    print("usage: conf_server.py server ID [--worker] [--ready FILE] | doomed-client ID MS",
-          file=sys.stderr)
+    if len(argv) in (3, 4) and argv[0] == "doomed-client" and argv[3:] in ([], ["call"]):
+        return doomed_client(argv[1], int(argv[2]), *argv[3:])
+    print("usage: conf_server.py server ID [--worker] [--ready FILE] | "
+          "doomed-client ID MS [call]", file=sys.stderr)
     return 2
 
 

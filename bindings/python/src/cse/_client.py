@@ -34,7 +34,7 @@ _call = lib.cpy_call
 _unpack = ffi.unpack
 
 _EXEC = {None: 0, "inline": lib.CSE_EXEC_INLINE, "worker": lib.CSE_EXEC_WORKER}
-_SUBMIT = {"fifo": lib.CSE_SUBMIT_FIFO, "ctl": lib.CSE_SUBMIT_CTL}
+_SUBMIT = {"fifo": lib.CSE_SUBMIT_FIFO, "ctl": lib.CSE_SUBMIT_CTL, "call": lib.CSE_SUBMIT_CALL}
 _POLICY = {"backup": lib.CSE_SLOTS_BACKUP, "wait": lib.CSE_SLOTS_WAIT}
 #: commands a batch keeps in flight at most (cpy_batch's window)
 BATCH_WINDOW_MAX = 64
@@ -127,8 +127,11 @@ class Client:
     the backup path); slot_size: bytes of input and of output per slot (an
     int for both, or (input, output)); larger commands take the backup path.
     spin_ns: how long a waiter spins before it sleeps (None: the runtime's
-    default, 50 us; 0: never spin).  submit: "fifo" (the CS FIFO) or "ctl"
-    (the control channel, an ioctl to a kernel server).  slot_policy: when
+    default, 50 us; 0: never spin).  submit: "fifo" (the CS FIFO), "ctl"
+    (the control channel, an ioctl to a kernel server) or "call" (a
+    synchronous command to a kernel server in one ioctl that returns with
+    its result; other commands, and all to a user server, take the CS
+    FIFO).  slot_policy: when
     every slot is busy, "backup" sends the command on the backup path,
     "wait" waits for a slot.  connect_timeout: seconds to keep retrying
     while no such server exists yet.
@@ -145,7 +148,7 @@ class Client:
         sid = server_id_bytes(server_id)
         sin, sout = slot_size if isinstance(slot_size, tuple) else (slot_size, slot_size)
         if submit not in _SUBMIT:
-            raise ValueError(f"submit must be 'fifo' or 'ctl', not {submit!r}")
+            raise ValueError(f"submit must be 'fifo', 'ctl' or 'call', not {submit!r}")
         if slot_policy not in _POLICY:
             raise ValueError(f"slot_policy must be 'backup' or 'wait', not {slot_policy!r}")
         spin = 0 if spin_ns is None else (-1 if spin_ns == 0 else spin_ns)
