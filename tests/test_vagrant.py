@@ -13,6 +13,7 @@ fails these tests, never skips them."""
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import shutil
 import subprocess
@@ -208,6 +209,49 @@ def test_the_debian_vm_comes_up_runs_the_suites_and_is_destroyed(tmp_path: Path)
     assert {"vagrant-up", "vagrant-destroy", "console", "output"} <= set(r.logs)
     assert _domain(DEBIAN_VM) not in _session_domains()  # destroyed
     assert_no_new_network(before)
+
+
+_DOMAIN_XML = """<domain type='qemu'>
+  <name>{name}</name><memory unit='MiB'>64</memory>
+  <os><type arch='x86_64'>hvm</type></os>
+  <devices><disk type='file' device='disk'><source file='{disk}'/>
+    <target dev='vda' bus='virtio'/></disk></devices>
+</domain>"""
+
+
+@vagrant_group
+def test_teardown_removes_the_vm_when_vagrant_destroy_fails(tmp_path: Path) -> None:
+    """A cell's VM (a libvirt domain with its disk in the cell's pool) whose
+    `vagrant destroy` fails for real, here because Vagrant cannot read the
+    machine's id: teardown removes the domain and the disk itself, logs why,
+    and leaves nothing behind."""
+    _ready(DEBIAN_VM, tmp_path)
+    cell = dataclasses.replace(DEBIAN_VM, id=f"{DEBIAN_VM.id}-teardown")
+    p = provisioner_for(cell, tmp_path / "logs")
+    assert isinstance(p, VagrantProvisioner)
+    p.prepare()
+    name = f"{p.domain}_default"
+    disk = p.who.home / "images" / f"{name}.img"
+    try:
+        subprocess.run(p.who.argv(["qemu-img", "create", "-q", "-f", "qcow2", str(disk), "1M"],
+                                  p.who.env()), check=True, env=p.who.env())
+        xml = p.state / "domain.xml"  # where Vagrant's user can read it
+        xml.write_text(_DOMAIN_XML.format(name=name, disk=disk))
+        assert p._virsh("define", str(xml)), "cannot define a domain in the session"
+        uuid = p._virsh("domuuid", name).strip()
+        ids = p.state / "machine" / "machines" / "default" / "libvirt"
+        ids.mkdir(parents=True, exist_ok=True)
+        (ids / "id").write_text(uuid)
+        (ids / "id").chmod(0o000)  # root's, unreadable to Vagrant's user
+        assert p._left_behind() == [f"domain {name}", f"disk {disk}"]
+        p._up = True
+        p.stop()
+        log = (tmp_path / "logs" / "vagrant-destroy.log").read_text()
+        assert "ermission denied" in log, log  # it did fail, and why is kept
+        assert p._left_behind() == []
+        assert not (p.state / "machine").exists()
+    finally:
+        p._virsh_remove()
 
 
 def _broken(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> VagrantProvisioner:

@@ -353,15 +353,41 @@ class VagrantProvisioner(Provisioner):
             except ProvisionError as e:
                 log.warning("%s: leftover VM: %s", self.cell.id, e)
             shutil.rmtree(machine, ignore_errors=True)
+        self._virsh_remove()
+
+    def _virsh(self, *args: str) -> str:
+        """`virsh ARGS` on the session of Vagrant's user; its output ("" when
+        it failed: callers check the state it should have left)."""
         env = self.who.env()
+        try:
+            proc = subprocess.run(self.who.argv(["virsh", "-c", "qemu:///session", *args], env),
+                                  capture_output=True, text=True, timeout=120, env=env,
+                                  stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError):
+            return ""
+        return proc.stdout if proc.returncode == 0 else ""
+
+    def _disks(self) -> list[Path]:
+        """The cell's disks in the private pool (named after its domain)."""
+        pool = self.who.home / "images"
+        return sorted(pool.glob(f"{self.domain}_default*")) if pool.is_dir() else []
+
+    def _virsh_remove(self) -> None:
+        """The cell's domain powered off and undefined, with its disks (also
+        those libvirt no longer counts as the domain's)."""
         name = f"{self.domain}_default"
-        for args in (["destroy", name], ["undefine", name, "--remove-all-storage"]):
-            try:
-                subprocess.run(self.who.argv(["virsh", "-c", "qemu:///session", *args], env),
-                               capture_output=True, timeout=120, env=env,
-                               stdin=subprocess.DEVNULL)
-            except (OSError, subprocess.SubprocessError):
-                pass
+        self._virsh("destroy", name)
+        self._virsh("undefine", name, "--remove-all-storage")
+        if self._disks():
+            for disk in self._disks():
+                disk.unlink(missing_ok=True)
+            self._virsh("pool-refresh", "default")
+
+    def _left_behind(self) -> list[str]:
+        """What of the cell's VM is still there: its domain, its disks."""
+        name = f"{self.domain}_default"
+        left = [f"domain {name}"] if name in self._virsh("list", "--all", "--name").split() else []
+        return left + [f"disk {p}" for p in self._disks()]
 
     def start(self) -> None:
         if self.provider is None:
@@ -385,7 +411,23 @@ class VagrantProvisioner(Provisioner):
             log.warning("%s: VM left running; shell: %s", self.cell.id,
                         " ".join(shlex.quote(a) for a in self.shell_argv()))
             return
-        self._vagrant(["destroy", "-f"], "destroy", DESTROY_TIMEOUT_S)
+        try:
+            self._vagrant(["destroy", "-f"], "destroy", DESTROY_TIMEOUT_S)
+        except ProvisionError as e:
+            if not self.local:
+                raise
+            # vagrant-libvirt's destroy can fail half-way (fog raising from
+            # libvirt, a guest under TCG slow to power off).  What teardown
+            # promises is that nothing is left: remove the domain and its disks
+            # the way a killed run's leftovers are, and fail only if that did not.
+            log.warning("%s: %s; removing the VM with virsh (log: %s)", self.cell.id,
+                        str(e).splitlines()[0], e.log)
+            self._virsh_remove()
+            left = self._left_behind()
+            if left:
+                raise ProvisionError(f"{e}\nand after virsh undefine, still there: "
+                                     f"{', '.join(left)}", log=e.log) from e
+            shutil.rmtree(self.state / "machine", ignore_errors=True)
         self._up = False
 
     def shell_argv(self) -> list[str]:
