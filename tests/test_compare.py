@@ -8,6 +8,7 @@ real: no 32-bit emulated build) and a cell less.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from dataclasses import replace
@@ -32,7 +33,7 @@ CONFORMANCE = str(FLAVOURS["linux"].builddir / cellscript.CONFORMANCE)
 #: the injected failure: zero_length fails, a case appears, the others are gone
 INJECTED = ("echo 'KTAP version 1'; echo 1..3; echo 'ok 1 echo'\n"
             "echo '# expected 0, got 4'; echo 'not ok 2 zero_length'; echo 'ok 3 brand_new'")
-SLOW = "sleep 4; exec {real}"
+SLOW = "sleep {sleep}; exec {real}"
 pytestmark = pytest.mark.xdist_group("compare")
 
 
@@ -138,9 +139,16 @@ def test_an_excused_failure_is_never_new(runs: tuple[Path, Path], tmp_path: Path
                 "--strict").returncode == 1
 
 
+def _uu_seconds(report: Path) -> float:
+    cell = json.loads((report / "matrix.json").read_text())["cells"][LINUX.id]
+    return float(cell["suites"]["uu"]["duration_s"])
+
+
 def test_a_slower_suite_is_listed(runs: tuple[Path, Path], tmp_path: Path) -> None:
     base, _ = runs
-    slow = _report(tmp_path / "report", [(LINUX, SLOW.format(real=CONFORMANCE))])
+    # At least twice as long as the base took, on a host however loaded: +100%
+    sleep_s = max(4, math.ceil(_uu_seconds(base)) + 1)
+    slow = _report(tmp_path / "report", [(LINUX, SLOW.format(sleep=sleep_s, real=CONFORMANCE))])
     data = json.loads((slow / "matrix.json").read_text())["cells"][LINUX.id]
     assert data["status"] == "PASS"
     proc = _cse(str(base), str(slow), "--min-seconds", "3", "--slower", "50")
@@ -148,7 +156,10 @@ def test_a_slower_suite_is_listed(runs: tuple[Path, Path], tmp_path: Path) -> No
     assert "Slower suites (1)" in proc.stdout
     row = next(ln.split() for ln in proc.stdout.splitlines() if ln.startswith(LINUX.id))
     assert row[1] == "uu" and row[-1].startswith("+")
-    assert "Slower suites" not in _cse(str(base), str(slow), "--min-seconds", "30").stdout
+    # grown by less than --min-seconds: not listed
+    grew = _uu_seconds(slow) - _uu_seconds(base)
+    assert "Slower suites" not in _cse(str(base), str(slow), "--min-seconds",
+                                       str(math.ceil(grew) + 5)).stdout
 
 
 def test_a_run_that_cannot_be_read(tmp_path: Path) -> None:
