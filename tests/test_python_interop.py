@@ -51,8 +51,16 @@ def c_examples(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {n: _compile(f"{n}.c", d / n) for n in ("upper_server", "upper_client")}
 
 
+def _foreground_signals() -> None:
+    """Ctrl-C as in a terminal's foreground: a test run started in the
+    background (`make test &`) passes SIGINT on ignored, and Python then
+    installs no KeyboardInterrupt for it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _server(argv: list[str]) -> subprocess.Popen:
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=_foreground_signals)
     assert p.stdout is not None
     line = p.stdout.readline().strip()
     assert line == "serving", f"{argv}: {line!r} {p.stderr.read() if p.poll() else ''}"

@@ -14,6 +14,7 @@ fails these tests, never skips them."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import platform
 import shutil
 import subprocess
@@ -30,6 +31,7 @@ from testbed.provision import provisioner_for
 from testbed.provision.base import ProvisionError
 from testbed.provision.vagrant import box
 from testbed.provision.vagrant.provisioner import (
+    SSH_CONNECT_TRIES,
     VAGRANT_DIR,
     VagrantProvisioner,
     vagrant_env,
@@ -287,7 +289,7 @@ def test_a_vm_that_does_not_boot_is_a_tool_error_with_its_console(
     assert_no_new_network(before)
 
 
-def test_ssh_refused_is_a_tool_error(tmp_path: Path) -> None:
+def test_ssh_refused_is_a_tool_error(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     """A VM whose sshd refuses (here: nothing listens on the port at all)."""
     cell = Cell(id="test-vagrant-refused", provisioner="vagrant", arch="x86_64",
                 libc="glibc", backend="linux", suites=("uu",), image=DEBIAN_VM.image)
@@ -300,9 +302,12 @@ def test_ssh_refused_is_a_tool_error(tmp_path: Path) -> None:
     p.ssh_config.write_text(f"Host default\n  HostName 127.0.0.1\n  Port {free_port()}\n"
                             "  User vagrant\n  StrictHostKeyChecking no\n"
                             "  UserKnownHostsFile /dev/null\n  ConnectTimeout 10\n")
-    with pytest.raises(ProvisionError) as e:
+    with caplog.at_level(logging.WARNING), pytest.raises(ProvisionError) as e:
         p.run("true", timeout_s=30)
     assert e.value.culprit == "tool" and "Connection refused" in str(e.value)
+    # it never connected, so it was tried again (a guest still settling), then given up
+    retries = [r for r in caplog.records if "ssh could not connect" in r.getMessage()]
+    assert len(retries) == SSH_CONNECT_TRIES - 1
 
 
 def test_a_local_box_cell_skips_with_the_reason_when_a_tool_is_missing(

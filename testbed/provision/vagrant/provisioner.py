@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 import shlex
 import shutil
 import socket
@@ -74,6 +75,14 @@ SSH_GRACE_S = 60            # past a run()'s timeout before ssh is given up on
 #: overrides): a TCG boot takes about a minute here
 BOOT_TIMEOUT_S = 600
 _EXIT_MARK = "__CSE_EXIT="  # the remote exit status, after the script's output
+SSH_CONNECT_TRIES = 3       # a run() whose ssh cannot connect at all is tried again
+#: ssh's whole output when it never reached the remote shell (with LogLevel=ERROR)
+_NO_CONNECTION = re.compile(r"\A(ssh: connect to host \S+ port \d+: Connection refused|"
+                            r"kex_exchange_identification: .*|"
+                            r"Connection (reset by|closed by) \S+ port \d+)\Z")
+#: BatchMode: never a prompt; LogLevel: ssh's own errors shown (Vagrant's
+#: ssh-config says FATAL, which leaves a failed connection unexplained)
+_SSH_OPTS = ("-o", "BatchMode=yes", "-o", "LogLevel=ERROR")
 #: what a local box's VM needs on this machine beyond vagrant
 LOCAL_TOOLS = ("libvirtd", "virsh", "qemu-system-x86_64")
 
@@ -447,7 +456,7 @@ class VagrantProvisioner(Provisioner):
         corrupt a tar stream there."""
         if not self.ssh_config.exists():
             raise ProvisionError("no ssh config: call start() first", culprit="harness")
-        argv = ["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", "default", remote]
+        argv = ["ssh", "-F", str(self.ssh_config), *_SSH_OPTS, "default", remote]
         try:
             return subprocess.run(argv, stdin=stdin, stdout=subprocess.PIPE, stderr=stderr,
                                   timeout=timeout_s)
@@ -466,8 +475,18 @@ class VagrantProvisioner(Provisioner):
             f'rc=$?; rm -f "$t"; echo "{_EXIT_MARK}$rc"')
         t0 = time.monotonic()
         live = self.logdir / LIVE_LOG
-        with live.open("wb") as f:
-            returncode, text = self._ssh_streamed(remote, script, f, timeout_s + SSH_GRACE_S)
+        for attempt in range(1, SSH_CONNECT_TRIES + 1):
+            with live.open("wb") as f:
+                returncode, text = self._ssh_streamed(remote, script, f, timeout_s + SSH_GRACE_S)
+            # ssh could not even connect (the guest's network still settling
+            # after `vagrant up`): the script never started, so trying again
+            # cannot run it twice
+            if returncode != 255 or not _NO_CONNECTION.match(text.strip()) or \
+                    attempt == SSH_CONNECT_TRIES:
+                break
+            log.warning("%s: ssh could not connect (%s); again in %d s", self.cell.id,
+                        text.strip(), 2 * attempt)
+            time.sleep(2 * attempt)
         self.logs["output"] = live
         duration = time.monotonic() - t0
         body, _, status = text.rstrip("\n").rpartition(_EXIT_MARK)
@@ -482,7 +501,7 @@ class VagrantProvisioner(Provisioner):
         it comes; (ssh's exit status, the output)."""
         if not self.ssh_config.exists():
             raise ProvisionError("no ssh config: call start() first", culprit="harness")
-        argv = ["ssh", "-F", str(self.ssh_config), "-o", "BatchMode=yes", "default", remote]
+        argv = ["ssh", "-F", str(self.ssh_config), *_SSH_OPTS, "default", remote]
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT)
         assert proc.stdin is not None and proc.stdout is not None
