@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
+import re
 import shutil
 import subprocess
 import tempfile
@@ -28,7 +29,7 @@ from testbed import ktap
 from testbed.builds import ROOT
 from testbed.matrix import Cell, load_matrix
 from testbed.provision import provisioner_for
-from testbed.provision.base import ProvisionError
+from testbed.provision.base import CommandResult, ProvisionError
 from testbed.provision.vagrant import box
 from testbed.provision.vagrant.provisioner import (
     SSH_CONNECT_TRIES,
@@ -211,6 +212,38 @@ def test_the_debian_vm_comes_up_runs_the_suites_and_is_destroyed(tmp_path: Path)
     assert {"vagrant-up", "vagrant-destroy", "console", "output"} <= set(r.logs)
     assert _domain(DEBIAN_VM) not in _session_domains()  # destroyed
     assert_no_new_network(before)
+
+
+#: the U-U suite's program in the VM's cell script (a line of its own)
+_UU_PROGRAM = re.compile(r"\S+/tests/cse-conformance$", re.M)
+#: what runs instead: the real suite's first case, then one that fails
+_FAILING_UU = ("sh -c \"echo 'KTAP version 1'; echo 1..2; echo 'ok 1 echo'; "
+               "echo '# expected 0, got 4'; echo 'not ok 2 zero_length'; exit 1\"")
+
+
+class _FailingUU(VagrantProvisioner):
+    """The Debian VM, whose U-U suite fails inside it."""
+
+    def run(self, script: str, *, timeout_s: float) -> CommandResult:
+        swapped, n = _UU_PROGRAM.subn(lambda _: _FAILING_UU, script)
+        assert n <= 1, script
+        return super().run(swapped, timeout_s=timeout_s)
+
+
+@vagrant_group
+def test_a_suite_that_fails_in_the_vm_is_fail_code(tmp_path: Path) -> None:
+    """The VM comes up and builds; its U-U suite runs and fails there: the
+    cell is FAIL with culprit code (not a tool ERROR), the failing case
+    named, and the VM is destroyed all the same."""
+    _ready(DEBIAN_VM, tmp_path)
+    cell = dataclasses.replace(DEBIAN_VM, id=f"{DEBIAN_VM.id}-failing", suites=("build", "uu"))
+    opts = RunOptions(report_dir=tmp_path / "report")
+    r = run_cell(cell, opts, _FailingUU)
+    assert (r.status, r.culprit) == ("FAIL", "code"), (r.reason, r.logs)
+    assert r.suites["build"].status == "PASS" and r.suites["uu"].status == "FAIL"
+    assert {t.name: t.status for t in r.suites["uu"].tests} == \
+        {"echo": "PASS", "zero_length": "FAIL"}
+    assert "vagrant-destroy" in r.logs and _domain(cell) not in _session_domains()
 
 
 _DOMAIN_XML = """<domain type='qemu'>
