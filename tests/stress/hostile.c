@@ -35,6 +35,13 @@ static void scribble(struct cse_client *bad, unsigned int *rng)
 		      cse_geom_slot_off(&bad->g, stress_rand(rng) % bad->g.nslots) :
 		      stress_rand(rng));
 	cse_fifo_kick(&bad->cs);
+	/*
+	 * And ring the doorbell, as a hostile client may whenever it likes: a
+	 * server serving many connections parks their FIFOs, and the garbage
+	 * above (a forged sleepers word, say) would otherwise leave this one
+	 * parked and its garbage never read.
+	 */
+	bad->cs.ring(bad->cs.ring_arg);
 }
 
 int stress_hostile(const char *argv0, unsigned int seconds, unsigned int seed)
