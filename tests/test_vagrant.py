@@ -371,7 +371,12 @@ def test_the_box_is_keyed_by_its_recipe(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_a_vm_left_by_a_killed_run_is_destroyed_before_up(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    p = provisioner_for(DEBIAN_VM, tmp_path / "logs")
+    # A cell of its own: the clean-up really removes its domain, and with
+    # the Debian cell's id it destroyed that cell's VM while another worker
+    # ran it (ssh cut mid-build, then vagrant destroy failing on the
+    # vanished domain)
+    cell = dataclasses.replace(DEBIAN_VM, id=f"{DEBIAN_VM.id}-leftover")
+    p = provisioner_for(cell, tmp_path / "logs")
     assert isinstance(p, VagrantProvisioner)
     p.state = tmp_path / "state"
     left = p.state / "machine" / "machines" / "default" / "libvirt"

@@ -444,18 +444,27 @@ static __u64 par_sleeps_ms(struct cse_client *c, __u32 flags)
 }
 
 /*
- * The same, for commands that should overlap: the better of two runs, so
- * that a pool starting its threads on first use (a kernel workqueue's
- * kworkers, slow to come under TCG) is not taken for commands in a row.
+ * The same, for commands that should overlap: the best of up to three
+ * runs, so that a pool starting its threads on first use (a kernel
+ * workqueue's kworkers, slow to come under TCG) or a run whose threads all
+ * waited for a CPU (seen: 693 ms on this 2-core host beside VMs under TCG)
+ * is not taken for commands in a row.
  */
 static __u64 par_overlap_ms(struct cse_client *c, __u32 flags)
 {
-	__u64 a = par_sleeps_ms(c, flags), b;
+	__u64 best = 0, ms;
+	int run;
 
-	if (!a || a < PAR_OVERLAP_MS)
-		return a;
-	b = par_sleeps_ms(c, flags);
-	return b && b < a ? b : a;
+	for (run = 0; run < 3; run++) {
+		ms = par_sleeps_ms(c, flags);
+		if (!ms)
+			return 0;
+		if (!best || ms < best)
+			best = ms;
+		if (best < PAR_OVERLAP_MS)
+			break;
+	}
+	return best;
 }
 
 static int scen_submit_ctl(struct conf_env *env)
