@@ -478,9 +478,8 @@ class VagrantProvisioner(Provisioner):
         for attempt in range(1, SSH_CONNECT_TRIES + 1):
             with live.open("wb") as f:
                 returncode, text = self._ssh_streamed(remote, script, f, timeout_s + SSH_GRACE_S)
-            # ssh could not even connect (the guest's network still settling
-            # after `vagrant up`): the script never started, so trying again
-            # cannot run it twice
+            # ssh never reached the VM's shell (refused, reset): the script
+            # never started, so trying again cannot run it twice
             if returncode != 255 or not _NO_CONNECTION.match(text.strip()) or \
                     attempt == SSH_CONNECT_TRIES:
                 break
