@@ -1339,7 +1339,7 @@ static int scen_peer_death_notice(struct conf_env *env)
 
 #define TD_CLIENTS	2
 #define TD_ASYNC	4	/* per client: inline, worker, backup, and one queued */
-#define TD_SLEEP_MS	400U
+#define TD_SLEEP_MS	1500U	/* outlasts the 100 ms before the destroy on a loaded host */
 
 static struct {
 	struct conf_env *env;
