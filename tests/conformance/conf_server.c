@@ -6,7 +6,12 @@
  */
 #include "conformance.h"
 
-#define CONF_MAX_CONNS	1024U
+/*
+ * Contexts are never reused (a late close must still find its own), so
+ * this bounds the connections a server accepts in its life: make stress's
+ * hostile client is dropped and reconnects over 1,000 times a minute.
+ */
+#define CONF_MAX_CONNS	16384U
 #define CONF_CTX_MAGIC	0x43544f4eU
 
 struct conf_ctx {
