@@ -425,8 +425,8 @@ class VagrantProvisioner(Provisioner):
         except ProvisionError as e:
             if not self.local:
                 raise
-            # vagrant-libvirt's destroy can fail half-way (fog raising from
-            # libvirt, a guest under TCG slow to power off).  What teardown
+            # vagrant-libvirt's destroy can fail half-way (fog raises an
+            # ArgumentError when the domain vanished under it).  What teardown
             # promises is that nothing is left: remove the domain and its disks
             # the way a killed run's leftovers are, and fail only if that did not.
             log.warning("%s: %s; removing the VM with virsh (log: %s)", self.cell.id,
