@@ -67,6 +67,13 @@ def _server(argv: list[str]) -> subprocess.Popen:
     return p
 
 
+def _past_its_banner() -> None:
+    """A server prints "serving" just before serve_forever(): Ctrl-C between
+    the two ends it, as any Python program, by KeyboardInterrupt (-SIGINT,
+    seen once under load).  Give it time to get there."""
+    time.sleep(1)
+
+
 def _run(argv: list[str]) -> str:
     r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, f"{argv}: {r.stderr}"
@@ -90,6 +97,7 @@ def test_readme_examples_across_languages(server: str, client: str,
         if client == "python":
             assert _run([PY, str(PYEX / "upper_async.py"), sid, "a", "b", "c"]) == "A B C"
     finally:
+        _past_its_banner()
         srv.send_signal(signal.SIGINT)  # Ctrl-C: both servers stop cleanly on it
         assert srv.wait(timeout=30) == 0
         assert srv.stderr is not None
@@ -108,6 +116,7 @@ def test_ctrl_c_stops_a_python_server_with_clients() -> None:
     srv = _server([PY, str(PYEX / "upper_server.py"), sid])
     with cse.Client(sid, connect_timeout=10) as c:
         assert c.call(1, b"x").data == b"X"
+        _past_its_banner()
         t0 = time.monotonic()
         srv.send_signal(signal.SIGINT)
         assert srv.wait(timeout=30) == 0
