@@ -17,9 +17,18 @@
  *   cse_uk_backup_msg   asynchronous, its completion awaited: SEND and RECV
  *                       ioctls and the client's control thread, which is
  *                       the path every backup command took before CALL
+ * and throughput, BATCH commands in flight, issued all at once and reaped
+ * before the next round (case uk_batch_tput, ops_per_s from the wall time,
+ * p50/p99 of a round's time):
+ *   io_uring_nop_batch32  32 NOP SQEs, one io_uring_submit_and_wait()
+ *   cse_uk_async32      32 asynchronous 64 B commands, one cse_execute()
+ *                       each (a FIFO publication and wake check each)
+ *   cse_uk_batch32      the same 32 in one cse_execute_batch(): one FIFO
+ *                       burst and at most one wake (an ioctl) for all
  * One JSON record per line, the schema of bench-baselines.
  *   bench-uk SERVER_ID ITERS
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sched.h>
@@ -40,6 +49,7 @@
 #define CODE_ECHO 1	/* the conformance server's echo */
 #define CODE_THREAD 5	/* the conformance server's: the thread running exec */
 #define BACKUP_PAYLOAD 4096
+#define BATCH 32
 
 static void emit_sized(const char *cas, const char *mech, unsigned int payload,
 		       uint64_t *lat, unsigned long n)
@@ -114,6 +124,125 @@ static int bench_uring(uint64_t *lat, unsigned long n)
 	(void)n;
 	fprintf(stderr, "bench-uk: built without liburing\n");
 #endif
+	return 0;
+}
+
+static void emit_tput(const char *mech, uint64_t *lat, unsigned long rounds,
+		      uint64_t wall_ns)
+{
+	qsort(lat, rounds, sizeof(*lat), cmp_u64);
+	printf("{\"case\":\"uk_batch_tput\",\"mechanism\":\"%s\",\"payload\":64,"
+	       "\"inflight\":%d,\"p50_ns\":%llu,\"p99_ns\":%llu,\"ops_per_s\":%.0f}\n",
+	       mech, BATCH, (unsigned long long)percentile(lat, rounds, 0.5),
+	       (unsigned long long)percentile(lat, rounds, 0.99),
+	       wall_ns ? 1e9 * (double)(rounds * BATCH) / (double)wall_ns : 0.0);
+	fflush(stdout);
+}
+
+static int bench_uring_batch(uint64_t *lat, unsigned long rounds)
+{
+#ifdef CSE_HAVE_LIBURING
+	struct io_uring_cqe *cqes[BATCH];
+	struct io_uring ring;
+	unsigned long r;
+	uint64_t t0, start;
+	unsigned i, got;
+
+	if (io_uring_queue_init(BATCH, &ring, 0)) {
+		fprintf(stderr, "bench-uk: io_uring unavailable\n");
+		return 0;
+	}
+	start = now_ns();
+	for (r = 0; r < rounds; r++) {
+		t0 = now_ns();
+		for (i = 0; i < BATCH; i++)
+			io_uring_prep_nop(io_uring_get_sqe(&ring));
+		if (io_uring_submit_and_wait(&ring, BATCH) != BATCH)
+			return -1;
+		for (got = 0; got < BATCH;)
+			got += io_uring_peek_batch_cqe(&ring, cqes, BATCH - got);
+		io_uring_cq_advance(&ring, BATCH);
+		lat[r] = now_ns() - t0;
+	}
+	emit_tput("io_uring_nop_batch32", lat, rounds, now_ns() - start);
+	io_uring_queue_exit(&ring);
+#else
+	(void)lat;
+	(void)rounds;
+#endif
+	return 0;
+}
+
+static struct {
+	struct cse_exec x[BATCH];
+	struct cse_exec *xs[BATCH];
+	char in[BATCH][64], out[BATCH][64];
+	uint32_t done;
+	uint32_t bad;
+} tb;
+
+static void tput_done(struct cse_exec *x, void *ctx)
+{
+	(void)ctx;
+	if (x->result || x->backup || x->output_buffer_len_actual != 64 ||
+	    memcmp(tb.in[x - tb.x], tb.out[x - tb.x], 64))
+		__atomic_fetch_add(&tb.bad, 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&tb.done, 1, __ATOMIC_RELEASE);
+}
+
+/* BATCH asynchronous echoes per round, @batched: with one call. */
+static int bench_cse_batch(const char *id, int batched, uint64_t *lat,
+			   unsigned long rounds)
+{
+	struct cse_client *c;
+	unsigned long r;
+	uint64_t t0, start;
+	unsigned i;
+	int ret;
+
+	ret = cse_client_init(&c, id, NULL);
+	if (ret) {
+		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
+		return -1;
+	}
+	for (i = 0; i < BATCH; i++) {
+		memset(tb.in[i], (int)i + 1, 64);
+		tb.xs[i] = &tb.x[i];
+	}
+	tb.bad = 0;
+	start = now_ns();
+	for (r = 0; r < rounds; r++) {
+		t0 = now_ns();
+		__atomic_store_n(&tb.done, 0, __ATOMIC_RELAXED);
+		for (i = 0; i < BATCH; i++) {
+			memset(&tb.x[i], 0, sizeof(tb.x[i]));
+			tb.x[i].input_code = CODE_ECHO;
+			tb.x[i].input_buffer_base = tb.in[i];
+			tb.x[i].input_buffer_len = 64;
+			tb.x[i].output_buffer_base = tb.out[i];
+			tb.x[i].output_buffer_len = 64;
+			tb.x[i].completion = tput_done;
+		}
+		if (batched) {
+			ret = cse_execute_batch(c, tb.xs, BATCH);
+			ret = ret == BATCH ? 0 : ret < 0 ? ret : -EIO;
+		} else {
+			for (i = 0, ret = 0; i < BATCH && !ret; i++)
+				ret = cse_execute(c, &tb.x[i]);
+		}
+		/* The completions run on the client's SC FIFO reader. */
+		while (!ret && __atomic_load_n(&tb.done, __ATOMIC_ACQUIRE) < BATCH)
+			sched_yield();
+		lat[r] = now_ns() - t0;
+		if (ret || tb.bad) {
+			fprintf(stderr, "bench-uk: batch round %lu: %s, %u bad\n", r,
+				cse_strerror(ret), tb.bad);
+			return -1;
+		}
+	}
+	emit_tput(batched ? "cse_uk_batch32" : "cse_uk_async32", lat, rounds,
+		  now_ns() - start);
+	cse_client_deinit(c);
 	return 0;
 }
 
@@ -333,7 +462,10 @@ int main(int argc, char **argv)
 	if (bench_ioctl(argv[1], lat, n) || bench_call(argv[1], lat, n) ||
 	    bench_call_raw(argv[1], lat, n) || bench_uring(lat, n) ||
 	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n) ||
-	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n))
+	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n) ||
+	    bench_uring_batch(lat, n / BATCH + 1) ||
+	    bench_cse_batch(argv[1], 0, lat, n / BATCH + 1) ||
+	    bench_cse_batch(argv[1], 1, lat, n / BATCH + 1))
 		return 1;
 	free(lat);
 	return 0;

@@ -41,7 +41,10 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
         for payload in (64, 4096, 1 << 20):
             assert (mech, payload) in sync
     tput = {(r["mechanism"], r["inflight"]) for r in records if r["case"] == "async_tput"}
-    assert tput == {(m, n) for m in ("cse_spin", "cse_nospin") for n in (1, 8, 32)}
+    assert tput == {(m, n) for m in ("cse_spin", "cse_nospin") for n in (1, 8, 32)} | {
+        ("cse_spin_batch8", 32), ("cse_spin_batch32", 32)}
+    assert re.search(r"cse_spin async at 32 in flight.*\b(met|MISSED)\b", proc.stdout), \
+        proc.stdout[-3000:]
     assert all(r["ops_per_s"] > 0 for r in records)
     assert "Targets" in proc.stdout
     # The floor ratios from the untimed means, each target marked.
@@ -79,6 +82,13 @@ def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:
     assert set(backup) == {"cse_uk_backup_call", "cse_uk_backup_msg"}
     assert all(r["payload"] == 4096 and r["p50_ns"] > 0 for r in backup.values())
     assert "one CALL ioctl / SEND+RECV messages:" in proc.stdout
+    # Throughput, 32 in flight: io_uring NOPs, CSE one by one, CSE batched.
+    batch = {r["mechanism"]: r for r in json.loads(out.read_text())
+             if r["case"] == "uk_batch_tput"}
+    assert set(batch) == {"io_uring_nop_batch32", "cse_uk_async32", "cse_uk_batch32"}
+    assert all(r["inflight"] == 32 and r["ops_per_s"] > 0 for r in batch.values())
+    assert re.search(r"cse_uk_batch32 / io_uring_nop_batch32.*\b(met|MISSED)\b",
+                     proc.stdout), proc.stdout[-2000:]
     # The kvstore example: the same client binary, a user server and kvstore.ko.
     kv = {r["mechanism"]: r for r in json.loads(out.read_text()) if r["case"] == "kvstore_get"}
     assert set(kv) == {"kvstore_uu", "kvstore_uk"}, proc.stdout[-2000:]

@@ -373,7 +373,8 @@ static int check_exec(const struct cse_exec *x)
 	return 0;
 }
 
-static int client_execute(struct cse_client *c, struct cse_exec *x)
+/* Check @x and clear its outputs: 0 when it may be issued. */
+static int exec_begin(struct cse_client *c, struct cse_exec *x)
 {
 	int ret;
 
@@ -389,9 +390,22 @@ static int client_execute(struct cse_client *c, struct cse_exec *x)
 	x->output_status_code = 0;
 	x->result = 0;
 	x->backup = 0;
-	if (!(x->flags & CSE_EXEC_FORCE_BACKUP) &&
-	    x->input_buffer_len <= c->g.slot_input_size &&
-	    x->output_buffer_len <= c->g.slot_output_size) {
+	return 0;
+}
+
+static bool exec_fits_slot(const struct cse_client *c, const struct cse_exec *x)
+{
+	return !(x->flags & CSE_EXEC_FORCE_BACKUP) &&
+	       x->input_buffer_len <= c->g.slot_input_size &&
+	       x->output_buffer_len <= c->g.slot_output_size;
+}
+
+/* After exec_begin(): a slot, else (none free, or too big) the backup path. */
+static int exec_issue(struct cse_client *c, struct cse_exec *x)
+{
+	int ret;
+
+	if (exec_fits_slot(c, x)) {
 		ret = cse_client_exec_slot(c, x);
 		if (ret != -EAGAIN)
 			return ret;
@@ -406,7 +420,9 @@ int cse_execute(struct cse_client *c, struct cse_exec *x)
 
 	if (!x)
 		return -EINVAL;
-	ret = client_execute(c, x);
+	ret = exec_begin(c, x);
+	if (!ret)
+		ret = exec_issue(c, x);
 	/*
 	 * Nonzero: a synchronous result, or a command that was not issued and
 	 * gets no completion; either way @x is still the caller's and ours.
@@ -415,4 +431,53 @@ int cse_execute(struct cse_client *c, struct cse_exec *x)
 	if (ret)
 		x->result = ret;
 	return ret;
+}
+
+/*
+ * One command of a batch: into a slot and the pending burst when one is
+ * free now.  Anything else (CSE_SUBMIT_CTL, which has no FIFO burst, too
+ * big, no free slot) goes as cse_execute() sends it, after the burst so
+ * far, so commands reach the server in the caller's order.
+ */
+static int batch_add(struct cse_client *c, struct cse_batch *b, struct cse_exec *x)
+{
+	int ret;
+
+	if (!x->completion)
+		return -EINVAL;
+	ret = exec_begin(c, x);
+	if (ret)
+		return ret;
+	if (c->opts.submit != CSE_SUBMIT_CTL && exec_fits_slot(c, x)) {
+		ret = cse_client_batch_slot(c, b, x);
+		if (ret != -EAGAIN)
+			return ret;
+	}
+	cse_client_batch_flush(c, b);
+	return exec_issue(c, x);
+}
+
+int cse_execute_batch(struct cse_client *c, struct cse_exec *const *xs,
+		      unsigned int n)
+{
+	struct cse_batch b;
+	unsigned int i;
+	int ret = 0;
+
+	if (!c || !xs || !n || n > CSE_MAX_BATCH)
+		return -EINVAL;
+	b.n = 0;
+	for (i = 0; i < n; i++) {
+		if (!xs[i]) {
+			ret = -EINVAL;
+			break;
+		}
+		ret = batch_add(c, &b, xs[i]);
+		if (ret) {
+			xs[i]->result = ret;
+			break;
+		}
+	}
+	cse_client_batch_flush(c, &b);
+	return i ? (int)i : ret;
 }

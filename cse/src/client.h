@@ -14,7 +14,12 @@ struct cse_cmd {
 	struct cse_exec *x;
 	__u32 off;
 	__u32 seq;
-	__u32 busy;		/* 1 in flight, 2 claimed by the control thread */
+	/*
+	 * 1 in flight, 2 claimed by the control thread, 3 filled by
+	 * cse_execute_batch() and not yet published: still the issuer's
+	 * alone (the control thread's death handling passes it by).
+	 */
+	__u32 busy;
 	bool sync;
 };
 
@@ -77,8 +82,30 @@ static inline struct cse_slot_hdr *cse_client_slot(struct cse_client *c,
 	return (struct cse_slot_hdr *)(c->base + cse_geom_slot_off(&c->g, idx));
 }
 
+/*
+ * cse_execute_batch(): asynchronous commands in their slots, not yet in
+ * the CS FIFO.  At most this many go out per doorbell (on the stack: it
+ * must stay small for the kernel's).
+ */
+#define CSE_BATCH_DOORBELL	64U
+
+#define CSE_CMD_BATCHED		3U
+
+struct cse_batch {
+	__u32 n;
+	__u32 off[CSE_BATCH_DOORBELL];
+};
+
 /* client_exec.c */
 int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x);
+/*
+ * Fill a free slot with @x and add it to @b (published when @b is full);
+ * -EAGAIN when no slot is free right now, or what the prepare step
+ * returned.  Flush publishes what @b holds, with at most one wake.
+ */
+int cse_client_batch_slot(struct cse_client *c, struct cse_batch *b,
+			  struct cse_exec *x);
+void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b);
 void cse_client_complete_slot(struct cse_client *c, __u32 idx, int result);
 void cse_client_scm_main(void *arg);
 void cse_client_fail_slots(struct cse_client *c);

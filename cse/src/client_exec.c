@@ -25,7 +25,8 @@
 #define SLEEP_SLICE_NS	200000000ULL
 #define KICK_SLICE_NS	100000000ULL
 
-static int slot_get(struct cse_client *c, __u32 *idx)
+/* A free slot; -EAGAIN when none is, unless @may_wait and the policy waits. */
+static int slot_get(struct cse_client *c, __u32 *idx, bool may_wait)
 {
 	for (;;) {
 		__u32 seq = cse_load(&c->free_seq);
@@ -37,7 +38,7 @@ static int slot_get(struct cse_client *c, __u32 *idx)
 			return 0;
 		}
 		cse_os_mutex_unlock(c->lock);
-		if (c->opts.slot_policy != CSE_SLOTS_WAIT)
+		if (!may_wait || c->opts.slot_policy != CSE_SLOTS_WAIT)
 			return -EAGAIN;
 		if (cse_client_is_dead(c))
 			return -ECONNRESET;
@@ -175,15 +176,20 @@ static int slot_call(struct cse_client *c, __u32 off)
 	return ret == -EPIPE ? -ECONNRESET : ret;
 }
 
-int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
+/*
+ * Take a slot for @x (see slot_get()), run the prepare callbacks into it
+ * and write its header: the slot is then the command's, marked @busy, and
+ * only waits to be submitted.
+ */
+static int slot_fill(struct cse_client *c, struct cse_exec *x, bool may_wait,
+		     __u32 busy, __u32 *out)
 {
-	bool sync = !x->completion;
 	struct cse_slot_hdr *h;
 	struct cse_cmd *cmd;
 	__u32 idx, flags = 0;
 	int ret;
 
-	ret = slot_get(c, &idx);
+	ret = slot_get(c, &idx, may_wait);
 	if (ret)
 		return ret;
 	cmd = &c->cmds[idx];
@@ -194,7 +200,7 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 		slot_put(c, idx);
 		return ret;
 	}
-	if (sync)
+	if (!x->completion)
 		flags |= CSE_SLOT_F_SYNC;
 	if (x->flags & CSE_EXEC_INLINE)
 		flags |= CSE_SLOT_F_INLINE;
@@ -202,7 +208,7 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 		flags |= CSE_SLOT_F_WORKER;
 
 	cmd->x = x;
-	cmd->sync = sync;
+	cmd->sync = !x->completion;
 	cmd->seq++;		/* the slot's own use count: we own it now */
 	h->input_code = x->input_code;
 	h->flags = flags;
@@ -213,7 +219,22 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 	h->seq = cmd->seq;
 	h->waiters = 0;
 	cse_store(&h->state, CSE_SLOT_SUBMITTED);
-	cse_store_release(&cmd->busy, 1);
+	cse_store_release(&cmd->busy, busy);
+	*out = idx;
+	return 0;
+}
+
+int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
+{
+	bool sync = !x->completion;
+	struct cse_cmd *cmd;
+	__u32 idx;
+	int ret;
+
+	ret = slot_fill(c, x, true, 1, &idx);
+	if (ret)
+		return ret;
+	cmd = &c->cmds[idx];
 	/*
 	 * The command runs before the call returns, on this thread or with it
 	 * waiting: no FIFO, no wake-up.  The call fails with -ECONNRESET
@@ -255,6 +276,64 @@ int cse_client_exec_slot(struct cse_client *c, struct cse_exec *x)
 	ret = slot_wait_sync(c, idx);
 	cse_client_complete_slot(c, idx, ret);
 	return x->result;
+}
+
+int cse_client_batch_slot(struct cse_client *c, struct cse_batch *b,
+			  struct cse_exec *x)
+{
+	__u32 idx;
+	int ret;
+
+	ret = slot_fill(c, x, false, CSE_CMD_BATCHED, &idx);
+	if (ret)
+		return ret;
+	b->off[b->n++] = c->cmds[idx].off;
+	if (b->n == CSE_BATCH_DOORBELL)
+		cse_client_batch_flush(c, b);
+	return 0;
+}
+
+/* A batched command the server will never see: it ends here. */
+static void batch_fail(struct cse_client *c, __u32 off, __u32 busy)
+{
+	int idx = cse_geom_slot_index(&c->g, off);
+
+	if (cse_cmpxchg(&c->cmds[idx].busy, busy, 2) == busy)
+		cse_client_complete_slot(c, (__u32)idx, -ECONNRESET);
+}
+
+void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b)
+{
+	__u32 i;
+
+	if (!b->n)
+		return;
+	/*
+	 * Issued as far as the caller knows (cse_execute_batch() counted
+	 * them): if the server is gone, each completes with -ECONNRESET.
+	 * Death seen before publishing: they are still ours alone.
+	 */
+	if (cse_client_is_dead(c)) {
+		for (i = 0; i < b->n; i++)
+			batch_fail(c, b->off[i], CSE_CMD_BATCHED);
+		b->n = 0;
+		return;
+	}
+	for (i = 0; i < b->n; i++)
+		cse_store_release(&c->cmds[cse_geom_slot_index(&c->g, b->off[i])].busy, 1);
+	/*
+	 * As in cse_client_exec_slot(): busy is stored, then dead is read,
+	 * and the compare-and-swap decides who finishes each command: here,
+	 * or the control thread that saw it in flight.
+	 */
+	cse_mb();
+	if (!cse_client_is_dead(c)) {
+		cse_fifo_push_many(&c->cs, b->off, b->n);
+	} else {
+		for (i = 0; i < b->n; i++)
+			batch_fail(c, b->off[i], 1);
+	}
+	b->n = 0;
 }
 
 /* The SC FIFO reader: completes asynchronous commands. */

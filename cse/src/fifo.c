@@ -89,6 +89,16 @@ void cse_fifo_push(struct cse_fifo *f, __u32 off)
 	cse_fifo_publish(f, cse_fifo_claim(f), off);
 }
 
+void cse_fifo_push_many(struct cse_fifo *f, const __u32 *offs, __u32 n)
+{
+	__u32 pos = cse_fetch_add(&f->hdr->wpos, n), i;
+
+	for (i = 0; i < n; i++)
+		cse_store_release(&f->entries[(pos + i) & f->mask],
+				  fifo_tag(f, pos + i) | (offs[i] & CSE_FIFO_OFF_MASK));
+	fifo_wake_reader(f);
+}
+
 __u32 cse_fifo_pop(struct cse_fifo *f)
 {
 	__u32 v, off;

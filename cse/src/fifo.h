@@ -42,6 +42,11 @@ __u32 cse_fifo_claim(struct cse_fifo *f);
 void cse_fifo_publish(struct cse_fifo *f, __u32 pos, __u32 off);
 /* Claim and publish in one go. */
 void cse_fifo_push(struct cse_fifo *f, __u32 off);
+/*
+ * A burst: claim @n positions with one atomic add, publish @offs there in
+ * order, then wake the reader at most once.
+ */
+void cse_fifo_push_many(struct cse_fifo *f, const __u32 *offs, __u32 n);
 
 /* Take the next offset, or 0 when the FIFO is empty.  Reader only. */
 __u32 cse_fifo_pop(struct cse_fifo *f);

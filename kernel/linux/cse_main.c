@@ -13,6 +13,7 @@
 
 EXPORT_SYMBOL_GPL(cse_client_init);
 EXPORT_SYMBOL_GPL(cse_execute);
+EXPORT_SYMBOL_GPL(cse_execute_batch);
 EXPORT_SYMBOL_GPL(cse_client_deinit);
 EXPORT_SYMBOL_GPL(cse_client_event_fd);
 EXPORT_SYMBOL_GPL(cse_client_reconnect);

@@ -11,7 +11,7 @@ rm -rf "$out"
 mkdir -p "$out/cse" "$out/kernel/linux" "$out/tests/conformance"
 cp -r "$root/cse/include" "$root/cse/src" "$out/cse/"
 cp "$root"/kernel/linux/{Kbuild,Makefile,*.c,*.h} "$out/kernel/linux/"
-cp "$root"/tests/conformance/{conformance.h,conf_server.c,env_scenarios.c,scenarios.c} \
+cp "$root"/tests/conformance/{conformance.h,conf_server.c,env_scenarios.c,batch_scenarios.c,scenarios.c} \
    "$out/tests/conformance/"
 cp "$root/kernel/linux/dkms.conf" "$out/"
 echo "$out"

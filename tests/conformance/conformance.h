@@ -108,6 +108,13 @@ struct conf_scenario {
 
 extern const struct conf_scenario conf_scenarios[];
 
+/* Connect, waiting for a server that another peer is still starting. */
+int conf_connect(const char *id, const struct cse_client_opts *opts,
+		 struct cse_client **c);
+
+/* cse_execute_batch() (batch_scenarios.c). */
+int scen_batch(struct conf_env *env);
+
 /* The module environment's own checks (env_scenarios.c), in the table too. */
 int env_memory(struct conf_env *env);
 int env_mutex(struct conf_env *env);

@@ -48,9 +48,8 @@ static int conf_run_threads(int n, void (*fn)(void *arg, int i), void *arg)
  */
 #define CONNECT_WAIT_MS 60000
 
-/* Connect, waiting for a server that another peer is still starting. */
-static int conf_connect(const char *id, const struct cse_client_opts *opts,
-			struct cse_client **c)
+int conf_connect(const char *id, const struct cse_client_opts *opts,
+		 struct cse_client **c)
 {
 	__u64 deadline = cse_now_ms() + CONNECT_WAIT_MS;
 	int ret;
@@ -1560,6 +1559,7 @@ const struct conf_scenario conf_scenarios[] = {
 	{ "callback_order", scen_callback_order, 30 },
 	{ "default_copies", scen_default_copies, 30 },
 	{ "async_many_inflight", scen_async_many_inflight, 90 },
+	{ "batch", scen_batch, 120 },
 	{ "submit_ctl", scen_submit_ctl, 90 },
 	{ "submit_call", scen_submit_call, 90 },
 	{ "multi_client_threads", scen_multi_client_threads, 90 },

@@ -191,6 +191,61 @@ static int test_fifo_laps(const struct ktap_case *tc)
 	return 0;
 }
 
+static unsigned int rings;
+
+static void count_ring(void *arg)
+{
+	(void)arg;
+	rings++;
+}
+
+/*
+ * A burst: one claim for all its positions (across the ring's end here),
+ * entries in order, and one wake however many entries: one ring of a
+ * parked reader's doorbell, one bump of a sleeping reader's word.
+ */
+static int test_fifo_burst(const struct ktap_case *tc)
+{
+	static const __u32 offs[5] = { 64, 128, 192, 256, 320 };
+	struct cse_geom g;
+	struct cse_fifo w, r;
+	__u32 i, round, seq;
+	void *p;
+
+	(void)tc;
+	KTAP_CHECK(!cse_geom_compute(8, 8, 8, &g), "geometry");
+	p = chunk_alloc(&g);
+	KTAP_CHECK(p && !cse_chunk_format(p, &g), "chunk");
+	cse_fifo_attach(&w, p, g.cs_fifo_off, &g);
+	cse_fifo_attach(&r, p, g.cs_fifo_off, &g);
+	w.ring = count_ring;
+	for (i = 0; i < g.fifo_capacity - 2; i++) {
+		cse_fifo_push(&w, 4096);
+		KTAP_CHECK(cse_fifo_pop(&r) == 4096, "single %u", i);
+	}
+	for (round = 0; round < 3; round++) {
+		rings = 0;
+		seq = cse_load(&w.hdr->wake_seq);
+		if (round == 1)
+			KTAP_CHECK(cse_fifo_park(&r), "park an empty FIFO");
+		if (round == 2)
+			cse_store(&r.hdr->sleepers, 1);	/* as a sleeping reader */
+		cse_fifo_push_many(&w, offs, 5);
+		KTAP_CHECK(cse_load(&w.hdr->wpos) == g.fifo_capacity - 2 + 5 * (round + 1),
+			   "round %u: wpos %u", round, cse_load(&w.hdr->wpos));
+		KTAP_CHECK(rings == (round == 1), "round %u: %u rings", round, rings);
+		KTAP_CHECK(cse_load(&w.hdr->wake_seq) - seq == (round == 2),
+			   "round %u: wake_seq moved by %u", round,
+			   cse_load(&w.hdr->wake_seq) - seq);
+		cse_store(&r.hdr->sleepers, 0);
+		for (i = 0; i < 5; i++)
+			KTAP_CHECK(cse_fifo_pop(&r) == offs[i], "round %u entry %u", round, i);
+		KTAP_CHECK(!cse_fifo_pop(&r), "round %u: an entry too many", round);
+	}
+	free(p);
+	return 0;
+}
+
 static void *late_pusher(void *arg)
 {
 	struct cse_fifo *f = arg;
@@ -238,6 +293,7 @@ static const struct ktap_case cases[] = {
 	{ "chunk_check", test_chunk_check, 10, NULL },
 	{ "fifo_producers", test_fifo_producers, 120, NULL },
 	{ "fifo_laps", test_fifo_laps, 30, NULL },
+	{ "fifo_burst", test_fifo_burst, 30, NULL },
 	{ "fifo_sleep_wake", test_fifo_sleep_wake, 30, NULL },
 };
 

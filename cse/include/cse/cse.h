@@ -255,6 +255,36 @@ int cse_client_init(struct cse_client **out, const char *server_id,
  */
 int cse_execute(struct cse_client *c, struct cse_exec *x);
 
+/* The most commands one cse_execute_batch() call takes. */
+#define CSE_MAX_BATCH	65536U
+
+/**
+ * cse_execute_batch() - issue asynchronous commands with one doorbell.
+ * @c: client handle.
+ * @xs: @n commands, each asynchronous (with a completion).
+ * @n: how many, 1..CSE_MAX_BATCH.
+ *
+ * As cse_execute() on each command in order, except that the commands that
+ * go through slots reach the server's CS FIFO together: up to 64 at a time
+ * in one burst (one atomic claim, one store each) followed by at most one
+ * wake-up of the server (for a kernel server, one ioctl), where
+ * cse_execute() pays a full barrier, and maybe a wake-up, per command.  A
+ * command that takes the backup path, or that finds no free slot, is first
+ * preceded by the burst so far, so the server sees the commands in order.
+ * A CSE_SUBMIT_CTL client sends each command in its own message (there is
+ * no FIFO burst to share).  When the server dies during the call, the
+ * commands already in slots complete with -ECONNRESET, some maybe on the
+ * calling thread before this returns.
+ * Return: how many commands were issued, counted from xs[0]: each of those
+ * gets its completion exactly once.  Fewer than @n: xs[ret] was not issued
+ * (no completion) and its x->result says why, as cse_execute() would
+ * return it, and the commands after it were not looked at.  When even
+ * xs[0] was not issued, its error instead; -EINVAL also for @c or @xs
+ * NULL, @n out of range, a NULL command, or one without a completion.
+ */
+int cse_execute_batch(struct cse_client *c, struct cse_exec *const *xs,
+		      unsigned int n);
+
 /**
  * cse_client_event_fd() - a file descriptor for event loops (user space).
  * @c: client handle.
