@@ -6,6 +6,8 @@
  */
 #include <linux/delay.h>
 #include <linux/kernel.h>
+#include <linux/ktime.h>
+#include <linux/math64.h>
 #include <linux/mm.h>		/* kvmalloc(): in slab.h only since 5.16 */
 #include <linux/printk.h>
 #include <linux/sched.h>
@@ -57,15 +59,22 @@ void cse_log(int level, const char *fmt, ...)
 /* Uninterruptible, like user space's nanosleep() loop. */
 void cse_sleep_ms(unsigned int ms)
 {
+	u64 end, now;
+
 	if (!ms) {
 		cond_resched();
 		return;
 	}
 	/*
 	 * fsleep(): usleep_range() for short sleeps (msleep(1) takes a jiffy
-	 * or two), msleep() for long ones.
+	 * or two), msleep() for long ones.  msleep() counts jiffies, which
+	 * can come back early by the clock cse_now_ns() reads (sid's 7.2
+	 * under TCG: msleep(20) returned after 17.8 ms of ktime), so sleep
+	 * again for whatever is left.
 	 */
-	fsleep((unsigned long)ms * USEC_PER_MSEC);
+	end = ktime_get_ns() + (u64)ms * NSEC_PER_MSEC;
+	while ((now = ktime_get_ns()) < end)
+		fsleep((unsigned long)DIV_ROUND_UP_ULL(end - now, NSEC_PER_USEC));
 }
 
 __u64 cse_thread_id(void)
