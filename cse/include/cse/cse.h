@@ -278,9 +278,10 @@ int cse_execute(struct cse_client *c, struct cse_exec *x);
  * Return: how many commands were issued, counted from xs[0]: each of those
  * gets its completion exactly once.  Fewer than @n: xs[ret] was not issued
  * (no completion) and its x->result says why, as cse_execute() would
- * return it, and the commands after it were not looked at.  When even
- * xs[0] was not issued, its error instead; -EINVAL also for @c or @xs
- * NULL, @n out of range, a NULL command, or one without a completion.
+ * return it (-EINVAL for a command without a completion; a NULL xs[ret]
+ * has nothing to write to), and the commands after it were not looked
+ * at.  When even xs[0] was not issued, its error instead: -EINVAL also
+ * for @c or @xs NULL, @n out of range, or a NULL xs[0].
  */
 int cse_execute_batch(struct cse_client *c, struct cse_exec *const *xs,
 		      unsigned int n);
