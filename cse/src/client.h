@@ -93,7 +93,8 @@ static inline struct cse_slot_hdr *cse_client_slot(struct cse_client *c,
 
 struct cse_batch {
 	__u32 n;
-	__u32 off[CSE_BATCH_DOORBELL];
+	/* Slot indexes; made offsets in place only to be published. */
+	__u32 slot[CSE_BATCH_DOORBELL];
 };
 
 /* client_exec.c */

@@ -287,19 +287,17 @@ int cse_client_batch_slot(struct cse_client *c, struct cse_batch *b,
 	ret = slot_fill(c, x, false, CSE_CMD_BATCHED, &idx);
 	if (ret)
 		return ret;
-	b->off[b->n++] = c->cmds[idx].off;
+	b->slot[b->n++] = idx;
 	if (b->n == CSE_BATCH_DOORBELL)
 		cse_client_batch_flush(c, b);
 	return 0;
 }
 
 /* A batched command the server will never see: it ends here. */
-static void batch_fail(struct cse_client *c, __u32 off, __u32 busy)
+static void batch_fail(struct cse_client *c, __u32 idx, __u32 busy)
 {
-	int idx = cse_geom_slot_index(&c->g, off);
-
 	if (cse_cmpxchg(&c->cmds[idx].busy, busy, 2) == busy)
-		cse_client_complete_slot(c, (__u32)idx, -ECONNRESET);
+		cse_client_complete_slot(c, idx, -ECONNRESET);
 }
 
 void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b)
@@ -315,12 +313,12 @@ void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b)
 	 */
 	if (cse_client_is_dead(c)) {
 		for (i = 0; i < b->n; i++)
-			batch_fail(c, b->off[i], CSE_CMD_BATCHED);
+			batch_fail(c, b->slot[i], CSE_CMD_BATCHED);
 		b->n = 0;
 		return;
 	}
 	for (i = 0; i < b->n; i++)
-		cse_store_release(&c->cmds[cse_geom_slot_index(&c->g, b->off[i])].busy, 1);
+		cse_store_release(&c->cmds[b->slot[i]].busy, 1);
 	/*
 	 * As in cse_client_exec_slot(): busy is stored, then dead is read,
 	 * and the compare-and-swap decides who finishes each command: here,
@@ -328,10 +326,12 @@ void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b)
 	 */
 	cse_mb();
 	if (!cse_client_is_dead(c)) {
-		cse_fifo_push_many(&c->cs, b->off, b->n);
+		for (i = 0; i < b->n; i++)
+			b->slot[i] = c->cmds[b->slot[i]].off;
+		cse_fifo_push_many(&c->cs, b->slot, b->n);
 	} else {
 		for (i = 0; i < b->n; i++)
-			batch_fail(c, b->off[i], 1);
+			batch_fail(c, b->slot[i], 1);
 	}
 	b->n = 0;
 }
