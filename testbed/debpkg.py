@@ -18,6 +18,8 @@ import fcntl
 import os
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from testbed import cache
@@ -119,9 +121,16 @@ def _apt(args: list[str], root: Path, arch: str, suite: str, cwd: Path | None = 
     return proc.stdout
 
 
-def apt_root(suite: str, arch: str) -> Path:
-    """The private APT state for @suite/@arch, its lists fresh (updated when
-    older than a day); serialised across processes."""
+@contextmanager
+def _locked(root: Path, *, exclusive: bool) -> Iterator[None]:
+    """Hold @root's lock: exclusive to refresh the lists, shared to read them
+    (apt-get runs with Debug::NoLocking, so this lock is the only one)."""
+    with (root / "lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
+
+
+def _prepare(suite: str, arch: str) -> Path:
     mirror = debian_mirror()
     root = _apt_dir(suite, arch, mirror)
     for sub in ("sources.list.d", "preferences.d", "state/lists/partial",
@@ -129,48 +138,91 @@ def apt_root(suite: str, arch: str) -> Path:
         (root / sub).mkdir(parents=True, exist_ok=True)
     (root / "sources.list").write_text(sources(suite, arch, mirror))
     (root / "state" / "status").touch()
-    stamp = root / "updated"
-    with (root / "lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not stamp.exists() or time.time() - stamp.stat().st_mtime > REFRESH_S:
-            # --error-on=any: a mirror that cannot be reached fails the update
-            # (apt-get only warns), so the lists are not taken as fresh
-            _apt(["update", "--error-on=any"], root, arch, suite)
-            stamp.touch()
     return root
+
+
+def _stale(stamp: Path) -> bool:
+    return not stamp.exists() or time.time() - stamp.stat().st_mtime > REFRESH_S
+
+
+@contextmanager
+def apt_state(suite: str, arch: str) -> Iterator[Path]:
+    """The private APT state for @suite/@arch, its lists fresh (updated when
+    older than a day), held so that no other process refreshes them while
+    the caller reads them (a reader beside a refresh once saw no packages)."""
+    root = _prepare(suite, arch)
+    stamp = root / "updated"
+    while True:
+        with _locked(root, exclusive=False):
+            if not _stale(stamp):
+                yield root
+                return
+        with _locked(root, exclusive=True):
+            if _stale(stamp):
+                # --error-on=any: a mirror that cannot be reached fails the
+                # update (apt-get only warns), so the lists are not taken as
+                # fresh; the binary caches are built here, once, so that
+                # readers never write them side by side
+                _apt(["update", "--error-on=any"], root, arch, suite)
+                _apt_cache(["gencaches"], root, arch, suite)
+                stamp.touch()
+
+
+#: what apt-cache says (in the C locale) when the package asked for is not there
+_NO_PACKAGES = "E: No packages found"
+
+
+def _apt_cache(args: list[str], root: Path, arch: str, suite: str) -> str:
+    """apt-cache's output; "" when the package asked for does not exist (its
+    other failures raise, never read as an empty answer)."""
+    try:
+        out = subprocess.run(["apt-cache", *_options(root, arch, suite), *args],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "LC_ALL": "C"})
+    except subprocess.TimeoutExpired as e:
+        raise DebError(f"apt-cache {' '.join(args)} did not finish in 120 s") from e
+    except OSError as e:
+        raise DebError(f"cannot run apt-cache: {e}") from e
+    if out.returncode and out.stderr.strip() == _NO_PACKAGES:
+        return ""
+    if out.returncode:
+        raise DebError(f"apt-cache {' '.join(args)} ({suite}, {arch}) failed "
+                       f"({out.returncode}): {out.stderr.strip()}")
+    return out.stdout
+
+
+def _query(args: list[str], suite: str, arch: str) -> str:
+    """apt-cache @args on fresh lists of @suite/@arch."""
+    with apt_state(suite, arch) as root:
+        return _apt_cache(args, root, arch, suite)
 
 
 def resolve(pattern: str, suite: str, arch: str) -> list[str]:
     """Package names of @suite/@arch matching the regular expression @pattern
     (apt-cache search --names-only), sorted."""
-    root = apt_root(suite, arch)
-    out = subprocess.run(["apt-cache", *_options(root, arch, suite), "search",
-                          "--names-only", pattern], capture_output=True, text=True,
-                         timeout=120)
-    return sorted(line.split(" - ", 1)[0] for line in out.stdout.splitlines() if line)
+    out = _query(["search", "--names-only", pattern], suite, arch)
+    return sorted(line.split(" - ", 1)[0] for line in out.splitlines() if line)
 
 
 def candidate(package: str, suite: str, arch: str) -> str:
     """The version of @package that @suite/@arch offers (its newest)."""
-    root = apt_root(suite, arch)
-    out = subprocess.run(["apt-cache", *_options(root, arch, suite), "show",
-                          "--no-all-versions", package], capture_output=True, text=True,
-                         timeout=120)
-    for line in out.stdout.splitlines():
+    try:
+        out = _query(["show", "--no-all-versions", package], suite, arch)
+    except DebError as e:
+        raise DebError(f"{package} is not in {suite} ({arch}): {e}") from e
+    for line in out.splitlines():
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()
-    raise DebError(f"{package} is not in {suite} ({arch}): {out.stderr.strip()}")
+    raise DebError(f"{package} is not in {suite} ({arch}): apt-cache shows no version")
 
 
 def depends(package: str, suite: str, arch: str) -> list[str]:
-    """The direct Depends of @package in @suite/@arch (alternatives: the first)."""
-    root = apt_root(suite, arch)
-    out = subprocess.run(["apt-cache", *_options(root, arch, suite), "depends",
-                          "--no-recommends", "--no-suggests", "--no-conflicts",
-                          "--no-breaks", "--no-replaces", "--no-enhances", package],
-                         capture_output=True, text=True, timeout=120)
+    """The direct Depends of @package in @suite/@arch (alternatives: the
+    first); none when @suite has no @package."""
+    out = _query(["depends", "--no-recommends", "--no-suggests", "--no-conflicts",
+                  "--no-breaks", "--no-replaces", "--no-enhances", package], suite, arch)
     deps = []
-    for line in out.stdout.splitlines():
+    for line in out.splitlines():
         line = line.strip()
         if line.startswith("Depends:"):
             name = line.split(":", 1)[1].strip().split(":")[0]
@@ -184,10 +236,10 @@ def download(packages: list[str], *, suite: str, arch: str, dest: Path) -> list[
     arch @arch into @dest; return the .deb files."""
     if not packages:
         return []
-    root = apt_root(suite, arch)
     dest.mkdir(parents=True, exist_ok=True)
     before = set(dest.glob("*.deb"))
-    _apt(["download", *packages], root, arch, suite, cwd=dest)
+    with apt_state(suite, arch) as root:
+        _apt(["download", *packages], root, arch, suite, cwd=dest)
     got = sorted(set(dest.glob("*.deb")) - before)
     if len(got) < len(packages):
         raise DebError(f"apt-get download {' '.join(packages)} gave {len(got)} files")

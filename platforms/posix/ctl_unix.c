@@ -288,6 +288,19 @@ static struct cmsghdr *ctl_next_cmsg(struct msghdr *msg, struct cmsghdr *cm)
 }
 #pragma GCC diagnostic pop
 
+static ssize_t ctl_recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	size_t controllen = msg->msg_controllen;
+	ssize_t n;
+
+	do {
+		msg->msg_controllen = controllen;
+		msg->msg_flags = 0;
+		n = recvmsg(fd, msg, flags | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
 long cse_ctl_unix_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 		       struct cse_os_shm **shm)
 {
@@ -310,11 +323,20 @@ long cse_ctl_unix_recv(struct cse_os_ctl *c, void *buf, size_t cap,
 	ssize_t n;
 	int ret;
 
-	do {
-		n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-	} while (n < 0 && errno == EINTR);
+	n = ctl_recvmsg(c->fd, &msg, 0);
+	/*
+	 * A peer that closed with our message unread in its queue leaves
+	 * ECONNRESET on our socket, and a SEQPACKET recvmsg() reports that
+	 * before the messages the peer sent us first.  Those are still
+	 * queued: a refusing server's welcome is one, and says why.
+	 */
+	if (n < 0 && errno == ECONNRESET) {
+		n = ctl_recvmsg(c->fd, &msg, MSG_DONTWAIT);
+		if (n < 0)
+			return 0;	/* nothing was left: end of file */
+	}
 	if (n < 0)
-		return errno == ECONNRESET ? 0 : -errno;
+		return -errno;
 
 	for (cm = CMSG_FIRSTHDR(&msg); cm; cm = ctl_next_cmsg(&msg, cm)) {
 		size_t k, cnt;

@@ -850,6 +850,56 @@ static int test_out_of_fds(const struct ktap_case *tc)
 	return 0;
 }
 
+/*
+ * The same refusal, in the order that races: the server answers, the
+ * client's hello arrives, and the server hangs up without reading it.  The
+ * hang-up on unread input resets the client's end, and the client must
+ * still read the answer queued before it (it once read "refused").
+ */
+static struct cse_os_ctl *unread_listener;
+
+static void *refuse_beside_unread_hello(void *arg)
+{
+	struct cse_wire_welcome w = {
+		.hdr.type = CSE_WIRE_WELCOME,
+		.status = -EMFILE,
+	};
+	struct cse_os_ctl *conn = NULL;
+	struct pollfd pfd = { .events = POLLIN };
+	int i;
+
+	(void)arg;
+	for (i = 0; i < 5000 && cse_os_ctl_accept(unread_listener, &conn); i++)
+		cse_sleep_ms(1);
+	if (!conn)
+		return NULL;
+	cse_os_ctl_send(conn, &w, sizeof(w), NULL, 0, NULL);
+	pfd.fd = cse_os_ctl_fd(conn);
+	poll(&pfd, 1, 5000);		/* the hello is here, unread */
+	cse_os_ctl_close(conn);
+	return NULL;
+}
+
+static int test_refusal_beside_unread_hello(const struct ktap_case *tc)
+{
+	struct cse_client *c = NULL;
+	pthread_t th;
+	char id[64];
+	int ret;
+
+	(void)tc;
+	snprintf(id, sizeof(id), "contract-unread-%d", (int)getpid());
+	KTAP_CHECK(!cse_os_ctl_listen(id, &unread_listener), "listen");
+	KTAP_CHECK(!pthread_create(&th, NULL, refuse_beside_unread_hello, NULL), "thread");
+	ret = cse_client_init(&c, id, NULL);
+	pthread_join(th, NULL);
+	cse_os_ctl_close(unread_listener);
+	if (!ret)
+		cse_client_deinit(c);
+	KTAP_CHECK(ret == -EMFILE, "the client got %s (%d)", cse_strerror(ret), ret);
+	return 0;
+}
+
 static const struct ktap_case cases[] = {
 	{ "backup_racing_death", test_backup_racing_death, 30, NULL },
 	{ "result_after_death", test_result_after_death, 30, NULL },
@@ -864,6 +914,7 @@ static const struct ktap_case cases[] = {
 	{ "slow_ctl_handler_isolation", test_slow_ctl_handler_isolation, 60, NULL },
 	{ "stalled_backup_isolation", test_stalled_backup_isolation, 60, NULL },
 	{ "out_of_fds", test_out_of_fds, 60, NULL },
+	{ "refusal_beside_unread_hello", test_refusal_beside_unread_hello, 30, NULL },
 };
 
 int main(int argc, char **argv)
