@@ -23,8 +23,12 @@
  *   io_uring_nop_batch32  32 NOP SQEs, one io_uring_submit_and_wait()
  *   cse_uk_async32      32 asynchronous 64 B commands, one cse_execute()
  *                       each (a FIFO publication and wake check each)
- *   cse_uk_batch32      the same 32 in one cse_execute_batch(): one FIFO
+ *   cse_uk_async_batch32  the same 32 in one cse_execute_batch(): one FIFO
  *                       burst and at most one wake (an ioctl) for all
+ *   cse_uk_batch32      32 synchronous inline 64 B commands in one
+ *                       cse_execute_batch() of a CSE_SUBMIT_CALL client:
+ *                       one CSE_DEV_CALL that runs all 32 and returns with
+ *                       their results, as io_uring_submit_and_wait() does
  * One JSON record per line, the schema of bench-baselines.
  *   bench-uk SERVER_ID ITERS
  */
@@ -190,17 +194,43 @@ static void tput_done(struct cse_exec *x, void *ctx)
 	__atomic_fetch_add(&tb.done, 1, __ATOMIC_RELEASE);
 }
 
-/* BATCH asynchronous echoes per round, @batched: with one call. */
-static int bench_cse_batch(const char *id, int batched, uint64_t *lat,
+enum batch_mode {
+	ASYNC_EACH,		/* cse_uk_async32 */
+	ASYNC_BATCH,		/* cse_uk_async_batch32 */
+	SYNC_CALL_BATCH,	/* cse_uk_batch32 */
+};
+
+static const char *const batch_mech[] = {
+	[ASYNC_EACH] = "cse_uk_async32",
+	[ASYNC_BATCH] = "cse_uk_async_batch32",
+	[SYNC_CALL_BATCH] = "cse_uk_batch32",
+};
+
+/* Round @r's BATCH echoes: each of them right, or how many were not. */
+static unsigned int batch_bad(void)
+{
+	unsigned int i, bad = 0;
+
+	for (i = 0; i < BATCH; i++)
+		bad += tb.x[i].result || tb.x[i].backup ||
+		       tb.x[i].output_buffer_len_actual != 64 ||
+		       memcmp(tb.in[i], tb.out[i], 64);
+	return bad;
+}
+
+/* BATCH echoes per round, issued as @mode says and all awaited. */
+static int bench_cse_batch(const char *id, enum batch_mode mode, uint64_t *lat,
 			   unsigned long rounds)
 {
+	struct cse_client_opts o = { .submit = CSE_SUBMIT_CALL };
+	int sync = mode == SYNC_CALL_BATCH;
 	struct cse_client *c;
 	unsigned long r;
 	uint64_t t0, start;
 	unsigned i;
 	int ret;
 
-	ret = cse_client_init(&c, id, NULL);
+	ret = cse_client_init(&c, id, sync ? &o : NULL);
 	if (ret) {
 		fprintf(stderr, "bench-uk: connect %s: %s\n", id, cse_strerror(ret));
 		return -1;
@@ -221,27 +251,31 @@ static int bench_cse_batch(const char *id, int batched, uint64_t *lat,
 			tb.x[i].input_buffer_len = 64;
 			tb.x[i].output_buffer_base = tb.out[i];
 			tb.x[i].output_buffer_len = 64;
-			tb.x[i].completion = tput_done;
+			if (sync)
+				tb.x[i].flags = CSE_EXEC_INLINE;
+			else
+				tb.x[i].completion = tput_done;
 		}
-		if (batched) {
-			ret = cse_execute_batch(c, tb.xs, BATCH);
-			ret = ret == BATCH ? 0 : ret < 0 ? ret : -EIO;
-		} else {
+		if (mode == ASYNC_EACH) {
 			for (i = 0, ret = 0; i < BATCH && !ret; i++)
 				ret = cse_execute(c, &tb.x[i]);
+		} else {
+			ret = cse_execute_batch(c, tb.xs, BATCH);
+			ret = ret == BATCH ? 0 : ret < 0 ? ret : -EIO;
 		}
-		/* The completions run on the client's SC FIFO reader. */
-		while (!ret && __atomic_load_n(&tb.done, __ATOMIC_ACQUIRE) < BATCH)
+		/* Asynchronous: the completions run on the client's SC FIFO reader. */
+		while (!sync && !ret && __atomic_load_n(&tb.done, __ATOMIC_ACQUIRE) < BATCH)
 			sched_yield();
 		lat[r] = now_ns() - t0;
+		if (sync)
+			tb.bad = batch_bad();
 		if (ret || tb.bad) {
-			fprintf(stderr, "bench-uk: batch round %lu: %s, %u bad\n", r,
-				cse_strerror(ret), tb.bad);
+			fprintf(stderr, "bench-uk: %s round %lu: %s, %u bad\n", batch_mech[mode],
+				r, cse_strerror(ret), tb.bad);
 			return -1;
 		}
 	}
-	emit_tput(batched ? "cse_uk_batch32" : "cse_uk_async32", lat, rounds,
-		  now_ns() - start);
+	emit_tput(batch_mech[mode], lat, rounds, now_ns() - start);
 	cse_client_deinit(c);
 	return 0;
 }
@@ -464,8 +498,9 @@ int main(int argc, char **argv)
 	    bench_cse(argv[1], 1, lat, n) || bench_cse(argv[1], 0, lat, n) ||
 	    bench_backup(argv[1], 0, lat, n) || bench_backup(argv[1], 1, lat, n) ||
 	    bench_uring_batch(lat, n / BATCH + 1) ||
-	    bench_cse_batch(argv[1], 0, lat, n / BATCH + 1) ||
-	    bench_cse_batch(argv[1], 1, lat, n / BATCH + 1))
+	    bench_cse_batch(argv[1], ASYNC_EACH, lat, n / BATCH + 1) ||
+	    bench_cse_batch(argv[1], ASYNC_BATCH, lat, n / BATCH + 1) ||
+	    bench_cse_batch(argv[1], SYNC_CALL_BATCH, lat, n / BATCH + 1))
 		return 1;
 	free(lat);
 	return 0;

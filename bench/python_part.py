@@ -199,7 +199,7 @@ def print_report(results: dict[Key, dict[str, Any]], rounds: int, fmt: Any) -> N
         (f"Python async, 64 B, one Python thread, C server (median of {rounds} rounds)",
          ["mechanism", "inflight", "ops", "p50", "p99"], async_rows(results, fmt)),
         ("Python targets", fmt.TARGET_HEAD,
-         [[t.name, t.required, t.measured, t.status] for t in tgts]),
+         fmt.target_rows(tgts)),
     ]
     fmt.print_sections(sections, width=WIDTH)
     print(NOTES)

@@ -28,7 +28,7 @@ import json
 import statistics
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,6 +281,11 @@ class Target:
         return "n/a" if self.met is None else ("met" if self.met else "MISSED")
 
 
+def target_rows(targets: Iterable[Target]) -> list[list[str]]:
+    """Rows of a TARGET_HEAD table."""
+    return [[t.name, t.required, t.measured, t.status] for t in targets]
+
+
 def p50(results: dict[Key, Record], mech: str, payload: int) -> float | None:
     rec = results.get(("sync_rtt", mech, payload, 1))
     return None if rec is None else float(rec["p50_ns"])
@@ -443,7 +448,7 @@ def print_tables(results: dict[Key, Record], tgts: list[Target], rounds: int) ->
         (
             "Targets",
             TARGET_HEAD,
-            [[t.name, t.required, t.measured, t.status] for t in tgts],
+            target_rows(tgts),
         ),
     ]
     print_sections(sections, width=150)
@@ -528,8 +533,7 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
         kvstore_uk_vs_uu,
         ratio_rows,
         run_vm_part,
-        uk_batch_target,
-        uk_call_target,
+        uk_targets,
     )
 
     print("bench: VM part (boots a kernel under QEMU; minutes under TCG)",
@@ -539,7 +543,8 @@ def vm_part(args: argparse.Namespace, records: list[Any]) -> int:
                 ["mechanism", "p50 ns (TCG)", "p50 / bare ioctl", "p50 / io_uring NOP"],
                 ratio_rows(uk))
     print_sections([("User <-> kernel targets (TCG figures, judged on p50 in one VM)",
-                     TARGET_HEAD, [uk_call_target(uk), uk_batch_target(uk)])], width=120)
+                     TARGET_HEAD, target_rows(ratio_target(*u) for u in uk_targets(uk)))],
+                   width=120)
     print_table("User -> kernel throughput, 32 commands in flight per round "
                 "(in one VM; ratios are the result)",
                 ["mechanism", "what", "ops/s (TCG)", "round p50 ns", "/ io_uring NOP batch"],
@@ -569,7 +574,7 @@ def conns_part(args: argparse.Namespace, rounds: int, progress: Callable[[str], 
         (f"One server, N connections, sync {ASYNC_PAYLOAD} B back to back on each "
          f"(median of {rounds} rounds)", cp.HEAD, cp.rows(recs, sys.modules[__name__])),
         ("Targets (connections)", TARGET_HEAD,
-         [[t.name, t.required, t.measured, t.status] for t in cp.targets(recs, Target)]),
+         target_rows(cp.targets(recs, Target))),
     ])
     records.extend(recs)
     return failures

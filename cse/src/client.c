@@ -443,8 +443,6 @@ static int batch_add(struct cse_client *c, struct cse_batch *b, struct cse_exec 
 {
 	int ret;
 
-	if (!x->completion)
-		return -EINVAL;
 	ret = exec_begin(c, x);
 	if (ret)
 		return ret;
@@ -457,22 +455,59 @@ static int batch_add(struct cse_client *c, struct cse_batch *b, struct cse_exec 
 	return exec_issue(c, x);
 }
 
+/* Every command there and of one kind: synchronous, or not. */
+static bool batch_well_formed(struct cse_exec *const *xs, unsigned int n)
+{
+	bool sync = !xs[0]->completion;
+	unsigned int i;
+
+	for (i = 1; i < n; i++)
+		if (!xs[i] || !xs[i]->completion != sync)
+			return false;
+	return true;
+}
+
+/*
+ * Synchronous: every command runs, in order, each with its result in
+ * x->result as cse_execute() would return it; a command that cannot start
+ * does not stop the rest.
+ */
+static int batch_sync(struct cse_client *c, struct cse_exec *const *xs,
+		      unsigned int n)
+{
+	struct cse_batch b = { .sync = true };
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < n; i++) {
+		ret = batch_add(c, &b, xs[i]);
+		if (ret)
+			xs[i]->result = ret;
+	}
+	cse_client_batch_flush(c, &b);
+	return (int)n;
+}
+
 int cse_execute_batch(struct cse_client *c, struct cse_exec *const *xs,
 		      unsigned int n)
 {
-	struct cse_batch b;
+	struct cse_batch b = { .sync = false };
 	unsigned int i;
 	int ret = 0;
 
-	if (!c || !xs || !n || n > CSE_MAX_BATCH)
+	if (!c || !xs || !n || n > CSE_MAX_BATCH || !xs[0])
 		return -EINVAL;
-	b.n = 0;
+	if (!xs[0]->completion) {
+		if (!batch_well_formed(xs, n))
+			return -EINVAL;
+		return batch_sync(c, xs, n);
+	}
 	for (i = 0; i < n; i++) {
 		if (!xs[i]) {
 			ret = -EINVAL;
 			break;
 		}
-		ret = batch_add(c, &b, xs[i]);
+		ret = xs[i]->completion ? batch_add(c, &b, xs[i]) : -EINVAL;
 		if (ret) {
 			xs[i]->result = ret;
 			break;

@@ -73,6 +73,7 @@ struct cse_client {
 	__u32 dead;			/* the server is gone: fail fast */
 	__u32 closing;			/* cse_client_deinit(): no peer-death notice */
 	__u32 no_call;			/* CSE_SUBMIT_CALL: the server takes no calls */
+	__u32 no_call_batch;		/* ... or none that runs many slots */
 	struct cse_os_event *event;	/* cse_client_event_fd(), made on demand */
 };
 
@@ -88,11 +89,16 @@ static inline struct cse_slot_hdr *cse_client_slot(struct cse_client *c,
  * must stay small for the kernel's).
  */
 #define CSE_BATCH_DOORBELL	64U
+/* A synchronous batch's doorbell to a kernel server is one call. */
+CSE_STATIC_ASSERT(CSE_BATCH_DOORBELL <= CSE_DEV_CALL_MAX_SLOTS,
+		  "a doorbell's slots fit one CSE_DEV_CALL");
 
 #define CSE_CMD_BATCHED		3U
 
 struct cse_batch {
 	__u32 n;
+	/* Every command synchronous: the doorbell waits for them all. */
+	bool sync;
 	/* Slot indexes; made offsets in place only to be published. */
 	__u32 slot[CSE_BATCH_DOORBELL];
 };

@@ -152,11 +152,30 @@ static int slot_submit_ctl(struct cse_client *c, __u32 off)
 }
 
 /*
- * CSE_SUBMIT_CALL: the slot's offset in one call that runs the command and
- * returns with its results in the slot header (an ioctl to a kernel
+ * A call to the server that runs slot commands (an ioctl to a kernel
  * server, a direct call between kernel modules).  -EOPNOTSUPP: the server
- * takes no calls (a user server; or a module from before slot calls, which
- * refuses the flag with -EINVAL): nothing ran, use the FIFO, from now on.
+ * takes no such call (a user server; or a module from before it, which
+ * refuses the flag with -EINVAL): nothing ran; *@never is set, so the
+ * FIFO carries these commands from now on.
+ */
+static int slot_commands_call(struct cse_client *c, struct cse_os_call *call,
+			      __u32 *never)
+{
+	int ret;
+
+	if (cse_client_is_dead(c))
+		return -ECONNRESET;
+	ret = cse_os_ctl_call(c->ctl, call);
+	if (ret == -EOPNOTSUPP || ret == -EINVAL) {
+		cse_store(never, 1);
+		return -EOPNOTSUPP;
+	}
+	return ret == -EPIPE ? -ECONNRESET : ret;
+}
+
+/*
+ * CSE_SUBMIT_CALL: the slot's offset in one call that runs the command and
+ * returns with its results in the slot header.
  */
 static int slot_call(struct cse_client *c, __u32 off)
 {
@@ -164,16 +183,8 @@ static int slot_call(struct cse_client *c, __u32 off)
 		.flags = CSE_DEV_CALL_F_SLOT,
 		.slot_off = off,
 	};
-	int ret;
 
-	if (cse_client_is_dead(c))
-		return -ECONNRESET;
-	ret = cse_os_ctl_call(c->ctl, &call);
-	if (ret == -EOPNOTSUPP || ret == -EINVAL) {
-		cse_store(&c->no_call, 1);
-		return -EOPNOTSUPP;
-	}
-	return ret == -EPIPE ? -ECONNRESET : ret;
+	return slot_commands_call(c, &call, &c->no_call);
 }
 
 /*
@@ -300,12 +311,73 @@ static void batch_fail(struct cse_client *c, __u32 idx, __u32 busy)
 		cse_client_complete_slot(c, idx, -ECONNRESET);
 }
 
+/*
+ * A synchronous batch to a server that takes calls: all its slots in one
+ * call that returns once they have run.  Return: how many ran, counted
+ * from the first, or as slot_commands_call().
+ */
+static int batch_call(struct cse_client *c, const __u32 *offs, __u32 n)
+{
+	struct cse_os_call call = {
+		.flags = CSE_DEV_CALL_F_SLOTS,
+		.input = offs,
+		.input_len = n * (__u32)sizeof(offs[0]),
+	};
+
+	return slot_commands_call(c, &call, &c->no_call_batch);
+}
+
+/*
+ * Synchronous commands: in one call where the server takes one, else one
+ * FIFO burst; either way each is finished here, by its caller (as in
+ * cse_client_exec_slot(), the control thread only flips the state of a
+ * synchronous slot when the server dies).
+ */
+static void batch_flush_sync(struct cse_client *c, struct cse_batch *b)
+{
+	__u32 offs[CSE_BATCH_DOORBELL], i;
+	int ret;
+
+	for (i = 0; i < b->n; i++)
+		offs[i] = c->cmds[b->slot[i]].off;
+	if (c->opts.submit == CSE_SUBMIT_CALL && !cse_load(&c->no_call) &&
+	    !cse_load(&c->no_call_batch)) {
+		ret = batch_call(c, offs, b->n);
+		if (ret != -EOPNOTSUPP) {
+			/* A slot the server found bad: only a broken server says so. */
+			for (i = 0; i < b->n; i++)
+				cse_client_complete_slot(c, b->slot[i], ret < 0 ? ret :
+							 i < (__u32)ret ? 0 : -EPROTO);
+			b->n = 0;
+			return;
+		}
+	}
+	for (i = 0; i < b->n; i++)
+		cse_store_release(&c->cmds[b->slot[i]].busy, 1);
+	/* Pairs with the barrier in client_peer_gone(), as for one command. */
+	cse_mb();
+	if (cse_client_is_dead(c)) {
+		for (i = 0; i < b->n; i++)
+			cse_client_complete_slot(c, b->slot[i], -ECONNRESET);
+		b->n = 0;
+		return;
+	}
+	cse_fifo_push_many(&c->cs, offs, b->n);
+	for (i = 0; i < b->n; i++)
+		cse_client_complete_slot(c, b->slot[i], slot_wait_sync(c, b->slot[i]));
+	b->n = 0;
+}
+
 void cse_client_batch_flush(struct cse_client *c, struct cse_batch *b)
 {
 	__u32 i;
 
 	if (!b->n)
 		return;
+	if (b->sync) {
+		batch_flush_sync(c, b);
+		return;
+	}
 	/*
 	 * Issued as far as the caller knows (cse_execute_batch() counted
 	 * them): if the server is gone, each completes with -ECONNRESET.

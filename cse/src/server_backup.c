@@ -180,16 +180,70 @@ static void call_worker(void *arg)
 	cse_os_wake(NULL, &j->done);
 }
 
+/*
+ * Run @call (checked) on this thread or a worker, and wait for it; its
+ * results go to @h, the slot header, for a slot call.  The caller counts
+ * the connection's in-flight commands and has seen it alive.
+ */
+static void call_one(struct cse_conn *conn, struct cse_os_call *call,
+		     struct cse_slot_hdr *h)
+{
+	struct call_job j = { .conn = conn, .call = call };
+
+	call->output_len_actual = 0;
+	call->output_status = 0;
+	if (!cse_conn_use_worker(conn, call->flags) ||
+	    cse_os_pool_submit(conn->s->pool, call_worker, &j)) {
+		call_run(conn, call);
+	} else {
+		/* The job lives on this stack: wait for it whatever happens. */
+		cse_os_wait_until_changed(&j.done, 0);
+	}
+	if (h) {
+		cse_store(&h->output_len_actual, call->output_len_actual);
+		cse_store((__u32 *)&h->output_status, (__u32)call->output_status);
+		cse_peer_release(h);	/* the slot goes back to the client */
+	}
+}
+
+/*
+ * CSE_DEV_CALL_F_SLOTS: the slots at the offsets in call->input, in order,
+ * each as its own CSE_DEV_CALL_F_SLOT call.  The array is the caller's
+ * (copied in by the ioctl, or a kernel client's own), never the chunk's.
+ * Return: how many ran; a bad offset or header stops there, and is
+ * -EINVAL when it is the first.
+ */
+static int call_slots(struct cse_conn *conn, const struct cse_os_call *call)
+{
+	const __u32 *offs = call->input;
+	__u32 i, n = call->input_len / sizeof(__u32);
+	struct cse_slot_hdr *h;
+	struct cse_os_call slot;
+
+	if (call->input_len % sizeof(__u32) || !n || n > CSE_DEV_CALL_MAX_SLOTS ||
+	    !offs)
+		return -EINVAL;
+	for (i = 0; i < n; i++) {
+		memset(&slot, 0, sizeof(slot));
+		if (cse_conn_slot_call(conn, offs[i], &slot, &h))
+			break;
+		call_one(conn, &slot, h);
+	}
+	return i ? (int)i : -EINVAL;
+}
+
 /* Serve one call (cse_os_ctl_serve_calls()); the caller waits for it. */
 int cse_conn_call(void *arg, struct cse_os_call *call)
 {
 	struct cse_conn *conn = arg;
 	struct cse_slot_hdr *h = NULL;
 	struct cse_os_call slot;
-	struct call_job j = { .conn = conn };
+	bool many = false;
 	int ret = 0;
 
-	if (call->flags == CSE_DEV_CALL_F_SLOT) {
+	if (call->flags == CSE_DEV_CALL_F_SLOTS) {
+		many = true;
+	} else if (call->flags == CSE_DEV_CALL_F_SLOT) {
 		/* The command is in its slot already: no copy either way. */
 		memset(&slot, 0, sizeof(slot));
 		ret = cse_conn_slot_call(conn, call->slot_off, &slot, &h);
@@ -201,26 +255,15 @@ int cse_conn_call(void *arg, struct cse_os_call *call)
 		   call->input_len > CSE_MAX_BACKUP || call->output_len > CSE_MAX_BACKUP) {
 		return -EINVAL;
 	}
-	j.call = call;
-	call->output_len_actual = 0;
-	call->output_status = 0;
 	/* In flight before dead is checked: see cse_conn_submit(). */
 	cse_fetch_add(&conn->inflight, 1);
 	cse_mb();
-	if (cse_load_acquire(&conn->dead)) {
+	if (cse_load_acquire(&conn->dead))
 		ret = -EPIPE;
-	} else if (!cse_conn_use_worker(conn, call->flags) ||
-		   cse_os_pool_submit(conn->s->pool, call_worker, &j)) {
-		call_run(conn, call);
-	} else {
-		/* The job lives on this stack: wait for it whatever happens. */
-		cse_os_wait_until_changed(&j.done, 0);
-	}
-	if (h && !ret) {
-		cse_store(&h->output_len_actual, call->output_len_actual);
-		cse_store((__u32 *)&h->output_status, (__u32)call->output_status);
-		cse_peer_release(h);	/* the slot goes back to the client */
-	}
+	else if (many)
+		ret = call_slots(conn, call);
+	else
+		call_one(conn, call, h);
 	cse_conn_inflight_put(conn);
 	return ret;
 }

@@ -307,6 +307,29 @@ static long dev_call_slot(struct cse_os_ctl *ctl, const struct cse_dev_call *req
 }
 
 /*
+ * CALL with CSE_DEV_CALL_F_SLOTS: several slots' offsets, copied in once
+ * (the user array is read once, as any ioctl argument), run in order by
+ * the server core, which checks each as above.  Returns how many ran.
+ */
+static long dev_call_slots(struct cse_os_ctl *ctl, const struct cse_dev_call *req)
+{
+	__u32 offs[CSE_DEV_CALL_MAX_SLOTS];
+	struct cse_os_call call = {
+		.flags = CSE_DEV_CALL_F_SLOTS,
+		.input = offs,
+		.input_len = req->input_len,
+	};
+
+	if (req->flags != CSE_DEV_CALL_F_SLOTS || req->output || req->input_code ||
+	    req->output_len || req->slot_off || !req->input_len ||
+	    req->input_len > sizeof(offs) || req->input_len % sizeof(offs[0]))
+		return -EINVAL;
+	if (copy_from_user(offs, u64_to_user_ptr(req->input), req->input_len))
+		return -EFAULT;
+	return cse_os_ctl_call(ctl, &call);
+}
+
+/*
  * CALL: the U-K backup path in one ioctl.  The command's data is copied
  * into a kernel buffer (input area, then output area, zeroed so a handler
  * that reports more than it wrote leaks nothing), the server runs it, and
@@ -324,9 +347,11 @@ static long dev_call(struct cse_dev_file *f, void __user *arg)
 		return -EFAULT;
 	if (req.output_len_actual || req.output_status || req.resv)
 		return -EINVAL;
-	if (req.flags & CSE_DEV_CALL_F_SLOT) {
+	if (req.flags & (CSE_DEV_CALL_F_SLOT | CSE_DEV_CALL_F_SLOTS)) {
 		if (!ctl)
 			return dev_unconnected(f);
+		if (req.flags & CSE_DEV_CALL_F_SLOTS)
+			return dev_call_slots(ctl, &req);
 		return dev_call_slot(ctl, &req);
 	}
 	if (req.flags & ~CSE_WIRE_BACKUP_FLAGS ||

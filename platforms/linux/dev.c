@@ -134,13 +134,17 @@ int cse_os_dev_call(int fd, struct cse_os_call *call)
 		.output_len = call->output_len,
 		.slot_off = call->slot_off,
 	};
+	int ran;
 
 	/* The kernel never returns EINTR here: it waits for the handler. */
-	if (ioctl(fd, CSE_DEV_CALL, &req)) {
+	ran = ioctl(fd, CSE_DEV_CALL, &req);
+	if (ran < 0) {
 		if (errno == ENOTTY)	/* a module from before CALL */
 			return -EOPNOTSUPP;
 		return errno == ECONNRESET ? -EPIPE : -errno;
 	}
+	if (call->flags & CSE_DEV_CALL_F_SLOTS)
+		return ran;		/* how many of the slots ran */
 	/* A slot call's results are in the slot header: req is not written back. */
 	if (!(call->flags & CSE_DEV_CALL_F_SLOT)) {
 		call->output_len_actual = req.output_len_actual;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /*
- * cse_execute_batch(): many asynchronous commands, one doorbell.  Written
+ * cse_execute_batch(): many commands, one doorbell (asynchronous ones, or
+ * synchronous ones waited for together).  Written
  * once against cse.h and env.h like scenarios.c, and run in every world.
  * Each command must complete exactly once with its own echo, whichever
  * path it took (a slot in the burst, a slot after a flush, the backup
@@ -175,6 +176,133 @@ static int bt_errors(struct cse_client *c)
 	return CONF_PASS;
 }
 
+/* bt_fill(), every command synchronous. */
+static void bt_fill_sync(__u32 n, __u32 seed)
+{
+	__u32 i;
+
+	bt_fill(n, seed);
+	for (i = 0; i < n; i++)
+		bt.x[i].completion = NULL;
+}
+
+/* The first @n synchronous commands ran, each once, with its own echo. */
+static int bt_check_sync(__u32 n, __u32 skip)
+{
+	__u32 i;
+
+	for (i = 0; i < n; i++) {
+		if (i == skip)
+			continue;
+		CONF_CHECK(!bt.x[i].result && !bt.x[i].output_status_code &&
+			   bt.x[i].output_buffer_len_actual == 4 && bt.out[i] == bt.in[i],
+			   "command %u of %u: result %d, %u bytes, %08x for %08x", i, n,
+			   bt.x[i].result, (unsigned int)bt.x[i].output_buffer_len_actual, bt.out[i],
+			   bt.in[i]);
+	}
+	CONF_CHECK(!bt.done, "%u completions ran for synchronous commands", bt.done);
+	return CONF_PASS;
+}
+
+/*
+ * Synchronous batches: every command has run, with its own result, when
+ * cse_execute_batch() returns, whichever way it went (more than the slots,
+ * a forced backup command, a prepare that fails in the middle), and a
+ * batch that mixes the two kinds is refused whole.
+ */
+static int bt_sync(struct cse_client *c, const char *how)
+{
+	__u32 i;
+
+	bt_fill_sync(BT_MAX, 9000);
+	bt.x[10].flags = CSE_EXEC_FORCE_BACKUP;
+	CONF_CHECK(bt_run(c, BT_MAX, (int)BT_MAX) == CONF_PASS, "%s: sync", how);
+	CONF_CHECK(bt_check_sync(BT_MAX, BT_MAX) == CONF_PASS, "%s: sync", how);
+	for (i = 0; i < BT_MAX; i++)
+		CONF_CHECK(!bt.x[i].backup == (i != 10), "%s: command %u reports backup %d",
+			   how, i, bt.x[i].backup);
+
+	bt_fill_sync(8, 9100);
+	bt.x[3].input_prepare = bt_fail_prepare;
+	CONF_CHECK(bt_run(c, 8, 8) == CONF_PASS, "%s: failing prepare", how);
+	CONF_CHECK(bt.x[3].result == BT_PREPARE_ERR, "%s: its result %d", how,
+		   bt.x[3].result);
+	CONF_CHECK(bt_check_sync(8, 3) == CONF_PASS, "%s: failing prepare", how);
+
+	bt_fill(4, 9200);
+	bt.x[0].completion = NULL;
+	bt.x[1].completion = NULL;
+	CONF_CHECK(bt_run(c, 4, -EINVAL) == CONF_PASS, "%s: a mixed batch", how);
+	CONF_CHECK(bt_wait(0, 4) == CONF_PASS, "%s: a mixed batch", how);
+	for (i = 0; i < 4; i++)
+		CONF_CHECK(!bt.out[i], "%s: command %u of a refused batch ran", how, i);
+	return CONF_PASS;
+}
+
+/*
+ * CSE_SUBMIT_CALL to a kernel server: a synchronous batch is one call, so
+ * its inline commands run on the caller's own thread, every one of them
+ * (through the FIFO they would run on the server's worker).
+ */
+static int bt_sync_call_thread(struct cse_client *c)
+{
+	struct cse_exec x[8], *xs[8];
+	__u64 tid[8];
+	__u32 i;
+	int ret;
+
+	memset(x, 0, sizeof(x));
+	memset(tid, 0, sizeof(tid));
+	for (i = 0; i < 8; i++) {
+		x[i].input_code = CONF_THREAD;
+		x[i].flags = CSE_EXEC_INLINE;
+		x[i].output_buffer_base = &tid[i];
+		x[i].output_buffer_len = sizeof(tid[i]);
+		xs[i] = &x[i];
+	}
+	/* Twice: the caller's thread is the same for both batches. */
+	for (i = 0; i < 2; i++) {
+		__u64 first = tid[0];
+		__u32 k;
+
+		ret = cse_execute_batch(c, xs, 8);
+		CONF_CHECK(ret == 8, "CONF_THREAD batch returned %d", ret);
+		for (k = 0; k < 8; k++)
+			CONF_CHECK(!x[k].result && tid[k] && tid[k] == tid[0] &&
+				   (!i || tid[0] == first),
+				   "inline command %u of batch %u ran on %llu, the first on %llu",
+				   k, i, (unsigned long long)tid[k],
+				   (unsigned long long)tid[0]);
+	}
+	return CONF_PASS;
+}
+
+static int bt_sync_submits(struct conf_env *env)
+{
+	static const __u32 submits[] = { CSE_SUBMIT_FIFO, CSE_SUBMIT_CTL, CSE_SUBMIT_CALL };
+	static const char *const names[] = { "fifo", "ctl", "call" };
+	struct cse_client_opts o = { 0 };
+	struct cse_client *c;
+	unsigned int i;
+	int ret;
+
+	for (i = 0; i < 3; i++) {
+		o.submit = submits[i];
+		ret = conf_connect(env->server_id, &o, &c);
+		CONF_CHECK(!ret, "connect (%s): %s", names[i], cse_strerror(ret));
+		ret = bt_sync(c, names[i]);
+		if (ret == CONF_PASS && submits[i] == CSE_SUBMIT_CALL &&
+		    env->sync_backup == CSE_BACKUP_CALL)
+			ret = bt_sync_call_thread(c);
+		cse_client_deinit(c);
+		if (ret != CONF_PASS)
+			return ret;
+	}
+	conf_log("synchronous batches of %u through the FIFO, CTL and CALL: every command ran once",
+		 BT_MAX);
+	return CONF_PASS;
+}
+
 static void bt_notice(struct cse_client *c, void *context)
 {
 	(void)c;
@@ -259,5 +387,8 @@ int scen_batch(struct conf_env *env)
 		return ret;
 	CONF_CHECK(!bt.bad, "ctl: %u bad results", bt.bad);
 
+	ret = bt_sync_submits(env);
+	if (ret != CONF_PASS)
+		return ret;
 	return bt_server_death(env);
 }

@@ -782,6 +782,218 @@ static int test_slot_call_ioctls(const struct ktap_case *tc)
 	return 0;
 }
 
+/* ---- CSE_DEV_CALL_F_SLOTS: many slots in one call ---- */
+
+static int slots_call(int fd, const __u32 *offs, __u32 len)
+{
+	struct cse_dev_call k = {
+		.input = (uintptr_t)offs,
+		.input_len = len,
+		.flags = CSE_DEV_CALL_F_SLOTS,
+	};
+	int r = ioctl(fd, CSE_DEV_CALL, &k);
+
+	return r < 0 ? -errno : r;
+}
+
+/* A thread rewriting a batch's offsets while calls read them. */
+static struct {
+	__u32 *offs;
+	__u32 good, bad;
+	__u32 stop;
+} flip;
+
+static void *flip_main(void *arg)
+{
+	__u32 i = 0;
+
+	(void)arg;
+	while (!__atomic_load_n(&flip.stop, __ATOMIC_RELAXED)) {
+		__atomic_store_n(&flip.offs[i % 3], i & 8 ? flip.bad : flip.good,
+				 __ATOMIC_RELAXED);
+		i++;
+	}
+	return NULL;
+}
+
+/*
+ * Batched slot calls: the honest ones run every slot in order (inline on
+ * the caller's thread) and return how many ran; a bad offset or header
+ * stops the batch there (EINVAL when it is the first); a bad struct or
+ * array fails it whole; an array rewritten during the call is read once.
+ */
+static int test_slots_call_ioctls(const struct ktap_case *tc)
+{
+	struct cse_dev_call k;
+	struct slot_map m;
+	struct cse_client *c;
+	__u32 offs[CSE_DEV_CALL_MAX_SLOTS + 1], i, n;
+	__u8 in[64];
+	__u64 tid, tids[3];
+	pthread_t t;
+	int fd, r, ran[4] = { 0 };
+
+	(void)tc;
+	fd = dev_open();
+	if (fd < 0)
+		return ktap_skip("no /dev/cse here (the module is not loaded)");
+	close(fd);
+	KTAP_CHECK(!peer_connect(server_id, NULL, &c), "connect to %s", server_id);
+	fd = dev_fd_of_client();
+	KTAP_CHECK(fd >= 0, "no /dev/cse descriptor in /proc/self/fd");
+	KTAP_CHECK(!slot_map(fd, &m), "map the chunk again");
+	KTAP_CHECK(m.hdr.nslots >= 4, "geometry: %u slots", m.hdr.nslots);
+	/* The library's client is idle: its last three slots are ours. */
+	for (i = 0; i < 3; i++)
+		offs[i] = slot_off_of(&m, m.hdr.nslots - 1 - i);
+	for (i = 0; i < sizeof(in); i++)
+		in[i] = (__u8)(i * 7 + 3);
+
+	/* Honest: three echoes, each with its own input, in one call. */
+	for (i = 0; i < 3; i++) {
+		in[0] = (__u8)i;
+		slot_fill(&m, offs[i], CONF_ECHO, CSE_SLOT_F_SYNC | CSE_SLOT_F_INLINE, in,
+			  16 + i, 16 + i);
+	}
+	KTAP_CHECK(slots_call(fd, offs, 12) == 3, "three echoes: %s", strerror(errno));
+	for (i = 0; i < 3; i++) {
+		in[0] = (__u8)i;
+		KTAP_CHECK(slot_at(&m, offs[i])->output_status == CONF_STATUS_OK &&
+			   slot_at(&m, offs[i])->output_len_actual == 16 + i &&
+			   !memcmp(slot_out_area(&m, offs[i]), in, 16 + i),
+			   "echo %u: status %d, %u bytes", i, slot_at(&m, offs[i])->output_status,
+			   slot_at(&m, offs[i])->output_len_actual);
+	}
+	/* Inline: every slot on the caller's own thread, as one slot call. */
+	slot_fill(&m, offs[0], CONF_THREAD, CSE_SLOT_F_INLINE, NULL, 0, 8);
+	KTAP_CHECK(!slot_call(fd, offs[0], &k), "thread: %s", strerror(errno));
+	memcpy(&tid, slot_out_area(&m, offs[0]), 8);
+	for (i = 0; i < 3; i++)
+		slot_fill(&m, offs[i], CONF_THREAD, CSE_SLOT_F_INLINE, NULL, 0, 8);
+	KTAP_CHECK(slots_call(fd, offs, 12) == 3, "threads: %s", strerror(errno));
+	for (i = 0; i < 3; i++)
+		memcpy(&tids[i], slot_out_area(&m, offs[i]), 8);
+	KTAP_CHECK(tids[0] == tid && tids[1] == tid && tids[2] == tid,
+		   "inline slots of one call ran on %llu, %llu, %llu; the caller is %llu",
+		   (unsigned long long)tids[0], (unsigned long long)tids[1],
+		   (unsigned long long)tids[2], (unsigned long long)tid);
+	/* The same slot twice runs twice (it is the caller's to name). */
+	offs[1] = offs[0];
+	slot_fill(&m, offs[0], CONF_ECHO, CSE_SLOT_F_INLINE, in, 8, 8);
+	KTAP_CHECK(slots_call(fd, offs, 8) == 2, "one slot twice: %s", strerror(errno));
+	offs[1] = slot_off_of(&m, m.hdr.nslots - 2);
+
+	/* A bad offset, then a bad header, in the middle: the batch stops there. */
+	for (i = 0; i < 3; i++)
+		slot_fill(&m, offs[i], CONF_ECHO, CSE_SLOT_F_INLINE, in, 4, 4);
+	n = offs[1];
+	offs[1] = n + 4;
+	KTAP_CHECK(slots_call(fd, offs, 12) == 1, "a bad second offset");
+	KTAP_CHECK(slot_at(&m, offs[0])->output_len_actual == 4 &&
+		   slot_at(&m, offs[2])->output_len_actual == 0xdead,
+		   "around a bad offset: %u and %u bytes", slot_at(&m, offs[0])->output_len_actual,
+		   slot_at(&m, offs[2])->output_len_actual);
+	offs[1] = n;
+	slot_fill(&m, offs[0], CONF_ECHO, CSE_SLOT_F_INLINE, in, 4, 4);
+	slot_fill(&m, offs[1], CONF_ECHO, CSE_SLOT_F_INLINE | CSE_SLOT_F_WORKER, in, 4, 4);
+	KTAP_CHECK(slots_call(fd, offs, 12) == 1, "a bad second header");
+	KTAP_CHECK(slot_at(&m, offs[2])->output_len_actual == 0xdead,
+		   "the slot after a bad header ran");
+	KTAP_CHECK(slots_call(fd, offs + 1, 8) == -EINVAL, "a bad first header");
+	KTAP_CHECK(slot_at(&m, offs[2])->output_len_actual == 0xdead,
+		   "the slot after a bad first header ran");
+
+	/* Bad structs and arrays fail whole. */
+	for (i = 0; i < 3; i++)
+		slot_fill(&m, offs[i], CONF_ECHO, CSE_SLOT_F_INLINE, in, 4, 4);
+	KTAP_CHECK(slots_call(fd, offs, 0) == -EINVAL, "no slots");
+	KTAP_CHECK(slots_call(fd, offs, 6) == -EINVAL, "a length not of offsets");
+	for (i = 0; i <= CSE_DEV_CALL_MAX_SLOTS; i++)
+		offs[i] = offs[i % 3];
+	KTAP_CHECK(slots_call(fd, offs, (CSE_DEV_CALL_MAX_SLOTS + 1) * 4) == -EINVAL,
+		   "more than CSE_DEV_CALL_MAX_SLOTS");
+	KTAP_CHECK(slots_call(fd, offs, CSE_DEV_CALL_MAX_SLOTS * 4) ==
+		   (int)CSE_DEV_CALL_MAX_SLOTS, "CSE_DEV_CALL_MAX_SLOTS: %s", strerror(errno));
+	KTAP_CHECK(slots_call(fd, NULL, 4) == -EFAULT, "a NULL array");
+	KTAP_CHECK(slots_call(fd, (const __u32 *)(uintptr_t)8, 4) == -EFAULT,
+		   "an array at a bad address");
+	memset(&k, 0, sizeof(k));
+	k.input = (uintptr_t)offs;
+	k.input_len = 4;
+	k.flags = CSE_DEV_CALL_F_SLOTS | CSE_DEV_CALL_F_SLOT;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = CSE_DEV_CALL_F_SLOTS | CSE_SLOT_F_INLINE;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.flags = CSE_DEV_CALL_F_SLOTS;
+	k.slot_off = offs[0];
+	CALL_FAILS(fd, &k, EINVAL);
+	k.slot_off = 0;
+	k.output = (uintptr_t)in;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output = 0;
+	k.output_len = 4;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.output_len = 0;
+	k.input_code = CONF_ECHO;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.input_code = 0;
+	k.resv = 1;
+	CALL_FAILS(fd, &k, EINVAL);
+	k.resv = 0;
+	KTAP_CHECK(ioctl(fd, CSE_DEV_CALL, &k) == 1, "the same call, honest again: %s",
+		   strerror(errno));
+
+	/* The array rewritten during calls: read once, each call all or part. */
+	for (i = 0; i < 3; i++) {
+		offs[i] = slot_off_of(&m, m.hdr.nslots - 1 - i);
+		slot_fill(&m, offs[i], CONF_ECHO, CSE_SLOT_F_INLINE, in, 4, 4);
+	}
+	flip.offs = offs;
+	flip.good = offs[0];
+	flip.bad = offs[0] + 8;
+	flip.stop = 0;
+	KTAP_CHECK(!pthread_create(&t, NULL, flip_main, NULL), "flipper");
+	for (i = 0; i < 3000; i++) {
+		r = slots_call(fd, offs, 12);
+		KTAP_CHECK(r == -EINVAL || (r >= 1 && r <= 3), "call %u: %d", i, r);
+		ran[r < 0 ? 0 : r]++;
+	}
+	__atomic_store_n(&flip.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(t, NULL);
+	ktap_diag("offsets rewritten during calls: %d refused, %d/%d/%d ran 1/2/3",
+		  ran[0], ran[1], ran[2], ran[3]);
+
+	/* Random arrays of random offsets. */
+	srandom(4343);
+	for (i = 0; i < 3000; i++) {
+		__u32 j, len = (__u32)random() % (CSE_DEV_CALL_MAX_SLOTS * 4 + 8);
+
+		for (j = 0; j <= CSE_DEV_CALL_MAX_SLOTS; j++)
+			offs[j] = random() % 2 ? slot_off_of(&m, m.hdr.nslots - 1 - j % 3) :
+				  (__u32)random() % (__u32)(m.size + 8192);
+		for (j = 0; j < 3; j++)
+			slot_fill(&m, slot_off_of(&m, m.hdr.nslots - 1 - j), CONF_ECHO,
+				  CSE_SLOT_F_INLINE, in, 4, 4);
+		r = slots_call(fd, offs, len);
+		KTAP_CHECK(r == -EINVAL || (r >= 1 && (__u32)r <= len / 4), "random %u: %d", i, r);
+	}
+	/* Still served, by calls and by the library's own commands. */
+	for (i = 0; i < 3; i++) {
+		offs[i] = slot_off_of(&m, m.hdr.nslots - 1 - i);
+		slot_fill(&m, offs[i], CONF_ECHO, CSE_SLOT_F_WORKER, in, 64, 64);
+	}
+	KTAP_CHECK(slots_call(fd, offs, 12) == 3 &&
+		   !memcmp(slot_out_area(&m, offs[2]), in, 64), "echoes after the hostile calls");
+	for (i = 0; i < 20; i++)
+		KTAP_CHECK(!echo_once(c, i % 2 ? CSE_EXEC_WORKER : 0, i), "echo %u", i);
+	KTAP_CHECK(!ioctl(fd, CSE_DEV_SHUTDOWN), "shutdown");
+	KTAP_CHECK(slots_call(fd, offs, 12) == -EPIPE, "batched CALL after SHUTDOWN: %s",
+		   strerror(errno));
+	munmap(m.base, m.size);
+	cse_client_deinit(c);
+	return 0;
+}
+
 /* The port of this process's one listening TCP socket on 127.0.0.1, or 0. */
 static unsigned int own_loopback_listen_port(void)
 {
@@ -977,6 +1189,7 @@ static const struct ktap_case cases[] = {
 	{ "listener_ioctls", test_listener_ioctls, 60, NULL },
 	{ "call_ioctls", test_call_ioctls, 120, NULL },
 	{ "slot_call_ioctls", test_slot_call_ioctls, 180, NULL },
+	{ "slots_call_ioctls", test_slots_call_ioctls, 180, NULL },
 	{ "tcp_strangers", test_tcp_strangers, 60, NULL },
 	{ "random_ioctls", test_random_ioctls, 120, NULL },
 };

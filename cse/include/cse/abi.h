@@ -424,14 +424,25 @@ CSE_ABI_SIZE(struct cse_dev_word, 32);
  * writes output_len_actual and output_status into the slot header before
  * the ioctl returns; nothing is copied and the struct is not written back.
  * A bad offset or header fails the call with EINVAL and nothing runs.
+ *
+ * With CSE_DEV_CALL_F_SLOTS (a synchronous cse_execute_batch()), input is
+ * the user address of input_len bytes of __u32 slot offsets, 1 to
+ * CSE_DEV_CALL_MAX_SLOTS of them: flags is CSE_DEV_CALL_F_SLOTS alone and
+ * every other field zero.  The server runs the slots in order, each as a
+ * CSE_DEV_CALL_F_SLOT call of its own would, and the ioctl returns how
+ * many ran.  A bad offset or header stops there (the slots after it are
+ * not looked at); EINVAL when it is the first, or input_len is not a
+ * multiple of 4 in range.
  */
 #define CSE_DEV_CALL_F_SLOT	(1U << 9)
+#define CSE_DEV_CALL_F_SLOTS	(1U << 10)
+#define CSE_DEV_CALL_MAX_SLOTS	64U
 struct cse_dev_call {
 	__u64 input;		/* user address of input_len bytes */
 	__u64 output;		/* user address of output_len bytes */
 	__u32 input_code;
 	__u32 flags;		/* CSE_SLOT_F_INLINE / _WORKER, CSE_WIRE_F_OUTPUT_INIT;
-				 * or CSE_DEV_CALL_F_SLOT alone */
+				 * or CSE_DEV_CALL_F_SLOT(S) alone */
 	__u32 input_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len;	/* at most CSE_MAX_BACKUP */
 	__u32 output_len_actual;	/* zero in; out: bytes written to output */

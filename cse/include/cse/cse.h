@@ -259,22 +259,23 @@ int cse_execute(struct cse_client *c, struct cse_exec *x);
 #define CSE_MAX_BATCH	65536U
 
 /**
- * cse_execute_batch() - issue asynchronous commands with one doorbell.
+ * cse_execute_batch() - issue many commands with one doorbell.
  * @c: client handle.
- * @xs: @n commands, each asynchronous (with a completion).
+ * @xs: @n commands: each asynchronous (with a completion), or each
+ *	synchronous (none has one).
  * @n: how many, 1..CSE_MAX_BATCH.
  *
- * As cse_execute() on each command in order, except that the commands that
- * go through slots reach the server's CS FIFO together: up to 64 at a time
- * in one burst (one atomic claim, one store each) followed by at most one
- * wake-up of the server (for a kernel server, one ioctl), where
- * cse_execute() pays a full barrier, and maybe a wake-up, per command.  A
- * command that takes the backup path, or that finds no free slot, is first
- * preceded by the burst so far, so the server sees the commands in order.
- * A CSE_SUBMIT_CTL client sends each command in its own message (there is
- * no FIFO burst to share).  When the server dies during the call, the
- * commands already in slots complete with -ECONNRESET, some maybe on the
- * calling thread before this returns.
+ * Asynchronous commands: as cse_execute() on each command in order, except
+ * that the commands that go through slots reach the server's CS FIFO
+ * together: up to 64 at a time in one burst (one atomic claim, one store
+ * each) followed by at most one wake-up of the server (for a kernel
+ * server, one ioctl), where cse_execute() pays a full barrier, and maybe a
+ * wake-up, per command.  A command that takes the backup path, or that
+ * finds no free slot, is first preceded by the burst so far, so the server
+ * sees the commands in order.  A CSE_SUBMIT_CTL client sends each command
+ * in its own message (there is no FIFO burst to share).  When the server
+ * dies during the call, the commands already in slots complete with
+ * -ECONNRESET, some maybe on the calling thread before this returns.
  * Return: how many commands were issued, counted from xs[0]: each of those
  * gets its completion exactly once.  Fewer than @n: xs[ret] was not issued
  * (no completion) and its x->result says why, as cse_execute() would
@@ -282,6 +283,19 @@ int cse_execute(struct cse_client *c, struct cse_exec *x);
  * has nothing to write to), and the commands after it were not looked
  * at.  When even xs[0] was not issued, its error instead: -EINVAL also
  * for @c or @xs NULL, @n out of range, or a NULL xs[0].
+ *
+ * Synchronous commands (xs[0] has no completion): every command runs, in
+ * order, before this returns, up to 64 per doorbell, and each gets in
+ * x->result what cse_execute() would have returned for it; one that
+ * cannot start (a failing prepare callback, a bad command) does not stop
+ * the others.  Through the FIFO the 64 go out in one burst and are then
+ * waited for.  With CSE_SUBMIT_CALL to a kernel server they go in one
+ * call (one CSE_DEV_CALL ioctl; a direct call between kernel modules) that
+ * runs them all, each inline command on the calling thread, and returns
+ * with their results: no FIFO, no wake-up.  A user server takes no calls:
+ * there the FIFO carries them.
+ * Return: @n; -EINVAL (nothing ran) for @c or @xs NULL, @n out of range,
+ * a NULL command, or one with a completion among them.
  */
 int cse_execute_batch(struct cse_client *c, struct cse_exec *const *xs,
 		      unsigned int n);

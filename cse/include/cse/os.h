@@ -202,6 +202,8 @@ struct cse_os_call {
 	 * flags CSE_DEV_CALL_F_SLOT alone, every other field zero: the command
 	 * is in the slot at this offset of the connection's chunk, and its
 	 * results go into the slot header (abi.h, struct cse_dev_call).
+	 * flags CSE_DEV_CALL_F_SLOTS alone: input holds input_len bytes of
+	 * slot offsets, run in order; the call returns how many ran.
 	 */
 	__u32 slot_off;
 };
