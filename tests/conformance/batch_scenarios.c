@@ -57,12 +57,7 @@ static void bt_fill(__u32 n, __u32 seed)
 	for (i = 0; i < n; i++) {
 		bt.in[i] = (seed * BT_MAX + i) * 2654435761U;
 		bt.out[i] = 0;
-		bt.x[i].input_code = CONF_ECHO;
-		bt.x[i].input_buffer_base = &bt.in[i];
-		bt.x[i].input_buffer_len = 4;
-		bt.x[i].output_buffer_base = &bt.out[i];
-		bt.x[i].output_buffer_len = 4;
-		bt.x[i].completion = bt_completion;
+		conf_exec4(&bt.x[i], CONF_ECHO, &bt.in[i], &bt.out[i], bt_completion, NULL);
 		bt.xs[i] = &bt.x[i];
 	}
 }

@@ -108,6 +108,23 @@ struct conf_scenario {
 
 extern const struct conf_scenario conf_scenarios[];
 
+/*
+ * @x as a command of @code with 4 bytes each way, *@in to *@out; @done
+ * NULL makes it synchronous.  Everything else in @x is cleared.
+ */
+static inline void conf_exec4(struct cse_exec *x, __u32 code, __u32 *in, __u32 *out,
+			      cse_completion_fn done, void *ctx)
+{
+	memset(x, 0, sizeof(*x));
+	x->input_code = code;
+	x->input_buffer_base = in;
+	x->input_buffer_len = 4;
+	x->output_buffer_base = out;
+	x->output_buffer_len = 4;
+	x->completion = done;
+	x->completion_context = ctx;
+}
+
 /* Connect, waiting for a server that another peer is still starting. */
 int conf_connect(const char *id, const struct cse_client_opts *opts,
 		 struct cse_client **c);

@@ -356,16 +356,10 @@ static int async_many(struct conf_env *env, const struct cse_client_opts *opts)
 		}
 		i = (__u32)__builtin_ctz(mask);
 		cse_fetch_and(&as.free_mask, ~(1U << i));
-		memset(&as.x[i], 0, sizeof(as.x[i]));
 		as.in[i] = seq * 2654435761U;
 		as.out[i] = 0;
-		as.x[i].input_code = CONF_ECHO;
-		as.x[i].input_buffer_base = &as.in[i];
-		as.x[i].input_buffer_len = 4;
-		as.x[i].output_buffer_base = &as.out[i];
-		as.x[i].output_buffer_len = 4;
-		as.x[i].completion = async_completion;
-		as.x[i].completion_context = (void *)(unsigned long)seq;
+		conf_exec4(&as.x[i], CONF_ECHO, &as.in[i], &as.out[i], async_completion,
+			   (void *)(unsigned long)seq);
 		ret = cse_execute(c, &as.x[i]);
 		CONF_CHECK(!ret, "execute %u: %s", seq, cse_strerror(ret));
 		seq++;
@@ -801,12 +795,7 @@ static int exh_run(struct conf_env *env, __u32 policy)
 	t0 = cse_now_ms();
 	for (i = 0; i < EXH_CMDS; i++) {
 		exh.ms[i] = i < 2 ? EXH_HOLD_MS : EXH_MS;
-		exh.x[i].input_code = CONF_SLEEP;
-		exh.x[i].input_buffer_base = &exh.ms[i];
-		exh.x[i].input_buffer_len = 4;
-		exh.x[i].output_buffer_base = &exh.out[i];
-		exh.x[i].output_buffer_len = 4;
-		exh.x[i].completion = exh_completion;
+		conf_exec4(&exh.x[i], CONF_SLEEP, &exh.ms[i], &exh.out[i], exh_completion, NULL);
 		ret = cse_execute(c, &exh.x[i]);
 		CONF_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
@@ -1162,14 +1151,9 @@ static int scen_server_death(struct conf_env *env)
 	ret = conf_connect(id, NULL, &sd.c);
 	CONF_CHECK(!ret, "connect: %s", cse_strerror(ret));
 	for (i = 0; i < DEATH_ASYNC; i++) {
-		sd.x[i].input_code = CONF_SLEEP;
-		sd.x[i].input_buffer_base = &sd.ms;
-		sd.x[i].input_buffer_len = 4;
-		sd.x[i].output_buffer_base = &sd.out[i];
-		sd.x[i].output_buffer_len = 4;
+		conf_exec4(&sd.x[i], CONF_SLEEP, &sd.ms, &sd.out[i], sd_completion, NULL);
 		sd.x[i].flags = i % 2 ? CSE_EXEC_WORKER :
 				(i == 2 ? CSE_EXEC_FORCE_BACKUP : 0);
-		sd.x[i].completion = sd_completion;
 		ret = cse_execute(sd.c, &sd.x[i]);
 		CONF_CHECK(!ret, "execute %d: %s", i, cse_strerror(ret));
 	}
