@@ -4,7 +4,8 @@
  * one of (chosen once, by its first setup ioctl):
  *   - a user client's connection to a kernel server (U-K): CONNECT, then
  *     CHUNK allocates the chunk the client mmap()s, and CALL runs a whole
- *     backup command in one ioctl, or a command already in a slot;
+ *     backup command in one ioctl, or the commands already in one slot or
+ *     several (ctl_dev_call.c);
  *   - a user server's listener (K-U): LISTEN registers a server_id kernel
  *     clients connect to, poll() says when one waits, ACCEPT returns an
  *     anonymous file for the connection;
