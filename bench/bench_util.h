@@ -47,6 +47,57 @@ static inline uint64_t percentile(const uint64_t *sorted, unsigned long n, doubl
 	return sorted[idx < n ? idx : n - 1];
 }
 
+/*
+ * One thread's latency samples, when many threads time their own commands
+ * (bench-conns and its baseline): the first @cap of its @n commands.
+ */
+struct lat_samples {
+	uint64_t *v;
+	unsigned long n, cap;
+};
+
+static inline int lat_init(struct lat_samples *s, unsigned long cap)
+{
+	s->n = 0;
+	s->cap = cap;
+	s->v = calloc(cap ? cap : 1, sizeof(uint64_t));
+	return s->v ? 0 : -ENOMEM;
+}
+
+static inline void lat_add(struct lat_samples *s, uint64_t t)
+{
+	if (s->n < s->cap)
+		s->v[s->n] = t;
+	s->n++;
+}
+
+/*
+ * Move @s's kept samples to @to (room for them; NULL: no memory, drop
+ * them) and free them: how many moved.
+ */
+static inline unsigned long lat_move(struct lat_samples *s, uint64_t *to)
+{
+	unsigned long k, m = !to ? 0 : s->n < s->cap ? s->n : s->cap;
+
+	for (k = 0; k < m; k++)
+		to[k] = s->v[k];
+	free(s->v);
+	s->v = NULL;
+	return m;
+}
+
+/* Sort @v (@n samples) and give its p50 and p99; -1 when there are none. */
+static inline int lat_p50_p99(uint64_t *v, unsigned long n, unsigned long long *p50,
+			      unsigned long long *p99)
+{
+	if (!v || !n)
+		return -1;
+	qsort(v, n, sizeof(v[0]), cmp_u64);
+	*p50 = percentile(v, n, 0.50);
+	*p99 = percentile(v, n, 0.99);
+	return 0;
+}
+
 /* A whole unsigned number, or exit(2) naming @prog and @what. */
 static inline unsigned long parse_ul(const char *prog, const char *s, const char *what)
 {

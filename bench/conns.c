@@ -27,9 +27,13 @@
  * server's threads and memory:
  *   {"case":"conns","mechanism":"cse_conns_N","payload":64,"inflight":N,
  *    "p50_ns":..,"p99_ns":..,"ops_per_s":..,"server_threads":..,
- *    "server_threads_base":..,"rss_kib_per_conn":..,"connect_s":..}
+ *    "server_threads_base":..,"rss_kib_per_conn":..,"connect_s":..,
+ *    "client_sleeps_per_cmd":..}
  * (server_threads_base: with no client; rss_kib_per_conn: the server's
- * RSS growth from no client to N, divided by N.)  Linux only (/proc).
+ * RSS growth from no client to N, divided by N; client_sleeps_per_cmd:
+ * this process's voluntary context switches while the commands ran,
+ * getrusage()'s ru_nvcsw, per command: how often a client slept for its
+ * answer, the rest found it done before sleeping.)  Linux only (/proc).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -151,9 +155,7 @@ struct client {
 	pthread_t th;
 	struct cse_client *c;
 	int err;			/* connect's */
-	unsigned long n;		/* commands done */
-	unsigned long cap;
-	uint64_t *lat;
+	struct lat_samples lat;		/* lat.n: commands done */
 };
 
 /*
@@ -173,7 +175,6 @@ static void *client_main(void *arg)
 	unsigned char in[PAYLOAD], out[PAYLOAD];
 	struct cse_exec x;
 	uint64_t t0, t;
-	unsigned long i = 0;
 	int ret;
 
 	t0 = now_ns();
@@ -200,11 +201,8 @@ static void *client_main(void *arg)
 			cl->err = ret ? ret : -EPROTO;
 			break;
 		}
-		if (i < cl->cap)
-			cl->lat[i] = t;
-		i++;
+		lat_add(&cl->lat, t);
 	}
-	cl->n = i;
 	atomic_fetch_add(&finished, 1);
 	while (!atomic_load(&quit))
 		usleep(10000);
@@ -236,6 +234,8 @@ static int run(void)
 	struct client *cls = calloc(opt.conns, sizeof(*cls));
 	unsigned long i, total = 0, nlat = 0, cap;
 	struct sample base, mid, a, b;
+	struct rusage ru0, ru1;
+	unsigned long long p50, p99;
 	uint64_t *all, t0, elapsed, c0;
 	pthread_attr_t attr;
 	double idle_pct = -1;
@@ -262,9 +262,7 @@ static int run(void)
 	pthread_attr_setstacksize(&attr, CLIENT_STACK);
 	c0 = now_ns();
 	for (i = 0; i < opt.conns; i++) {
-		cls[i].cap = cap;
-		cls[i].lat = calloc(cap, sizeof(uint64_t));
-		if (!cls[i].lat || pthread_create(&cls[i].th, &attr, client_main, &cls[i])) {
+		if (lat_init(&cls[i].lat, cap) || pthread_create(&cls[i].th, &attr, client_main, &cls[i])) {
 			fprintf(stderr, "bench-conns: cannot start client %lu\n", i);
 			return 1;
 		}
@@ -291,6 +289,7 @@ static int run(void)
 			pthread_join(cls[i].th, NULL);
 		return 1;
 	}
+	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_ns();
 	atomic_store(&go, 1);
 	usleep((useconds_t)(opt.seconds * 1000000UL / 2));
@@ -300,6 +299,7 @@ static int run(void)
 	while (atomic_load(&finished) < opt.conns)
 		usleep(1000);
 	elapsed = now_ns() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
 
 	if (opt.idle) {
 		usleep(500000);		/* every spin has ended */
@@ -314,36 +314,29 @@ static int run(void)
 		pthread_join(cls[i].th, NULL);
 		if (cls[i].err)
 			failed++, err = cls[i].err;
-		total += cls[i].n;
+		total += cls[i].lat.n;
 	}
 	if (failed) {
 		fprintf(stderr, "bench-conns: a command failed: %s\n", cse_strerror(err));
 		return 1;
 	}
 	all = malloc((total < SAMPLES_TOTAL ? total : SAMPLES_TOTAL) * sizeof(uint64_t) + 8);
-	if (!all)
-		return 1;
-	for (i = 0; i < opt.conns; i++) {
-		unsigned long k, m = cls[i].n < cls[i].cap ? cls[i].n : cls[i].cap;
-
-		for (k = 0; k < m; k++)
-			all[nlat++] = cls[i].lat[k];
-		free(cls[i].lat);
-	}
-	if (!nlat) {
-		fprintf(stderr, "bench-conns: no command completed\n");
+	for (i = 0; i < opt.conns; i++)
+		nlat += lat_move(&cls[i].lat, all + nlat);
+	if (lat_p50_p99(all, nlat, &p50, &p99)) {
+		fprintf(stderr, "bench-conns: no command completed (or no memory)\n");
 		return 1;
 	}
-	qsort(all, nlat, sizeof(all[0]), cmp_u64);
 	printf("{\"case\":\"conns\",\"mechanism\":\"cse_conns_%lu\",\"payload\":%d,"
 	       "\"inflight\":%lu,\"p50_ns\":%llu,\"p99_ns\":%llu,\"ops_per_s\":%.1f,"
 	       "\"server_threads\":%ld,\"server_threads_base\":%ld,"
-	       "\"rss_kib_per_conn\":%.1f,\"connect_s\":%.3f",
+	       "\"rss_kib_per_conn\":%.1f,\"connect_s\":%.3f,\"client_sleeps_per_cmd\":%.3f",
 	       opt.conns, PAYLOAD, opt.conns,
-	       (unsigned long long)percentile(all, nlat, 0.50),
-	       (unsigned long long)percentile(all, nlat, 0.99),
+	       p50,
+	       p99,
 	       (double)total * 1e9 / (double)elapsed, mid.threads, base.threads,
-	       (double)(mid.rss_kib - base.rss_kib) / (double)opt.conns, (double)c0 / 1e9);
+	       (double)(mid.rss_kib - base.rss_kib) / (double)opt.conns, (double)c0 / 1e9,
+	       (double)(ru1.ru_nvcsw - ru0.ru_nvcsw) / (double)total);
 	if (opt.idle)
 		printf(",\"idle_cpu_pct\":%.3f,\"idle_s\":%lu", idle_pct, opt.idle);
 	printf("}\n");

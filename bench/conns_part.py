@@ -2,9 +2,12 @@
 100 and 1,000 connected clients (threads of one process, each with its own
 connection) issuing synchronous 64 B commands back to back (bench-conns).
 
-Per count: throughput, p50/p99, the server's threads and its RSS growth per
-connection, the median of the rounds (counts interleaved per round, so noise
-hits them alike).  Records cse_conns_<N>.  Targets: throughput at 1,000
+Per count: throughput, p50/p99, how often a client slept for its answer,
+the server's threads and its RSS growth per connection, the median of the
+rounds (counts interleaved per round, so noise hits them alike).  Beside
+each, the same clients served with no CSE by a hand-written baseline of two
+worker threads, a queue and a futex per client (bench-conns-futex).
+Records cse_conns_<N> and futex_conns_<N>.  Targets: throughput at 1,000
 within 20% of 10, and server threads O(workers), not O(connections): the
 server has no more threads with 1,000 connections than with one.
 """
@@ -28,8 +31,12 @@ TPUT_WITHIN = 0.20
 Record = dict[str, Any]
 
 
-def run_one(build: Path, conns: int, seconds: int) -> Record | None:
-    argv = [str(build / "bench" / "bench-conns"), "--conns", str(conns),
+PROGRAMS: tuple[str, ...] = ("bench-conns", "bench-conns-futex")
+
+
+def run_one(build: Path, conns: int, seconds: int,
+            program: str = "bench-conns") -> Record | None:
+    argv = [str(build / "bench" / program), "--conns", str(conns),
             "--seconds", str(seconds)]
     try:
         p = subprocess.run(argv, capture_output=True, text=True, timeout=TIMEOUT_S,
@@ -48,47 +55,71 @@ def run_one(build: Path, conns: int, seconds: int) -> Record | None:
 def median(samples: Sequence[Record]) -> Record:
     rec: Record = dict(samples[0])
     for k in ("p50_ns", "p99_ns", "ops_per_s", "rss_kib_per_conn", "server_threads",
-              "connect_s"):
-        rec[k] = statistics.median(float(s[k]) for s in samples)
+              "connect_s", "client_sleeps_per_cmd"):
+        if k in rec:
+            rec[k] = statistics.median(float(s[k]) for s in samples)
     rec["p50_ns"] = round(rec["p50_ns"])
     rec["p99_ns"] = round(rec["p99_ns"])
-    rec["server_threads"] = round(rec["server_threads"])
+    if "server_threads" in rec:
+        rec["server_threads"] = round(rec["server_threads"])
     return rec
 
 
 def run(build: Path, quick: bool, rounds: int,
         progress: Callable[[str], None]) -> tuple[list[Record], int]:
-    samples: dict[int, list[Record]] = {}
+    samples: dict[tuple[str, int], list[Record]] = {}
     failures = 0
-    if not (build / "bench" / "bench-conns").is_file():
-        print(f"bench: missing {build / 'bench' / 'bench-conns'}", file=sys.stderr)
-        return [], 1
+    for prog in PROGRAMS:
+        if not (build / "bench" / prog).is_file():
+            print(f"bench: missing {build / 'bench' / prog}", file=sys.stderr)
+            return [], 1
     counts = QUICK_CONNS if quick else CONNS
     for r in range(rounds):
         order = list(counts[r % len(counts):]) + list(counts[:r % len(counts)])
         for n in order:
             progress(f"round {r + 1}/{rounds}: connections {n}")
-            rec = run_one(build, n, SECONDS[1 if quick else 0])
-            if rec is None:
-                failures += 1
-                continue
-            samples.setdefault(n, []).append(rec)
-    return [median(samples[n]) for n in CONNS if n in samples], failures
+            for prog in PROGRAMS:
+                rec = run_one(build, n, SECONDS[1 if quick else 0], prog)
+                if rec is None:
+                    failures += 1
+                    continue
+                samples.setdefault((prog, n), []).append(rec)
+    return [median(samples[(p, n)]) for p in PROGRAMS for n in CONNS
+            if (p, n) in samples], failures
+
+
+def cse_records(records: Sequence[Record]) -> list[Record]:
+    return [r for r in records if str(r["mechanism"]).startswith("cse_conns_")]
+
+
+def futex_by_count(records: Sequence[Record]) -> dict[int, Record]:
+    return {int(r["inflight"]): r for r in records
+            if str(r["mechanism"]).startswith("futex_conns_")}
 
 
 def rows(records: Sequence[Record], fmt: Any) -> list[list[str]]:
-    return [[str(r["inflight"]), fmt.fmt_ops(r["ops_per_s"]), fmt.fmt_ns(r["p50_ns"]),
-             fmt.fmt_ns(r["p99_ns"]), f"{r['server_threads']} (idle {r['server_threads_base']})",
-             f"{r['rss_kib_per_conn']:.1f} KiB", f"{r['connect_s']:.2f} s"]
-            for r in records]
+    futex = futex_by_count(records)
+    out = []
+    for r in cse_records(records):
+        f = futex.get(int(r["inflight"]))
+        out.append([
+            str(r["inflight"]), fmt.fmt_ops(r["ops_per_s"]), fmt.fmt_ns(r["p50_ns"]),
+            fmt.fmt_ns(r["p99_ns"]), f"{r['client_sleeps_per_cmd']:.2f}",
+            f"{r['server_threads']} (idle {r['server_threads_base']})",
+            f"{r['rss_kib_per_conn']:.1f} KiB", f"{r['connect_s']:.2f} s",
+            fmt.fmt_ops(f["ops_per_s"]) if f else "-",
+            f"{f['client_sleeps_per_cmd']:.2f}" if f else "-",
+            f"{r['ops_per_s'] / f['ops_per_s']:.2f}x" if f else "-"])
+    return out
 
 
-HEAD = ["connections", "ops/s", "p50", "p99", "server threads", "server RSS / conn",
-        "connect all"]
+HEAD = ["connections", "ops/s", "p50", "p99", "client sleeps / cmd", "server threads",
+        "server RSS / conn", "connect all", "futex baseline ops/s", "its sleeps / cmd",
+        "cse / futex"]
 
 
 def targets(records: Sequence[Record], target_cls: Any) -> list[Any]:
-    by = {int(r["inflight"]): r for r in records}
+    by = {int(r["inflight"]): r for r in cse_records(records)}
     out = []
     if 10 in by and 1000 in by:
         x = by[1000]["ops_per_s"] / by[10]["ops_per_s"]

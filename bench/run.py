@@ -575,7 +575,7 @@ def conns_part(args: argparse.Namespace, rounds: int, progress: Callable[[str], 
          f"(median of {rounds} rounds)", cp.HEAD, cp.rows(recs, sys.modules[__name__])),
         ("Targets (connections)", TARGET_HEAD,
          target_rows(cp.targets(recs, Target))),
-    ])
+    ], width=150)
     records.extend(recs)
     return failures
 

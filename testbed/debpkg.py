@@ -206,10 +206,7 @@ def resolve(pattern: str, suite: str, arch: str) -> list[str]:
 
 def candidate(package: str, suite: str, arch: str) -> str:
     """The version of @package that @suite/@arch offers (its newest)."""
-    try:
-        out = _query(["show", "--no-all-versions", package], suite, arch)
-    except DebError as e:
-        raise DebError(f"{package} is not in {suite} ({arch}): {e}") from e
+    out = _query(["show", "--no-all-versions", package], suite, arch)
     for line in out.splitlines():
         if line.startswith("Version:"):
             return line.split(":", 1)[1].strip()

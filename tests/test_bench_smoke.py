@@ -32,8 +32,11 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
     assert all(r["mean_ns"] > 0 and r["clock_ns"] > 0 for r in records
                if r["case"] == "sync_rtt")
     # the connections part (--quick: 1, 10, 100): the server's threads and memory too
-    assert {r["mechanism"] for r in conns} == {"cse_conns_1", "cse_conns_10", "cse_conns_100"}
-    assert all(FIELDS | CONNS_FIELDS <= set(r) and r["ops_per_s"] > 0 for r in conns)
+    assert {r["mechanism"] for r in conns} == {f"{m}_conns_{n}" for m in ("cse", "futex")
+                                               for n in (1, 10, 100)}
+    assert all(FIELDS | {"client_sleeps_per_cmd"} <= set(r) and r["ops_per_s"] > 0
+               for r in conns)
+    assert all(CONNS_FIELDS <= set(r) for r in conns if r["mechanism"].startswith("cse_"))
     assert "Targets (connections)" in proc.stdout
     sync = {(r["mechanism"], r["payload"]) for r in records if r["case"] == "sync_rtt"}
     for mech in ("cse_spin", "cse_nospin", "socketpair", "pipe", "eventfd_shm", "futex_shm",
@@ -52,6 +55,20 @@ def test_bench_quick_writes_every_record(tmp_path: Path) -> None:
         assert re.search(rf"cse_spin / busypoll_shm floor, sync {payload} untimed mean.*"
                          r"\b(met|MISSED)\b", proc.stdout), proc.stdout[-3000:]
     assert "untimed mean" in proc.stdout and "clock in each sample" in proc.stdout
+
+
+def test_touches_builds_and_times_every_variant() -> None:
+    """bench/touches.py: every edit still applies to the tree (it names the
+    file when one does not), every variant builds and runs, each gets a row."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "bench/touches.py"), "--rounds", "1", "--iters", "2000"],
+        capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    from bench import touches
+
+    for v in touches.VARIANTS:
+        assert re.search(rf"^{re.escape(v.name)} +\d+\.\dns .*x  ", proc.stdout, re.M), \
+            proc.stdout
 
 
 def test_bench_vm_part_records_user_to_kernel(tmp_path: Path) -> None:

@@ -7,7 +7,8 @@
 - a server out of descriptors refuses the clients past its limit with a
   clear -EMFILE, at once, never a hang (a low --server-nofile);
 - the record make bench writes for each count (cse_conns_<N>) has the
-  fields bench/conns_part.py tabulates.
+  fields bench/conns_part.py tabulates, and so has its baseline's
+  (bench-conns-futex, futex_conns_<N>).
 
 The emulated backend polls shared words by design; its idle cost is
 printed, not judged.
@@ -47,12 +48,28 @@ def test_idle_server_with_1000_connections() -> None:
     rc, rec, err = _run(_bench("linux"), "--conns", "1000", "--seconds", "1", "--idle", "5")
     assert rc == 0, err[-2000:]
     for key in ("p50_ns", "p99_ns", "ops_per_s", "server_threads", "server_threads_base",
-                "rss_kib_per_conn", "connect_s"):
+                "rss_kib_per_conn", "connect_s", "client_sleeps_per_cmd"):
         assert key in rec, rec
     assert rec["mechanism"] == "cse_conns_1000" and rec["inflight"] == 1000
     print(f"linux: idle server, 1000 connections: {rec['idle_cpu_pct']:.3f}% of one CPU "
           f"over 5 s; {rec['server_threads']} server threads")
     assert rec["idle_cpu_pct"] <= IDLE_CPU_MAX_PCT, rec
+    # Every command asked for an answer; no client sleeps twice for one.
+    assert 0 <= rec["client_sleeps_per_cmd"] <= 2, rec
+
+
+@GROUP
+def test_the_futex_baseline_serves_1000_clients() -> None:
+    """bench-conns-futex, bench-conns' baseline: every client's commands come
+    back (it exits nonzero on a wrong answer), with the fields make bench uses."""
+    exe = FLAVOURS["linux"].builddir / "bench" / "bench-conns-futex"
+    rc, rec, err = _run(exe, "--conns", "1000", "--seconds", "1")
+    assert rc == 0, err[-2000:]
+    assert rec["mechanism"] == "futex_conns_1000" and rec["inflight"] == 1000, rec
+    assert rec["ops_per_s"] > 0 and rec["p50_ns"] <= rec["p99_ns"], rec
+    assert 0 <= rec["client_sleeps_per_cmd"] <= 2, rec
+    rc, _, err = _run(exe, "--conns", "0")
+    assert rc == 2 and "usage" in err, err
 
 
 @GROUP

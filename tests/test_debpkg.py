@@ -48,6 +48,9 @@ def test_a_broken_list_is_an_error_not_an_empty_answer(own_cache: Path) -> None:
             pkgcache.unlink()
     with pytest.raises(debpkg.DebError, match="apt-cache depends .* failed"):
         debpkg.depends("linux-image-arm64", SUITE, ARCH)
+    # Not "linux-headers-arm64 is not in bookworm": apt-cache's own failure.
+    with pytest.raises(debpkg.DebError, match="^apt-cache show .* failed"):
+        debpkg.candidate("linux-headers-arm64", SUITE, ARCH)
 
 
 def test_a_refresh_waits_for_its_readers(own_cache: Path) -> None:

@@ -79,6 +79,7 @@ static int client_chunk(struct cse_client *c)
 		c->free_stack[i] = c->g.nslots - 1 - i;
 	}
 	c->nfree = c->g.nslots;
+	c->cached_slot = 0;
 	return 0;
 }
 

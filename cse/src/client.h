@@ -52,6 +52,7 @@ struct cse_client {
 	struct cse_os_mutex *lock;	/* free slots, backups */
 	__u32 *free_stack;
 	__u32 nfree;
+	__u32 cached_slot;		/* one more free slot: index + 1, or 0 (client_exec.c) */
 	__u32 free_seq;			/* bumped when a slot frees (CSE_SLOTS_WAIT) */
 	__u32 free_waiters;		/* threads sleeping on free_seq */
 	struct cse_backup *backups;

@@ -217,12 +217,9 @@ static const char *slot_read(struct cse_conn *conn, __u32 off,
 	/* Back from the client: after whatever last ran in this slot. */
 	cse_peer_acquire(h);
 	/*
-	 * The header, input and output lines all sit in the client's cache:
-	 * start fetching them together instead of one miss after another.
+	 * No prefetch of the slot's lines here: fetching the output line for
+	 * writing early cost a 64 B round trip 48 ns of its 183 (bench/touches.py).
 	 */
-	__builtin_prefetch(h);
-	__builtin_prefetch(h + 1);
-	__builtin_prefetch((char *)(h + 1) + conn->g.slot_input_size, 1);
 	job->conn = conn;
 	job->off = off;
 	job->code = cse_load(&h->input_code);
@@ -410,16 +407,27 @@ static bool conn_requeue(struct cse_conn *conn)
 static bool conn_serve(struct cse_conn *conn)
 {
 	unsigned int budget = SERVICE_BUDGET;
+	bool served = false;
 	__u32 off;
 
 	cse_fifo_unpark(&conn->cs);
 	while (!cse_load_acquire(&conn->dead)) {
 		off = cse_fifo_pop(&conn->cs);
 		if (!off) {
+			/*
+			 * Others wait for a worker: look here once more after
+			 * them, unparked, rather than park now.  By then a
+			 * client that issues back to back has its next command
+			 * in, and it costs no doorbell.
+			 */
+			if (served && cse_load(&conn->s->queued) &&
+			    conn_requeue(conn))
+				return true;
 			if (conn_idle(conn))
 				return false;
 			continue;
 		}
+		served = true;
 		if (conn_command(conn, off, false))
 			return false;	/* stopped */
 		if (--budget)
