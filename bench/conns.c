@@ -169,6 +169,29 @@ static struct cse_client_opts copts = { .spin_ns = -1 };
 static atomic_ulong connected, finished;
 static atomic_int go, stop, quit;
 
+/*
+ * Clients wait for go and quit asleep, not polling: a thousand threads
+ * that look every millisecond slow the connections still being made.
+ */
+static pthread_mutex_t gate_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;
+
+static void gate_wait(atomic_int *flag)
+{
+	pthread_mutex_lock(&gate_lock);
+	while (!atomic_load(flag))
+		pthread_cond_wait(&gate_cond, &gate_lock);
+	pthread_mutex_unlock(&gate_lock);
+}
+
+static void gate_open(atomic_int *flag)
+{
+	pthread_mutex_lock(&gate_lock);
+	atomic_store(flag, 1);
+	pthread_cond_broadcast(&gate_cond);
+	pthread_mutex_unlock(&gate_lock);
+}
+
 static void *client_main(void *arg)
 {
 	struct client *cl = arg;
@@ -184,8 +207,7 @@ static void *client_main(void *arg)
 	atomic_fetch_add(&connected, 1);
 	if (cl->err)
 		return NULL;
-	while (!atomic_load(&go))
-		usleep(1000);
+	gate_wait(&go);
 	memset(in, 0x5a, sizeof(in));
 	while (!atomic_load(&stop)) {
 		memset(&x, 0, sizeof(x));
@@ -204,8 +226,7 @@ static void *client_main(void *arg)
 		lat_add(&cl->lat, t);
 	}
 	atomic_fetch_add(&finished, 1);
-	while (!atomic_load(&quit))
-		usleep(10000);
+	gate_wait(&quit);
 	cse_client_deinit(cl->c);
 	return NULL;
 }
@@ -283,15 +304,15 @@ static int run(void)
 		fprintf(stderr, "bench-conns: %d of %lu clients could not connect: %s\n",
 			failed, opt.conns, cse_strerror(err));
 		atomic_store(&stop, 1);
-		atomic_store(&go, 1);
-		atomic_store(&quit, 1);
+		gate_open(&go);
+		gate_open(&quit);
 		for (i = 0; i < opt.conns; i++)
 			pthread_join(cls[i].th, NULL);
 		return 1;
 	}
 	getrusage(RUSAGE_SELF, &ru0);
 	t0 = now_ns();
-	atomic_store(&go, 1);
+	gate_open(&go);
 	usleep((useconds_t)(opt.seconds * 1000000UL / 2));
 	sample_server(&mid);
 	usleep((useconds_t)(opt.seconds * 1000000UL / 2));
@@ -309,7 +330,7 @@ static int run(void)
 		idle_pct = 100.0 * (double)(b.cpu_ticks - a.cpu_ticks) /
 			   (double)sysconf(_SC_CLK_TCK) / (double)opt.idle;
 	}
-	atomic_store(&quit, 1);
+	gate_open(&quit);
 	for (i = 0; i < opt.conns; i++) {
 		pthread_join(cls[i].th, NULL);
 		if (cls[i].err)
